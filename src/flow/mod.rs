@@ -1,0 +1,11 @@
+//! The aggregation data model: fixed-size flow keys, per-key counters and
+//! the hash table that holds them.
+//!
+//! Nothing here does I/O or knows about actors; the shard actor drives a
+//! [`FlowMap`] and the output layer serialises its records.
+
+mod key;
+mod map;
+
+pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
+pub use map::{FlowMap, FlowRecord, FlowStats, hash_key};
