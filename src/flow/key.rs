@@ -97,7 +97,9 @@ impl KeySchema {
 
     /// The schema's fields in canonical order.
     pub fn fields(self) -> impl Iterator<Item = KeyField> {
-        KeyField::ALL.into_iter().filter(move |field| self.contains(*field))
+        KeyField::ALL
+            .into_iter()
+            .filter(move |field| self.contains(*field))
     }
 
     /// Keeps the fields of `full` that this schema counts by and zeroes the rest.
@@ -106,12 +108,36 @@ impl KeySchema {
     pub fn project(self, full: &FlowKey) -> FlowKey {
         let keeps_address = self.contains(KeyField::SrcIp) || self.contains(KeyField::DstIp);
         FlowKey {
-            src: if self.contains(KeyField::SrcIp) { full.src } else { [0; 16] },
-            dst: if self.contains(KeyField::DstIp) { full.dst } else { [0; 16] },
-            src_port: if self.contains(KeyField::SrcPort) { full.src_port } else { 0 },
-            dst_port: if self.contains(KeyField::DstPort) { full.dst_port } else { 0 },
-            protocol: if self.contains(KeyField::Protocol) { full.protocol } else { 0 },
-            family: if keeps_address { full.family } else { AddressFamily::None },
+            src: if self.contains(KeyField::SrcIp) {
+                full.src
+            } else {
+                [0; 16]
+            },
+            dst: if self.contains(KeyField::DstIp) {
+                full.dst
+            } else {
+                [0; 16]
+            },
+            src_port: if self.contains(KeyField::SrcPort) {
+                full.src_port
+            } else {
+                0
+            },
+            dst_port: if self.contains(KeyField::DstPort) {
+                full.dst_port
+            } else {
+                0
+            },
+            protocol: if self.contains(KeyField::Protocol) {
+                full.protocol
+            } else {
+                0
+            },
+            family: if keeps_address {
+                full.family
+            } else {
+                AddressFamily::None
+            },
         }
     }
 }
@@ -219,9 +245,11 @@ impl fmt::Display for FlowKey {
                 AddressFamily::Ipv4 => "v4",
                 AddressFamily::Ipv6 => "v6",
             },
-            self.src_ip().map_or_else(|| "*".to_string(), |ip| ip.to_string()),
+            self.src_ip()
+                .map_or_else(|| "*".to_string(), |ip| ip.to_string()),
             self.src_port,
-            self.dst_ip().map_or_else(|| "*".to_string(), |ip| ip.to_string()),
+            self.dst_ip()
+                .map_or_else(|| "*".to_string(), |ip| ip.to_string()),
             self.dst_port,
             self.protocol
         )
@@ -242,7 +270,13 @@ mod tests {
             6,
         );
         let by_dst_port = KeySchema::from_fields(&[KeyField::DstPort]).project(&full);
-        assert_eq!(by_dst_port, FlowKey { dst_port: 80, ..FlowKey::default() });
+        assert_eq!(
+            by_dst_port,
+            FlowKey {
+                dst_port: 80,
+                ..FlowKey::default()
+            }
+        );
         let by_src = KeySchema::from_fields(&[KeyField::SrcIp]).project(&full);
         assert_eq!(by_src.src_ip(), Some("10.0.0.1".parse().unwrap()));
         assert_eq!(by_src.dst_ip(), Some("0.0.0.0".parse().unwrap()));
@@ -261,7 +295,10 @@ mod tests {
     #[test]
     fn config_names_parse_case_insensitively() {
         assert_eq!(KeyField::from_config_name("srcip"), Some(KeyField::SrcIp));
-        assert_eq!(KeyField::from_config_name("Protocol"), Some(KeyField::Protocol));
+        assert_eq!(
+            KeyField::from_config_name("Protocol"),
+            Some(KeyField::Protocol)
+        );
         assert_eq!(KeyField::from_config_name("SrcMac"), None);
     }
 }

@@ -84,8 +84,8 @@ pub struct FlowMap {
 /// this value, and [`FlowMap::add`] takes it so the key is hashed only once.
 #[inline]
 pub fn hash_key(key: &FlowKey) -> u64 {
-    let mut hasher = ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3])
-        .build_hasher();
+    let mut hasher =
+        ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]).build_hasher();
     hasher.write_u128(u128::from_ne_bytes(key.src));
     hasher.write_u128(u128::from_ne_bytes(key.dst));
     hasher.write_u64(
@@ -106,7 +106,10 @@ impl FlowMap {
     /// Counts one packet for `key`; `hash` must be `hash_key(&key)`.
     #[inline]
     pub fn add(&mut self, hash: u64, key: FlowKey, timestamp: u64, wire_len: u32) {
-        match self.table.entry(hash, |entry| entry.record.key == key, |entry| entry.hash) {
+        match self
+            .table
+            .entry(hash, |entry| entry.record.key == key, |entry| entry.hash)
+        {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => {
                 occupied.get_mut().record.stats.add(timestamp, wire_len);
             }
@@ -125,10 +128,11 @@ impl FlowMap {
     /// Folds a whole record in (used when merging shards or windows).
     pub fn merge_record(&mut self, record: &FlowRecord) {
         let hash = hash_key(&record.key);
-        match self
-            .table
-            .entry(hash, |entry| entry.record.key == record.key, |entry| entry.hash)
-        {
+        match self.table.entry(
+            hash,
+            |entry| entry.record.key == record.key,
+            |entry| entry.hash,
+        ) {
             hashbrown::hash_table::Entry::Occupied(mut occupied) => {
                 occupied.get_mut().record.stats.merge(&record.stats);
             }
@@ -171,7 +175,13 @@ mod tests {
     use super::*;
 
     fn key(last_octet: u8) -> FlowKey {
-        FlowKey::ipv4(Ipv4Addr::new(10, 0, 0, last_octet), Ipv4Addr::new(10, 0, 0, 99), 1, 2, 17)
+        FlowKey::ipv4(
+            Ipv4Addr::new(10, 0, 0, last_octet),
+            Ipv4Addr::new(10, 0, 0, 99),
+            1,
+            2,
+            17,
+        )
     }
 
     #[test]
@@ -182,10 +192,18 @@ mod tests {
             map.add(hash_key(&key), key, ts, len);
         }
         assert_eq!(map.len(), 2);
-        let first = map.records().find(|r| r.key == key(1)).expect("key 1 counted");
+        let first = map
+            .records()
+            .find(|r| r.key == key(1))
+            .expect("key 1 counted");
         assert_eq!(
             first.stats,
-            FlowStats { packets: 2, bytes: 140, first_seen: 20, last_seen: 30 }
+            FlowStats {
+                packets: 2,
+                bytes: 140,
+                first_seen: 20,
+                last_seen: 30
+            }
         );
         assert_eq!(map.totals(), (3, 200));
     }
@@ -193,11 +211,25 @@ mod tests {
     #[test]
     fn merging_records_sums_counters_of_equal_keys() {
         let mut map = FlowMap::new();
-        let record = FlowRecord { key: key(1), stats: FlowStats::first(5, 10) };
+        let record = FlowRecord {
+            key: key(1),
+            stats: FlowStats::first(5, 10),
+        };
         map.merge_record(&record);
-        map.merge_record(&FlowRecord { key: key(1), stats: FlowStats::first(3, 7) });
+        map.merge_record(&FlowRecord {
+            key: key(1),
+            stats: FlowStats::first(3, 7),
+        });
         let merged = map.records().next().expect("one record");
-        assert_eq!(merged.stats, FlowStats { packets: 2, bytes: 17, first_seen: 3, last_seen: 5 });
+        assert_eq!(
+            merged.stats,
+            FlowStats {
+                packets: 2,
+                bytes: 17,
+                first_seen: 3,
+                last_seen: 5
+            }
+        );
     }
 
     #[test]

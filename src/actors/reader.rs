@@ -1,0 +1,321 @@
+//! Reader: turns capture files into ordered packet batches and window cuts.
+//!
+//! Accepts: `StartReading` (Supervisor). Sends: `PacketBatch` and
+//! `CloseWindow` to every shard, then `ReaderFinished` to the supervisor.
+//!
+//! The reader runs alone on its own arbiter thread and blocks there on file
+//! reads and on shard backpressure: at most `max_in_flight` batches per shard
+//! are unanswered at any time, so a slow shard slows the reader instead of
+//! growing memory, and offline no packet is ever dropped. Windows follow the
+//! packets' own timestamps (event time): the reader alone decides where a
+//! window ends and sends the cut on the same channel as the packets, after
+//! the window's last batch. It stops early when the shared stop flag is raised.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::prelude::*;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use indicatif::ProgressBar;
+
+use crate::capture::{CaptureFile, RawPacket};
+use crate::packet::{self, SkipReason};
+
+use super::messages::{
+    CloseWindow, PacketBatch, PacketRecord, ReaderFinished, StartReading, WindowBounds,
+};
+use super::shard::ShardActor;
+use super::supervisor::SupervisorActor;
+
+/// A shard's pending answer to one `PacketBatch` or `CloseWindow`.
+type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
+
+/// What happened to one input file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub packets: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    pub error: Option<String>,
+}
+
+/// Counts of everything the reader saw; `packets_read = counted + non_ip + malformed`.
+#[derive(Debug, Clone, Default)]
+pub struct ReadReport {
+    pub files: Vec<FileOutcome>,
+    pub packets_read: u64,
+    pub packets_counted: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+    /// Packets older than the start of the window open when they arrived;
+    /// counted in that window.
+    pub out_of_order: u64,
+    /// The stop flag was raised before the input ended.
+    pub interrupted: bool,
+    /// A shard stopped answering: packets sent to it may be lost.
+    pub pipeline_failure: Option<String>,
+}
+
+/// How the reader batches and paces its sends.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderSettings {
+    /// Packets per `PacketBatch`.
+    pub batch_size: usize,
+    /// Unanswered batches allowed per shard before the reader waits.
+    pub max_in_flight: usize,
+    /// Window length in nanoseconds.
+    pub interval_ns: u64,
+}
+
+pub struct ReaderActor {
+    files: Vec<PathBuf>,
+    settings: ReaderSettings,
+    shards: Vec<Addr<ShardActor>>,
+    supervisor: Addr<SupervisorActor>,
+    stop: Arc<AtomicBool>,
+    progress: ProgressBar,
+    stream: StreamState,
+}
+
+/// The part of the reader's state that changes per packet.
+struct StreamState {
+    batch: Vec<PacketRecord>,
+    window: Option<WindowBounds>,
+    /// Unanswered sends to shards, oldest first.
+    in_flight: VecDeque<ShardReply>,
+    closes_in_flight: Vec<ShardReply>,
+    report: ReadReport,
+    skips_seen: Vec<SkipReason>,
+}
+
+impl ReaderActor {
+    pub fn new(
+        files: Vec<PathBuf>,
+        settings: ReaderSettings,
+        shards: Vec<Addr<ShardActor>>,
+        supervisor: Addr<SupervisorActor>,
+        stop: Arc<AtomicBool>,
+        progress: ProgressBar,
+    ) -> ReaderActor {
+        ReaderActor {
+            files,
+            settings,
+            shards,
+            supervisor,
+            stop,
+            progress,
+            stream: StreamState {
+                batch: Vec::with_capacity(settings.batch_size),
+                window: None,
+                in_flight: VecDeque::new(),
+                closes_in_flight: Vec::new(),
+                report: ReadReport::default(),
+                skips_seen: Vec::new(),
+            },
+        }
+    }
+}
+
+impl Actor for ReaderActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<StartReading> for ReaderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StartReading, _: &mut Context<Self>) {
+        let mut bytes_before = 0;
+        for path in self.files.clone() {
+            if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
+                break;
+            }
+            let outcome = self.read_file(path, bytes_before);
+            bytes_before += outcome.1;
+            self.stream.report.files.push(outcome.0);
+        }
+        self.finish_stream();
+        self.progress.finish_and_clear();
+        let report = std::mem::take(&mut self.stream.report);
+        self.supervisor.do_send(ReaderFinished { report });
+    }
+}
+
+impl ReaderActor {
+    /// Reads one file to its end, an error, or a stop request; returns its
+    /// outcome and its size in bytes consumed (for the progress bar).
+    fn read_file(&mut self, path: PathBuf, bytes_before: u64) -> (FileOutcome, u64) {
+        let mut outcome = FileOutcome {
+            path: path.clone(),
+            packets: 0,
+            error: None,
+        };
+        let mut file = match CaptureFile::open(&path) {
+            Ok(file) => file,
+            Err(error) => {
+                log::error!("{error}");
+                outcome.error = Some(error.to_string());
+                return (outcome, 0);
+            }
+        };
+        log::info!("reading {}", path.display());
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                self.stream.report.interrupted = true;
+                break;
+            }
+            match file.next_packet() {
+                Ok(Some(raw)) => {
+                    if let Some(keyed) = self.stream.key_packet(&raw, self.settings.interval_ns) {
+                        if let Some(closed) = keyed.closes {
+                            self.send_batch();
+                            self.send_close(closed);
+                        }
+                        self.stream.batch.push(keyed.record);
+                        if self.stream.batch.len() >= self.settings.batch_size {
+                            self.send_batch();
+                            self.progress
+                                .set_position(bytes_before + file.bytes_consumed());
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    log::error!("{error}");
+                    outcome.error = Some(error.to_string());
+                    break;
+                }
+            }
+            if self.stream.report.pipeline_failure.is_some() {
+                break;
+            }
+        }
+        outcome.packets = file.packets_read();
+        (outcome, file.bytes_consumed())
+    }
+
+    /// Sends the pending batch to every shard, waiting first if too many are unanswered.
+    fn send_batch(&mut self) {
+        if self.stream.batch.is_empty() {
+            return;
+        }
+        let packets = std::mem::replace(
+            &mut self.stream.batch,
+            Vec::with_capacity(self.settings.batch_size),
+        );
+        let packets = Arc::new(packets);
+        for shard in &self.shards {
+            self.stream.in_flight.push_back(
+                shard
+                    .send(PacketBatch {
+                        packets: Arc::clone(&packets),
+                    })
+                    .boxed(),
+            );
+        }
+        let limit = self.settings.max_in_flight * self.shards.len();
+        while self.stream.in_flight.len() > limit {
+            if let Some(oldest) = self.stream.in_flight.pop_front() {
+                self.await_shard(oldest);
+            }
+        }
+    }
+
+    /// Sends the window cut to every shard, on the same channel as the batches before it.
+    fn send_close(&mut self, window: WindowBounds) {
+        for shard in &self.shards {
+            self.stream
+                .closes_in_flight
+                .push(shard.send(CloseWindow { window }).boxed());
+        }
+    }
+
+    /// End of input: send what is left, close the open window, and wait until
+    /// every shard has handled everything.
+    fn finish_stream(&mut self) {
+        self.send_batch();
+        if let Some(window) = self.stream.window.take() {
+            self.send_close(window);
+        }
+        while let Some(request) = self.stream.in_flight.pop_front() {
+            self.await_shard(request);
+        }
+        for request in std::mem::take(&mut self.stream.closes_in_flight) {
+            self.await_shard(request);
+        }
+    }
+
+    fn await_shard(&mut self, request: ShardReply) {
+        if let Err(error) = futures::executor::block_on(request) {
+            let message = format!("a shard stopped answering ({error}); counts are incomplete");
+            log::error!("{message}");
+            self.stream.report.pipeline_failure = Some(message);
+        }
+    }
+}
+
+/// A packet that goes into the tasks.
+struct KeyedPacket {
+    record: PacketRecord,
+    /// The packet opens a new window: this one must be closed before it is sent.
+    closes: Option<WindowBounds>,
+}
+
+impl StreamState {
+    /// Counts one packet read and keys it; `None` when it is a counted skip.
+    /// Moves the open window forward when the packet's timestamp passes it.
+    fn key_packet(&mut self, raw: &RawPacket<'_>, interval_ns: u64) -> Option<KeyedPacket> {
+        self.report.packets_read += 1;
+        let key = match packet::parse(raw.link_type, raw.data) {
+            Ok(key) => key,
+            Err(reason) => {
+                self.count_skip(reason);
+                return None;
+            }
+        };
+        let timestamp = raw.timestamp_ns;
+        let start = timestamp - timestamp % interval_ns;
+        let mut closes = None;
+        match self.window {
+            None => self.window = Some(window_at(start, interval_ns)),
+            Some(open) if start > open.start_ns => {
+                closes = Some(open);
+                self.window = Some(window_at(start, interval_ns));
+            }
+            Some(open) if timestamp < open.start_ns => self.report.out_of_order += 1,
+            Some(_) => {}
+        }
+        self.report.packets_counted += 1;
+        let record = PacketRecord {
+            key,
+            timestamp_ns: timestamp,
+            wire_len: raw.wire_len,
+        };
+        Some(KeyedPacket { record, closes })
+    }
+
+    fn count_skip(&mut self, reason: SkipReason) {
+        if reason.is_malformed() {
+            self.report.malformed += 1;
+        } else {
+            self.report.non_ip += 1;
+        }
+        if !self.skips_seen.contains(&reason) {
+            self.skips_seen.push(reason);
+            log::warn!(
+                "packet #{} skipped: {} (further such packets are only counted)",
+                self.report.packets_read,
+                reason.describe()
+            );
+        }
+    }
+}
+
+fn window_at(start_ns: u64, interval_ns: u64) -> WindowBounds {
+    WindowBounds {
+        start_ns,
+        end_ns: start_ns.saturating_add(interval_ns),
+    }
+}

@@ -1,0 +1,171 @@
+//! Snapshot scheduler: assembles closed windows from the shards' parts and
+//! hands each complete window to the writer.
+//!
+//! Accepts: `ShardWindow` (each shard, once per window), `Flush` (Supervisor).
+//! Sends: `WriteWindow` (to the writer), one per complete window, in window order.
+//!
+//! A window is complete when every shard has handed in its maps for it. The
+//! scheduler never touches packets; it only moves whole maps along.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use futures::channel::oneshot;
+
+use crate::flow::{FlowMap, KeySchema};
+use crate::output::TaskSnapshot;
+
+use super::messages::{
+    Flush, FlushReport, ShardWindow, TaskTotals, WindowBounds, WindowWritten, WriteWindow,
+};
+use super::writer::WriterActor;
+
+/// One task as the scheduler needs it: its name and schema, in config order.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    pub name: String,
+    pub schema: KeySchema,
+}
+
+pub struct SchedulerActor {
+    tasks: Vec<TaskInfo>,
+    shard_count: usize,
+    writer: Addr<WriterActor>,
+    /// Windows still waiting for some shards, by window: per shard, its maps.
+    partial: BTreeMap<WindowBounds, Vec<Option<Vec<FlowMap>>>>,
+    writes_in_flight: usize,
+    report: FlushReport,
+    /// Fired when the last write in flight completes after a `Flush`.
+    flush_waiter: Option<oneshot::Sender<()>>,
+}
+
+impl SchedulerActor {
+    pub fn new(tasks: Vec<TaskInfo>, shard_count: usize, writer: Addr<WriterActor>) -> Self {
+        let report = FlushReport {
+            task_totals: vec![TaskTotals::default(); tasks.len()],
+            ..FlushReport::default()
+        };
+        SchedulerActor {
+            tasks,
+            shard_count,
+            writer,
+            partial: BTreeMap::new(),
+            writes_in_flight: 0,
+            report,
+            flush_waiter: None,
+        }
+    }
+}
+
+impl Actor for SchedulerActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<ShardWindow> for SchedulerActor {
+    type Result = ();
+
+    fn handle(&mut self, part: ShardWindow, ctx: &mut Context<Self>) {
+        let shard_count = self.shard_count;
+        let parts = self
+            .partial
+            .entry(part.window)
+            .or_insert_with(|| (0..shard_count).map(|_| None).collect());
+        if let Some(slot) = parts.get_mut(part.shard) {
+            *slot = Some(part.maps);
+        }
+        if parts.iter().all(Option::is_some) {
+            let parts = self.partial.remove(&part.window).unwrap_or_default();
+            self.write(part.window, parts.into_iter().flatten().collect(), ctx);
+        }
+    }
+}
+
+impl Handler<Flush> for SchedulerActor {
+    type Result = ResponseActFuture<Self, FlushReport>;
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        for (window, parts) in std::mem::take(&mut self.partial) {
+            let missing = parts.iter().filter(|part| part.is_none()).count();
+            let message = format!(
+                "window {}: {missing} of {} shards never handed in their counts",
+                crate::output::layout::window_dir_name(window.start_ns),
+                self.shard_count
+            );
+            log::error!("{message}");
+            self.report.failures.push(message);
+        }
+        let (done, wait) = oneshot::channel();
+        if self.writes_in_flight == 0 {
+            let _ = done.send(());
+        } else {
+            self.flush_waiter = Some(done);
+        }
+        Box::pin(
+            async move {
+                // A dropped sender means the scheduler stopped: report what we have.
+                let _ = wait.await;
+            }
+            .into_actor(self)
+            .map(|(), act, _| act.report.clone()),
+        )
+    }
+}
+
+impl SchedulerActor {
+    /// Regroups per-shard map lists into per-task snapshots and sends them to the writer.
+    fn write(&mut self, window: WindowBounds, shards: Vec<Vec<FlowMap>>, ctx: &mut Context<Self>) {
+        let mut tasks: Vec<TaskSnapshot> = self
+            .tasks
+            .iter()
+            .map(|task| TaskSnapshot {
+                task: task.name.clone(),
+                schema: task.schema,
+                shards: Vec::with_capacity(shards.len()),
+            })
+            .collect();
+        for maps in shards {
+            for (task, map) in tasks.iter_mut().zip(maps) {
+                task.shards.push(map);
+            }
+        }
+        self.writes_in_flight += 1;
+        let request = self.writer.send(WriteWindow { window, tasks });
+        ctx.spawn(request.into_actor(self).map(move |result, act, _| {
+            act.record(window, result);
+            act.writes_in_flight -= 1;
+            if act.writes_in_flight == 0 {
+                if let Some(done) = act.flush_waiter.take() {
+                    let _ = done.send(());
+                }
+            }
+        }));
+    }
+
+    fn record(
+        &mut self,
+        window: WindowBounds,
+        result: Result<Result<WindowWritten, crate::output::OutputError>, MailboxError>,
+    ) {
+        let name = crate::output::layout::window_dir_name(window.start_ns);
+        match result {
+            Ok(Ok(written)) => {
+                self.report.windows_written += 1;
+                for (sum, task) in self.report.task_totals.iter_mut().zip(&written.task_totals) {
+                    sum.flows += task.flows;
+                    sum.packets += task.packets;
+                    sum.bytes += task.bytes;
+                }
+            }
+            Ok(Err(error)) => {
+                log::error!("window {name} not written: {error}");
+                self.report.failures.push(format!("window {name}: {error}"));
+            }
+            Err(error) => {
+                log::error!("window {name} not written: writer unreachable: {error}");
+                self.report
+                    .failures
+                    .push(format!("window {name}: writer unreachable: {error}"));
+            }
+        }
+    }
+}

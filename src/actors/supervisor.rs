@@ -1,0 +1,170 @@
+//! Supervisor: starts the pipeline, watches for signals, and runs the ordered shutdown.
+//!
+//! Accepts: `ReaderFinished` (Reader). Sends: `StartReading` (Reader),
+//! `Flush` (Scheduler).
+//!
+//! Shutdown protocol, the same at end of input and on SIGINT/SIGTERM:
+//! 1. A signal raises the stop flag; the reader checks it before every packet
+//!    and stops reading (end of input needs no flag).
+//! 2. The reader sends its last partial batch and the final `CloseWindow` to
+//!    every shard, and waits until every shard has answered every message it
+//!    sent. Each shard has then handed its last maps to the scheduler.
+//! 3. The reader reports `ReaderFinished`; the supervisor sends `Flush` to the
+//!    scheduler, which is handled after every shard's `ShardWindow` (they were
+//!    queued before step 2 ended).
+//! 4. The scheduler answers `Flush` once the writer has answered every
+//!    `WriteWindow`: every window is on disk or reported as failed.
+//! 5. The supervisor hands the outcome to `run`, which stops the arbiters.
+//!
+//! A second signal during shutdown exits at once with status 130.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use actix::prelude::*;
+use actix_rt::signal::unix::{SignalKind, signal};
+use futures::channel::oneshot;
+use indicatif::ProgressBar;
+
+use super::messages::{Flush, FlushReport, ReaderFinished, StartReading};
+use super::reader::{ReadReport, ReaderActor, ReaderSettings};
+use super::scheduler::{SchedulerActor, TaskInfo};
+use super::shard::ShardActor;
+use super::writer::WriterActor;
+
+/// Everything `run` needs to build the pipeline.
+pub struct PipelineSettings {
+    pub files: Vec<PathBuf>,
+    pub tasks: Vec<TaskInfo>,
+    /// Number of shard actors, each on its own thread.
+    pub workers: usize,
+    pub reader: ReaderSettings,
+    pub output_root: PathBuf,
+    pub progress: ProgressBar,
+}
+
+/// The result of a whole run: what was read and what was written.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub read: ReadReport,
+    pub written: FlushReport,
+}
+
+pub struct SupervisorActor {
+    scheduler: Addr<SchedulerActor>,
+    stop: Arc<AtomicBool>,
+    done: Option<oneshot::Sender<RunOutcome>>,
+}
+
+impl Actor for SupervisorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let stop = Arc::clone(&self.stop);
+        ctx.spawn(watch_signals(stop).into_actor(self));
+    }
+}
+
+impl Handler<ReaderFinished> for SupervisorActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, finished: ReaderFinished, _: &mut Context<Self>) -> Self::Result {
+        log::info!("reader finished; writing the remaining windows");
+        let flush = self.scheduler.send(Flush);
+        Box::pin(flush.into_actor(self).map(move |written, act, _| {
+            let written = written.unwrap_or_else(|error| FlushReport {
+                failures: vec![format!("scheduler unreachable: {error}")],
+                ..FlushReport::default()
+            });
+            if let Some(done) = act.done.take() {
+                let _ = done.send(RunOutcome {
+                    read: finished.report,
+                    written,
+                });
+            }
+        }))
+    }
+}
+
+/// Raises the stop flag on the first SIGINT or SIGTERM; exits with 130 on the second.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::warn!(
+            "cannot install signal handlers; Ctrl-C will kill the run without a final snapshot"
+        );
+        return;
+    };
+    let received = AtomicU32::new(0);
+    loop {
+        futures::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
+        if received.fetch_add(1, Ordering::SeqCst) == 0 {
+            log::warn!(
+                "signal received: stopping; everything read so far will be counted and written"
+            );
+            stop.store(true, Ordering::SeqCst);
+        } else {
+            eprintln!("netspectra: second signal: exiting now; windows not yet written are lost");
+            std::process::exit(130);
+        }
+    }
+}
+
+/// Builds the pipeline, reads every input, shuts down in order, and returns the outcome.
+pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
+    let system = System::new();
+    let outcome = system.block_on(async move {
+        let mut arbiters = Vec::new();
+        let writer_root = settings.output_root.clone();
+        let writer = SyncArbiter::start(1, move || WriterActor::new(writer_root.clone()));
+        let scheduler =
+            SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
+        let mailbox = settings.reader.max_in_flight + 16;
+        let schemas: Vec<_> = settings.tasks.iter().map(|task| task.schema).collect();
+        let shards: Vec<Addr<ShardActor>> = (0..settings.workers)
+            .map(|index| {
+                let arbiter = Arbiter::new();
+                let shard =
+                    ShardActor::new(index, settings.workers, schemas.clone(), scheduler.clone());
+                let addr = ShardActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+                    // Larger than the reader's in-flight limit: a send never finds the
+                    // mailbox full, so batches and cuts stay in the order they were sent.
+                    ctx.set_mailbox_capacity(mailbox);
+                    shard
+                });
+                arbiters.push(arbiter);
+                addr
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done, finished) = oneshot::channel();
+        let supervisor = SupervisorActor {
+            scheduler,
+            stop: Arc::clone(&stop),
+            done: Some(done),
+        }
+        .start();
+        let reader = ReaderActor::new(
+            settings.files,
+            settings.reader,
+            shards,
+            supervisor,
+            stop,
+            settings.progress,
+        );
+        let reader_arbiter = Arbiter::new();
+        let reader = ReaderActor::start_in_arbiter(&reader_arbiter.handle(), |_| reader);
+        arbiters.push(reader_arbiter);
+        reader.do_send(StartReading);
+        let outcome = finished.await;
+        for arbiter in arbiters {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
+        outcome
+    });
+    outcome.map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
+}

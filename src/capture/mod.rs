@@ -1,0 +1,236 @@
+//! Capture files: reads pcap and pcapng records (through `pcap-parser`) into
+//! [`RawPacket`]s and checks a file's link types before a run starts.
+//!
+//! Owns the file formats only: record framing, timestamps, interfaces and
+//! sections. It never looks inside a packet (that is `packet/`) and never
+//! counts anything. Every bad input is a [`CaptureError`] naming the file and,
+//! where it applies, the packet number and byte offset; nothing here panics
+//! on file contents.
+
+mod check;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::packet::LinkType;
+
+pub use check::check_link_types;
+pub use file::CaptureFile;
+
+/// Largest captured length accepted for one record: a record claiming more
+/// is refused instead of being buffered. Linux BIG TCP frames reach ~80 KB.
+pub const MAX_CAPTURED_LEN: u32 = 256 * 1024;
+
+/// One packet record as read from a file. `data` borrows the reader's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawPacket<'a> {
+    /// Link type of the interface the packet was captured on.
+    pub link_type: LinkType,
+    /// Nanoseconds since the Unix epoch, saturating at 0 and `u64::MAX`.
+    /// A pcapng simple packet block has no timestamp and gets the previous
+    /// packet's (0 for the first).
+    pub timestamp_ns: u64,
+    /// Original (on-the-wire) length from the record, NOT the captured length.
+    pub wire_len: u32,
+    /// Captured bytes (possibly fewer than `wire_len`).
+    pub data: &'a [u8],
+}
+
+/// Everything that can go wrong reading a capture file. Every variant names
+/// the file; `{:#}` through anyhow appends the I/O cause where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{}: cannot open capture", .path.display())]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{}: read failed at byte offset {offset} ({} read before it)", .path.display(), Packets(*.packets_read))]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        packets_read: u64,
+        source: io::Error,
+    },
+    #[error("{}: empty file", .path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: not a pcap or pcapng file (starts with {})", .path.display(), Hex(.first_bytes))]
+    NotCapture { path: PathBuf, first_bytes: Vec<u8> },
+    #[error("{}: cut short in the file header", .path.display())]
+    HeaderTruncated { path: PathBuf },
+    #[error("{}: pcap version {major}.{minor} is not supported (want 2.x)", .path.display())]
+    PcapVersion {
+        path: PathBuf,
+        major: u16,
+        minor: u16,
+    },
+    #[error("{}: section at byte offset {offset} has unsupported version {major}.{minor} ({} read before it)", .path.display(), Packets(*.packets_read))]
+    SectionVersion {
+        path: PathBuf,
+        offset: u64,
+        major: u16,
+        minor: u16,
+        packets_read: u64,
+    },
+    #[error("{}: link type {code} ({name}) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)", .path.display())]
+    LinkType {
+        path: PathBuf,
+        code: u32,
+        name: &'static str,
+    },
+    #[error("{}: cut short in the middle of {record} at byte offset {offset} ({} read before it)", .path.display(), Packets(*.packets_read))]
+    Truncated {
+        path: PathBuf,
+        record: String,
+        offset: u64,
+        packets_read: u64,
+    },
+    #[error("{}: {record} at byte offset {offset} is malformed: {problem} ({} read before it)", .path.display(), Packets(*.packets_read))]
+    Malformed {
+        path: PathBuf,
+        record: String,
+        offset: u64,
+        problem: String,
+        packets_read: u64,
+    },
+}
+
+impl CaptureError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            CaptureError::Open { path, .. }
+            | CaptureError::Read { path, .. }
+            | CaptureError::Empty { path }
+            | CaptureError::NotCapture { path, .. }
+            | CaptureError::HeaderTruncated { path }
+            | CaptureError::PcapVersion { path, .. }
+            | CaptureError::SectionVersion { path, .. }
+            | CaptureError::LinkType { path, .. }
+            | CaptureError::Truncated { path, .. }
+            | CaptureError::Malformed { path, .. } => path,
+        }
+    }
+}
+
+/// "1 packet" / "3 packets", for "(N read before it)".
+struct Packets(u64);
+
+impl fmt::Display for Packets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noun = if self.0 == 1 { "packet" } else { "packets" };
+        write!(f, "{} {noun}", self.0)
+    }
+}
+
+/// Bytes as "47 45 54 20".
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Container format, told by the first four bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Pcap,
+    Pcapng,
+}
+
+const PCAPNG_SHB_BYTES: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Reads the magic number and rewinds. Recognises every pcap magic that
+/// pcap-parser reads: micro/nano in both byte orders and the little-endian
+/// "modified" (Kuznetsov) format.
+fn sniff_format(path: &Path, file: &mut File) -> Result<Format, CaptureError> {
+    let mut magic = [0u8; 4];
+    let got = read_up_to(file, &mut magic).map_err(|source| CaptureError::Read {
+        path: path.to_path_buf(),
+        offset: 0,
+        packets_read: 0,
+        source,
+    })?;
+    let format = match magic.get(..got).unwrap_or_default() {
+        [] => {
+            return Err(CaptureError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        m if m == PCAPNG_SHB_BYTES => Format::Pcapng,
+        [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0x34, 0xcd, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0xa1, 0xb2, 0x3c, 0x4d] => Format::Pcap,
+        other => {
+            return Err(CaptureError::NotCapture {
+                path: path.to_path_buf(),
+                first_bytes: other.to_vec(),
+            });
+        }
+    };
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| CaptureError::Read {
+            path: path.to_path_buf(),
+            offset: 0,
+            packets_read: 0,
+            source,
+        })?;
+    Ok(format)
+}
+
+/// Fills as much of `buf` as the input has; returns how many bytes that was.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// Maps a file's link type code to a supported [`LinkType`].
+fn supported_link_type(path: &Path, code: u32) -> Result<LinkType, CaptureError> {
+    LinkType::from_code(code).ok_or_else(|| unsupported_link_type(path.to_path_buf(), code))
+}
+
+fn unsupported_link_type(path: PathBuf, code: u32) -> CaptureError {
+    CaptureError::LinkType {
+        path,
+        code,
+        name: unsupported_link_type_name(code),
+    }
+}
+
+/// Names a few link types users meet that we do not decode, for the error.
+fn unsupported_link_type_name(code: u32) -> &'static str {
+    match code {
+        6 => "IEEE 802.5 Token Ring",
+        9 => "PPP",
+        10 => "FDDI",
+        50 => "PPP in HDLC framing",
+        104 => "Cisco HDLC",
+        105 => "IEEE 802.11",
+        127 => "IEEE 802.11 radiotap",
+        192 => "PPI",
+        195 => "IEEE 802.15.4",
+        220 => "Linux USB",
+        252 => "Wireshark upper PDU",
+        253 => "Linux netlink",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,982 @@
+//! The YAML configuration: schema, defaults and validation.
+//!
+//! Owns turning a config file into a resolved [`Config`] (every default
+//! filled in, every value checked) and nothing else: it never opens captures,
+//! creates directories or starts threads. Go2NetSpectra phase-1 files load
+//! unchanged.
+//!
+//! Values are checked while they are deserialized, so serde_yaml attaches the
+//! key path and line to the message itself. Only checks spanning several
+//! values (duplicate task names) run afterwards; they find their lines by
+//! walking the document again (`line_of`).
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::flow::{KeyField, KeySchema};
+
+/// The bundled defaults; `Config::bundled` parses this text.
+const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
+
+/// Upper bound of `aggregator.num_workers`: each worker is a thread.
+const MAX_WORKERS: u64 = 1024;
+const DEFAULT_PACKET_CHANNEL: usize = 8192;
+/// Upper bound of `size_of_packet_channel`, in packets; bounds queue memory.
+const MAX_PACKET_CHANNEL: u64 = 1 << 24;
+const DEFAULT_BATCH_SIZE: usize = 1024;
+const MAX_BATCH_SIZE: u64 = 65_536;
+const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+const DEFAULT_STORAGE_ROOT: &str = "snapshots";
+/// Task names become directory names; this keeps them well below any
+/// file system's name limit.
+const MAX_TASK_NAME_LEN: usize = 100;
+
+/// The tasks used when `aggregator.exact_tasks` is absent: name and key fields.
+const DEFAULT_TASKS: [(&str, &[KeyField]); 6] = [
+    ("per_src_ip", &[KeyField::SrcIp]),
+    ("per_dst_ip", &[KeyField::DstIp]),
+    ("per_src_port", &[KeyField::SrcPort]),
+    ("per_dst_port", &[KeyField::DstPort]),
+    ("per_protocol", &[KeyField::Protocol]),
+    ("per_five_tuple", &KeyField::ALL),
+];
+
+/// A whole, resolved configuration. One field per top-level YAML section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The `aggregator:` section; all defaults when absent or empty.
+    pub aggregator: AggregatorConfig,
+}
+
+/// The `aggregator:` section, with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawAggregator")]
+pub struct AggregatorConfig {
+    /// Number of shard-aggregator actors, each on its own thread; 1..=1024.
+    /// Default: the number of CPUs (`std::thread::available_parallelism`).
+    pub num_workers: usize,
+    /// Capacity of each shard's inbound queue, in packets. Default: 8192.
+    /// The reader sends batches; see [`AggregatorConfig::mailbox_batches`].
+    pub size_of_packet_channel: usize,
+    /// Packets per reader-to-shard message; 1..=65536. Default: 1024.
+    pub batch_size: usize,
+    /// Window length: one snapshot per interval; > 0 and <= 24h. Default: 60s.
+    pub snapshot_interval: Duration,
+    /// Root directory of the output; a relative path is taken from the
+    /// working directory; never empty. Default: `snapshots`.
+    pub storage_root_path: PathBuf,
+    /// The tasks, in file order; never empty, names unique (ignoring ASCII
+    /// case). Default: the six tasks of `config/default.yaml`.
+    pub exact_tasks: Vec<TaskConfig>,
+}
+
+/// One exact-counting task: what to count by and where its output goes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawTask")]
+pub struct TaskConfig {
+    /// Unique name, used as the task's output directory name and in logs;
+    /// only `[A-Za-z0-9_.-]`, not starting with `.`.
+    pub name: String,
+    /// The key fields in file order; never empty, no field twice.
+    pub key_fields: Vec<KeyField>,
+    /// `key_fields` as a bit set; derived, for the hot path and file headers.
+    pub schema: KeySchema,
+    /// Go2NetSpectra's shard count, accepted for compatibility and ignored:
+    /// netspectra splits every task's keys across the `num_workers` workers.
+    pub num_shards: Option<u32>,
+}
+
+/// Why a configuration was refused. Every message names the file (`origin`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be opened or is not UTF-8.
+    #[error("{}: cannot read config", .path.display())] // `{:#}` appends the source
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `message` names the key path and the line.
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Config {
+    /// The bundled defaults: `config/default.yaml`, embedded at build time,
+    /// so running without `--config` and running with that file agree.
+    pub fn bundled() -> Config {
+        Config::from_yaml(DEFAULT_YAML, "config/default.yaml")
+            .expect("the bundled config/default.yaml is valid (a unit test loads it)")
+    }
+
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks config text; `origin` (usually the file name) starts
+    /// every error message. Missing sections and keys take their defaults.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let raw: RawConfig = serde_yaml::from_str(text).map_err(|err| invalid(describe(&err)))?;
+        let config = Config {
+            aggregator: raw.aggregator,
+        };
+        let problems = config.duplicate_task_names(text);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems.join("; ")))
+        }
+    }
+
+    /// One message per task whose name an earlier task already uses. Names
+    /// compare ignoring ASCII case: they become directory names, and some
+    /// file systems ignore case.
+    fn duplicate_task_names(&self, text: &str) -> Vec<String> {
+        let tasks = &self.aggregator.exact_tasks;
+        let mut problems = Vec::new();
+        for (later, task) in tasks.iter().enumerate() {
+            let first = tasks[..later]
+                .iter()
+                .position(|earlier| earlier.name.eq_ignore_ascii_case(&task.name));
+            if let Some(first) = first {
+                problems.push(format!(
+                    "aggregator.exact_tasks[{later}].name: duplicate task name {:?}{}, \
+                     already used by aggregator.exact_tasks[{first}]{}",
+                    task.name,
+                    at_line(line_of_task_name(text, later)),
+                    at_line(line_of_task_name(text, first)),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        AggregatorConfig::from(RawAggregator::default())
+    }
+}
+
+impl AggregatorConfig {
+    /// Capacity of each shard's mailbox, in batches: the packet capacity
+    /// divided by the batch size, at least 1.
+    pub fn mailbox_batches(&self) -> usize {
+        (self.size_of_packet_channel / self.batch_size).max(1)
+    }
+}
+
+/// The file as written; each section type resolves its own defaults.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of sections, such as `aggregator:`"
+)]
+struct RawConfig {
+    #[serde(default, deserialize_with = "section")]
+    aggregator: AggregatorConfig,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of aggregator settings")]
+struct RawAggregator {
+    #[serde(default, deserialize_with = "num_workers")]
+    num_workers: Option<usize>,
+    #[serde(default, deserialize_with = "packet_channel")]
+    size_of_packet_channel: Option<usize>,
+    #[serde(default, deserialize_with = "batch_size")]
+    batch_size: Option<usize>,
+    #[serde(default, deserialize_with = "snapshot_interval")]
+    snapshot_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "storage_root_path")]
+    storage_root_path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "task_list")]
+    exact_tasks: Option<Vec<TaskConfig>>,
+}
+
+impl From<RawAggregator> for AggregatorConfig {
+    fn from(raw: RawAggregator) -> Self {
+        AggregatorConfig {
+            num_workers: raw.num_workers.unwrap_or_else(cpu_count),
+            size_of_packet_channel: raw.size_of_packet_channel.unwrap_or(DEFAULT_PACKET_CHANNEL),
+            batch_size: raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            snapshot_interval: raw.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL),
+            storage_root_path: raw
+                .storage_root_path
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_ROOT)),
+            exact_tasks: raw.exact_tasks.unwrap_or_else(default_tasks),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a task: a mapping with `name` and `key_fields`"
+)]
+struct RawTask {
+    #[serde(deserialize_with = "task_name")]
+    name: String,
+    #[serde(deserialize_with = "key_fields")]
+    key_fields: Vec<KeyField>,
+    #[serde(default)]
+    num_shards: Option<u32>,
+}
+
+impl From<RawTask> for TaskConfig {
+    fn from(raw: RawTask) -> Self {
+        TaskConfig {
+            schema: KeySchema::from_fields(&raw.key_fields),
+            name: raw.name,
+            key_fields: raw.key_fields,
+            num_shards: raw.num_shards,
+        }
+    }
+}
+
+fn cpu_count() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    cpus.min(MAX_WORKERS as usize)
+}
+
+fn default_tasks() -> Vec<TaskConfig> {
+    DEFAULT_TASKS
+        .iter()
+        .map(|(name, fields)| TaskConfig {
+            name: (*name).to_string(),
+            key_fields: fields.to_vec(),
+            schema: KeySchema::from_fields(fields),
+            num_shards: None,
+        })
+        .collect()
+}
+
+/// A section written with no keys (`aggregator:` alone) is YAML null: defaults.
+fn section<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+// The field parsers below raise their errors inside the visitor, so that
+// serde_yaml stamps them with the value's key path and line. An error
+// returned after `deserialize` has finished would carry the enclosing
+// section's position instead.
+
+fn num_workers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    Ranged {
+        min: 1,
+        max: MAX_WORKERS,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn packet_channel<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    Ranged {
+        min: 1,
+        max: MAX_PACKET_CHANNEL,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn batch_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    Ranged {
+        min: 1,
+        max: MAX_BATCH_SIZE,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn snapshot_interval<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Parsed {
+        expecting: "a duration such as \"30s\", \"1m\" or \"1h\"",
+        parse: parse_interval,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn storage_root_path<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PathBuf>, D::Error> {
+    Parsed {
+        expecting: "a directory path",
+        parse: parse_storage_root,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn task_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Parsed {
+        expecting: "a task name",
+        parse: parse_task_name,
+    }
+    .deserialize(deserializer)
+}
+
+fn key_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyField>, D::Error> {
+    deserializer.deserialize_seq(KeyFieldList)
+}
+
+fn task_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<TaskConfig>>, D::Error> {
+    deserializer.deserialize_seq(TaskList).map(Some)
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|err| {
+        format!("invalid duration {text:?} ({err}); write e.g. \"30s\", \"1m\" or \"1h\"")
+    })?;
+    if interval.is_zero() {
+        Err(format!(
+            "duration {text:?} is zero; the window must be longer than 0"
+        ))
+    } else if interval > MAX_SNAPSHOT_INTERVAL {
+        Err(format!("duration {text:?} is longer than the maximum, 24h"))
+    } else {
+        Ok(interval)
+    }
+}
+
+fn parse_storage_root(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        Err("path is empty; write \".\" for the working directory".to_string())
+    } else {
+        Ok(PathBuf::from(text))
+    }
+}
+
+fn parse_task_name(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if text.is_empty() {
+        Err("task name is empty".to_string())
+    } else if text.len() > MAX_TASK_NAME_LEN {
+        Err(format!(
+            "task name {text:?} is longer than {MAX_TASK_NAME_LEN} characters"
+        ))
+    } else if text.starts_with('.') {
+        Err(format!(
+            "task name {text:?} starts with '.'; it becomes a directory name"
+        ))
+    } else if let Some(bad) = text.chars().find(|c| !allowed(*c)) {
+        Err(format!(
+            "task name {text:?} contains {bad:?}; it becomes a directory name, \
+             so use only letters, digits, '_', '.' and '-'"
+        ))
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn parse_key_field(text: &str) -> Result<KeyField, String> {
+    KeyField::from_config_name(text).ok_or_else(|| {
+        let valid: Vec<&str> = KeyField::ALL
+            .iter()
+            .map(|field| field.config_name())
+            .collect();
+        format!("unknown key field {text:?}; valid: {}", valid.join(", "))
+    })
+}
+
+/// An unsigned integer within `min..=max`.
+struct Ranged {
+    min: u64,
+    max: u64,
+}
+
+impl<'de> DeserializeSeed<'de> for Ranged {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Ranged {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an integer from {} to {}", self.min, self.max)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<usize, E> {
+        if (self.min..=self.max).contains(&value) {
+            usize::try_from(value).map_err(E::custom)
+        } else {
+            Err(E::custom(format!(
+                "{value} is out of range; expected {} to {}",
+                self.min, self.max
+            )))
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<usize, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!(
+                "{value} is out of range; expected {} to {}",
+                self.min, self.max
+            ))),
+        }
+    }
+}
+
+/// A string checked and converted by `parse`, whose error text becomes the message.
+struct Parsed<T> {
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+}
+
+impl<'de, T> DeserializeSeed<'de> for Parsed<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<T> Visitor<'_> for Parsed<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        (self.parse)(text).map_err(E::custom)
+    }
+}
+
+/// `key_fields`: a non-empty list of distinct field names.
+struct KeyFieldList;
+
+impl<'de> Visitor<'de> for KeyFieldList {
+    type Value = Vec<KeyField>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of key fields, e.g. [SrcIP, DstPort]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<KeyField>, A::Error> {
+        let element = || Parsed {
+            expecting: "a key field name",
+            parse: parse_key_field,
+        };
+        let mut fields: Vec<KeyField> = Vec::new();
+        while let Some(field) = seq.next_element_seed(element())? {
+            if fields.contains(&field) {
+                return Err(de::Error::custom(format!(
+                    "key field {} is listed twice",
+                    field.config_name()
+                )));
+            }
+            fields.push(field);
+        }
+        if fields.is_empty() {
+            return Err(de::Error::custom(
+                "key_fields is empty; list at least one of SrcIP, DstIP, SrcPort, DstPort, Protocol",
+            ));
+        }
+        Ok(fields)
+    }
+}
+
+/// `exact_tasks`: a non-empty list of tasks.
+struct TaskList;
+
+impl<'de> Visitor<'de> for TaskList {
+    type Value = Vec<TaskConfig>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a non-empty list of tasks")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<TaskConfig>, A::Error> {
+        let mut tasks = Vec::new();
+        while let Some(task) = seq.next_element()? {
+            tasks.push(task);
+        }
+        if tasks.is_empty() {
+            return Err(de::Error::custom(
+                "no tasks; list at least one, or leave exact_tasks out for the defaults",
+            ));
+        }
+        Ok(tasks)
+    }
+}
+
+/// serde_yaml leaves the position out of its message when the error sits at
+/// line 1 column 1; add it, so every message names a line.
+fn describe(err: &serde_yaml::Error) -> String {
+    let message = err.to_string();
+    match err.location() {
+        Some(at) if at.line() == 1 && at.column() == 1 && !message.contains(" at line ") => {
+            format!("{message} at line 1 column 1")
+        }
+        _ => message,
+    }
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map_or_else(String::new, |line| format!(" at line {line}"))
+}
+
+fn line_of_task_name(text: &str, index: usize) -> Option<usize> {
+    line_of(
+        text,
+        &[
+            Step::Key("aggregator"),
+            Step::Key("exact_tasks"),
+            Step::Index(index),
+            Step::Key("name"),
+        ],
+    )
+}
+
+/// One step of a key path: a mapping key or a list index.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The 1-based line of the value at `path`, found by deserializing `text`
+/// again and failing on purpose at that value: serde_yaml marks the failure
+/// with the value's position, which its public API offers no other way to get.
+fn line_of(text: &str, path: &[Step<'_>]) -> Option<usize> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    match Locate(path).deserialize(deserializer) {
+        Ok(()) => None,
+        Err(err) => err.location().map(|at| at.line()),
+    }
+}
+
+/// Walks `path`; every value on the way is consumed, the target is refused.
+struct Locate<'p, 'a>(&'p [Step<'a>]);
+
+impl<'de> DeserializeSeed<'de> for Locate<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_, '_> {
+    type Value = ();
+
+    // Scalars use the default `visit_*` methods, which refuse: the target,
+    // or a scalar where the path continues (the path is then absent anyway).
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the located value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((step, rest)) = self.0.split_first() else {
+            return Err(de::Error::custom("located"));
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match step {
+                Step::Key(want) if key == *want => map.next_value_seed(Locate(rest))?,
+                _ => map.next_value::<IgnoredAny>().map(drop)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((step, rest)) = self.0.split_first() else {
+            return Err(de::Error::custom("located"));
+        };
+        let mut index = 0;
+        loop {
+            let found = match step {
+                Step::Index(want) if index == *want => seq.next_element_seed(Locate(rest))?,
+                _ => seq.next_element::<IgnoredAny>()?.map(drop),
+            };
+            if found.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GO2NETSPECTRA: &str = r#"
+aggregator:
+  num_workers: 16
+  size_of_packet_channel: 8096
+  snapshot_interval: "30s"
+  storage_root_path: "/tmp/gons_snapshots"
+  exact_tasks:
+    - name: "per_src_ip"
+      key_fields: ["SrcIP"]
+      num_shards: 1024
+    - name: "per_five_tuple"
+      key_fields: ["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]
+      num_shards: 4096
+"#;
+
+    /// The error text for `yaml`, which must be refused.
+    #[track_caller]
+    fn refusal(yaml: &str) -> String {
+        match Config::from_yaml(yaml, "test.yaml") {
+            Ok(config) => panic!("accepted {config:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    /// Asserts the refusal of `yaml` names the file, `key_path`, `line` and says `what`.
+    #[track_caller]
+    fn check_refused(yaml: &str, key_path: &str, line: usize, what: &str) {
+        let message = refusal(yaml);
+        assert!(message.starts_with("test.yaml: "), "{message}");
+        assert!(
+            message.contains(key_path),
+            "want {key_path:?} in: {message}"
+        );
+        assert!(
+            message.contains(&format!("line {line}")),
+            "want line {line} in: {message}"
+        );
+        assert!(message.contains(what), "want {what:?} in: {message}");
+    }
+
+    /// `yaml` with one task per entry of `tasks`, each an inline mapping.
+    fn with_tasks(tasks: &[&str]) -> String {
+        let mut yaml = String::from("aggregator:\n  exact_tasks:\n");
+        for task in tasks {
+            yaml.push_str(&format!("    - {task}\n"));
+        }
+        yaml
+    }
+
+    #[test]
+    fn default_yaml_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.yaml");
+        let config = Config::load(&path).expect("config/default.yaml is valid");
+        assert_eq!(config, Config::bundled());
+    }
+
+    #[test]
+    fn bundled_config_equals_the_built_in_defaults() {
+        let empty = Config::from_yaml("", "empty.yaml").expect("an empty file is valid");
+        assert_eq!(Config::bundled(), empty);
+        let aggregator = &empty.aggregator;
+        assert_eq!(aggregator.num_workers, cpu_count());
+        assert_eq!(aggregator.size_of_packet_channel, 8192);
+        assert_eq!(aggregator.batch_size, 1024);
+        assert_eq!(aggregator.snapshot_interval, Duration::from_secs(60));
+        assert_eq!(aggregator.storage_root_path, PathBuf::from("snapshots"));
+        let tasks: Vec<String> = aggregator
+            .exact_tasks
+            .iter()
+            .map(|task| format!("{} {}", task.name, task.schema))
+            .collect();
+        assert_eq!(
+            tasks,
+            [
+                "per_src_ip [SrcIP]",
+                "per_dst_ip [DstIP]",
+                "per_src_port [SrcPort]",
+                "per_dst_port [DstPort]",
+                "per_protocol [Protocol]",
+                "per_five_tuple [SrcIP, DstIP, SrcPort, DstPort, Protocol]",
+            ]
+        );
+    }
+
+    #[test]
+    fn go2netspectra_phase1_config_loads_unchanged() {
+        let config = Config::from_yaml(GO2NETSPECTRA, "gons.yaml").expect("valid");
+        let aggregator = &config.aggregator;
+        assert_eq!(aggregator.num_workers, 16);
+        assert_eq!(aggregator.size_of_packet_channel, 8096);
+        assert_eq!(aggregator.batch_size, 1024);
+        assert_eq!(aggregator.snapshot_interval, Duration::from_secs(30));
+        assert_eq!(
+            aggregator.storage_root_path,
+            PathBuf::from("/tmp/gons_snapshots")
+        );
+        assert_eq!(aggregator.exact_tasks.len(), 2);
+        let five_tuple = &aggregator.exact_tasks[1];
+        assert_eq!(five_tuple.name, "per_five_tuple");
+        assert_eq!(five_tuple.key_fields, KeyField::ALL);
+        assert_eq!(five_tuple.schema, KeySchema::FIVE_TUPLE);
+        assert_eq!(five_tuple.num_shards, Some(4096));
+    }
+
+    #[test]
+    fn load_reads_a_file_and_names_it_in_errors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gons.yaml");
+        std::fs::write(&path, GO2NETSPECTRA).expect("write");
+        assert_eq!(
+            Config::load(&path).expect("valid").aggregator.num_workers,
+            16
+        );
+
+        std::fs::write(&path, "aggregator:\n  num_workers: 0\n").expect("write");
+        let message = Config::load(&path).expect_err("refused").to_string();
+        assert!(
+            message.starts_with(&format!("{}: ", path.display())),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error_naming_the_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("absent.yaml");
+        let err = Config::load(&path).expect_err("no such file");
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!("{}: cannot read config", path.display())
+        );
+    }
+
+    #[test]
+    fn missing_keys_take_their_defaults() {
+        let config = Config::from_yaml("aggregator:\n  batch_size: 64\n", "t.yaml").expect("ok");
+        assert_eq!(config.aggregator.batch_size, 64);
+        assert_eq!(config.aggregator.size_of_packet_channel, 8192);
+        assert_eq!(config.aggregator.exact_tasks, default_tasks());
+        let empty_section = Config::from_yaml("aggregator:\n", "t.yaml").expect("ok");
+        assert_eq!(empty_section.aggregator, AggregatorConfig::default());
+    }
+
+    #[test]
+    fn key_fields_and_num_shards_are_lenient_like_go2netspectra() {
+        let config = Config::from_yaml(
+            &with_tasks(&["{name: by_port, key_fields: [dstport, PROTOCOL]}"]),
+            "t.yaml",
+        )
+        .expect("ok");
+        let task = &config.aggregator.exact_tasks[0];
+        assert_eq!(task.key_fields, [KeyField::DstPort, KeyField::Protocol]);
+        assert_eq!(task.num_shards, None);
+    }
+
+    #[test]
+    fn mailbox_holds_the_packet_capacity_in_batches_and_at_least_one() {
+        let mut aggregator = AggregatorConfig::default();
+        assert_eq!(aggregator.mailbox_batches(), 8);
+        aggregator.batch_size = 65_536;
+        assert_eq!(aggregator.mailbox_batches(), 1);
+    }
+
+    #[test]
+    fn misspelt_key_is_refused_with_its_path_and_line() {
+        let yaml = "aggregator:\n  num_worker: 4\n";
+        assert_eq!(
+            refusal(yaml),
+            "test.yaml: aggregator: unknown field `num_worker`, expected one of `num_workers`, \
+             `size_of_packet_channel`, `batch_size`, `snapshot_interval`, \
+             `storage_root_path`, `exact_tasks` at line 2 column 3"
+        );
+        check_refused(
+            &with_tasks(&["{name: a, key_fields: [SrcIP], shards: 4}"]),
+            "aggregator.exact_tasks[0]",
+            3,
+            "unknown field `shards`",
+        );
+    }
+
+    #[test]
+    fn misspelt_top_level_section_names_line_one() {
+        assert_eq!(
+            refusal("aggregatr:\n  num_workers: 4\n"),
+            "test.yaml: unknown field `aggregatr`, expected `aggregator` at line 1 column 1"
+        );
+    }
+
+    #[test]
+    fn unknown_key_field_is_refused_listing_the_valid_ones() {
+        let yaml = with_tasks(&[
+            "{name: a, key_fields: [SrcIP]}",
+            "{name: b, key_fields: [SrcMac]}",
+        ]);
+        assert_eq!(
+            refusal(&yaml),
+            "test.yaml: aggregator.exact_tasks[1].key_fields[0]: unknown key field \"SrcMac\"; \
+             valid: SrcIP, DstIP, SrcPort, DstPort, Protocol at line 4 column 30"
+        );
+    }
+
+    #[test]
+    fn empty_or_repeated_key_fields_are_refused() {
+        check_refused(
+            &with_tasks(&["{name: a, key_fields: []}"]),
+            "aggregator.exact_tasks[0].key_fields",
+            3,
+            "key_fields is empty",
+        );
+        check_refused(
+            &with_tasks(&["{name: a, key_fields: [SrcIP, srcip]}"]),
+            "aggregator.exact_tasks[0].key_fields",
+            3,
+            "key field SrcIP is listed twice",
+        );
+    }
+
+    #[test]
+    fn duplicate_task_name_names_both_lines() {
+        let yaml = with_tasks(&[
+            "{name: per_src_ip, key_fields: [SrcIP]}",
+            "{name: other, key_fields: [DstIP]}",
+            "{name: Per_Src_IP, key_fields: [DstIP]}",
+        ]);
+        assert_eq!(
+            refusal(&yaml),
+            "test.yaml: aggregator.exact_tasks[2].name: duplicate task name \"Per_Src_IP\" \
+             at line 5, already used by aggregator.exact_tasks[0] at line 3"
+        );
+    }
+
+    #[test]
+    fn task_names_must_be_safe_directory_names() {
+        let cases = [
+            ("\"\"", "task name is empty"),
+            ("\".hidden\"", "starts with '.'"),
+            ("\"../up\"", "starts with '.'"),
+            ("\"a/b\"", "contains '/'"),
+            ("\"a b\"", "contains ' '"),
+        ];
+        for (name, what) in cases {
+            let yaml = with_tasks(&[&format!("{{name: {name}, key_fields: [SrcIP]}}")]);
+            check_refused(&yaml, "aggregator.exact_tasks[0].name", 3, what);
+        }
+        check_refused(
+            &with_tasks(&["{key_fields: [SrcIP]}"]),
+            "aggregator.exact_tasks[0]",
+            3,
+            "missing field `name`",
+        );
+    }
+
+    #[test]
+    fn bad_durations_are_refused() {
+        let cases = [
+            ("\"30 parsecs\"", "invalid duration \"30 parsecs\""),
+            ("\"0s\"", "is zero"),
+            ("25h", "longer than the maximum, 24h"),
+            ("30", "time unit needed"),
+        ];
+        for (value, what) in cases {
+            let yaml = format!("aggregator:\n  batch_size: 8\n  snapshot_interval: {value}\n");
+            check_refused(&yaml, "aggregator.snapshot_interval", 3, what);
+        }
+        let day = Config::from_yaml("aggregator:\n  snapshot_interval: 24h\n", "t.yaml");
+        assert_eq!(
+            day.expect("24h is allowed").aggregator.snapshot_interval,
+            MAX_SNAPSHOT_INTERVAL
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        let cases = [
+            (
+                "num_workers: 0",
+                "aggregator.num_workers",
+                "0 is out of range; expected 1 to 1024",
+            ),
+            (
+                "num_workers: 1025",
+                "aggregator.num_workers",
+                "expected 1 to 1024",
+            ),
+            (
+                "num_workers: -3",
+                "aggregator.num_workers",
+                "-3 is out of range",
+            ),
+            (
+                "num_workers: many",
+                "aggregator.num_workers",
+                "expected an integer from 1 to 1024",
+            ),
+            (
+                "batch_size: 0",
+                "aggregator.batch_size",
+                "expected 1 to 65536",
+            ),
+            (
+                "batch_size: 65537",
+                "aggregator.batch_size",
+                "expected 1 to 65536",
+            ),
+            (
+                "size_of_packet_channel: 0",
+                "aggregator.size_of_packet_channel",
+                "out of range",
+            ),
+        ];
+        for (setting, key_path, what) in cases {
+            check_refused(&format!("aggregator:\n  {setting}\n"), key_path, 2, what);
+        }
+    }
+
+    #[test]
+    fn an_empty_storage_root_path_is_refused() {
+        check_refused(
+            "aggregator:\n  storage_root_path: \"\"\n",
+            "aggregator.storage_root_path",
+            2,
+            "path is empty",
+        );
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_type_is_described_in_user_terms() {
+        assert_eq!(
+            refusal("aggregator: 5\n"),
+            "test.yaml: aggregator: invalid type: integer `5`, \
+             expected a mapping of aggregator settings at line 1 column 13"
+        );
+    }
+
+    #[test]
+    fn an_empty_task_list_is_refused() {
+        check_refused(
+            "aggregator:\n  exact_tasks: []\n",
+            "aggregator.exact_tasks",
+            2,
+            "no tasks",
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_carry_the_line() {
+        let message = refusal("aggregator:\n  num_workers: 4\n batch_size: 8\n");
+        assert!(message.starts_with("test.yaml: "), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+}

@@ -1,0 +1,395 @@
+//! Writing one closed window to disk, atomically.
+//!
+//! Owns the directory protocol: a window is written under a temporary name
+//! (`.tmp-<window>-<pid>`) in the output root, fsynced, then renamed into
+//! place, so a reader never sees a half-written window. A rerun over the same
+//! root replaces the old window: the old directory is renamed aside to
+//! `.old-<window>-<pid>`, the new one renamed in, then the old one deleted.
+//! Between those two renames the window is briefly absent, never mixed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
+use super::{OutputError, dat, write_synced};
+use crate::flow::{FlowMap, FlowRecord, KeySchema};
+
+/// One task's part of a closed window, as produced by the shard actors: one
+/// [`FlowMap`] per shard, in shard order (shard `i` becomes `shard_<i>.dat`).
+#[derive(Debug)]
+pub struct TaskSnapshot {
+    /// Task name; becomes a directory name, so it must not be empty, start
+    /// with `.`, or contain `/` or `\`.
+    pub task: String,
+    pub schema: KeySchema,
+    pub shards: Vec<FlowMap>,
+}
+
+/// Content of `<window>/<task>/summary.json`; field order is the JSON key order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub task: String,
+    /// RFC 3339 UTC, nine fractional digits.
+    pub window_start: String,
+    /// RFC 3339 UTC, exclusive end.
+    pub window_end: String,
+    /// Distinct keys over all shards.
+    pub total_flows: u64,
+    pub total_packets: u64,
+    pub total_bytes: u64,
+    /// Number of `shard_<i>.dat` files, `i` in `0..shards`.
+    pub shards: usize,
+    /// When the window was written, RFC 3339 UTC.
+    pub written_at: String,
+}
+
+/// Writes a whole window atomically (temp dir + rename) and returns the
+/// final directory, `<root>/<window_dir_name(window_start_ns)>`.
+///
+/// Tasks without packets get no directory; a window where no task saw a
+/// packet is an empty directory, so a rerun still replaces an older window.
+/// Every shard of a task with packets gets a file, empty shards included.
+/// On error the temporary directory is left behind (readers ignore it) and
+/// any older window stays in place.
+pub fn write_window(
+    root: &Path,
+    window_start_ns: u64,
+    window_end_ns: u64,
+    tasks: &[TaskSnapshot],
+) -> Result<PathBuf, OutputError> {
+    check_task_names(root, tasks)?;
+    fs::create_dir_all(root).map_err(OutputError::io(root, "create output directory"))?;
+    let name = window_dir_name(window_start_ns);
+    let pid = std::process::id();
+    let temp = root.join(format!(".tmp-{name}-{pid}"));
+    if temp.exists() {
+        fs::remove_dir_all(&temp)
+            .map_err(OutputError::io(&temp, "remove stale temporary directory"))?;
+    }
+    fs::create_dir(&temp).map_err(OutputError::io(&temp, "create directory"))?;
+    for task in tasks
+        .iter()
+        .filter(|task| task.shards.iter().any(|shard| !shard.is_empty()))
+    {
+        write_task(&temp, window_start_ns..window_end_ns, task)?;
+    }
+    sync_dir(&temp)?;
+    let target = root.join(&name);
+    replace_dir(&temp, &target, &root.join(format!(".old-{name}-{pid}")))?;
+    sync_dir(root)?;
+    log::info!("window {name} written to {}", target.display());
+    Ok(target)
+}
+
+fn check_task_names(root: &Path, tasks: &[TaskSnapshot]) -> Result<(), OutputError> {
+    for (index, task) in tasks.iter().enumerate() {
+        let name = task.task.as_str();
+        let reason = if name.is_empty() {
+            Some("empty")
+        } else if name.starts_with('.') {
+            Some("starts with '.'")
+        } else if name.contains(['/', '\\']) {
+            Some("contains a path separator")
+        } else if tasks[..index].iter().any(|earlier| earlier.task == name) {
+            Some("appears twice in one window")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(OutputError::BadTaskName {
+                path: root.to_path_buf(),
+                task: name.to_string(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn write_task(
+    window_dir: &Path,
+    window: std::ops::Range<u64>,
+    task: &TaskSnapshot,
+) -> Result<(), OutputError> {
+    let dir = window_dir.join(&task.task);
+    fs::create_dir(&dir).map_err(OutputError::io(&dir, "create directory"))?;
+    let mut summary = Summary {
+        task: task.task.clone(),
+        window_start: rfc3339_nanos(window.start),
+        window_end: rfc3339_nanos(window.end),
+        total_flows: 0,
+        total_packets: 0,
+        total_bytes: 0,
+        shards: task.shards.len(),
+        written_at: rfc3339_nanos(now_ns()),
+    };
+    for (index, shard) in task.shards.iter().enumerate() {
+        // Sorted so a rerun over the same capture writes identical files.
+        let mut records: Vec<FlowRecord> = shard.records().copied().collect();
+        records.sort_unstable_by_key(|record| record.key);
+        dat::write_dat(
+            &dir.join(shard_file_name(index)),
+            &task.task,
+            task.schema,
+            window.clone(),
+            &records,
+        )?;
+        let (packets, bytes) = shard.totals();
+        summary.total_flows += records.len() as u64;
+        summary.total_packets += packets;
+        summary.total_bytes += bytes;
+    }
+    let path = dir.join(SUMMARY_FILE);
+    let mut json =
+        serde_json::to_vec_pretty(&summary).expect("a summary of strings and integers serialises");
+    json.push(b'\n');
+    write_synced(&path, &json)?;
+    sync_dir(&dir)
+}
+
+/// Moves `temp` to `target`; an existing `target` is moved to `aside` first
+/// and deleted once the new directory is in place.
+fn replace_dir(temp: &Path, target: &Path, aside: &Path) -> Result<(), OutputError> {
+    if !target.exists() {
+        return fs::rename(temp, target).map_err(OutputError::io(temp, "rename into place"));
+    }
+    fs::rename(target, aside).map_err(OutputError::io(target, "move old window aside"))?;
+    if let Err(source) = fs::rename(temp, target) {
+        if let Err(err) = fs::rename(aside, target) {
+            log::error!("{}: cannot restore old window: {err}", aside.display());
+        }
+        return Err(OutputError::Io {
+            path: temp.to_path_buf(),
+            action: "rename into place",
+            source,
+        });
+    }
+    if let Err(err) = fs::remove_dir_all(aside) {
+        // The new window is in place; the leftover is ignored by readers.
+        log::warn!("{}: cannot delete replaced window: {err}", aside.display());
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries durable. Only Unix can open a directory for this.
+fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+    if cfg!(unix) {
+        let handle = fs::File::open(dir).map_err(OutputError::io(dir, "open directory"))?;
+        handle
+            .sync_all()
+            .map_err(OutputError::io(dir, "sync directory"))?;
+    }
+    Ok(())
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::flow::{FlowKey, FlowStats, KeyField};
+
+    pub(crate) const SEC: u64 = 1_000_000_000;
+    pub(crate) const T0: u64 = 1_757_412_000 * SEC;
+
+    /// A map holding `(src last octet, dst port, packets, bytes)` flows, projected to `schema`.
+    pub(crate) fn map(schema: KeySchema, flows: &[(u8, u16, u64, u64)], seen: u64) -> FlowMap {
+        let mut map = FlowMap::new();
+        for &(octet, port, packets, bytes) in flows {
+            let full = FlowKey::ipv4(
+                Ipv4Addr::new(10, 0, 0, octet),
+                Ipv4Addr::new(10, 9, 9, 9),
+                40000,
+                port,
+                6,
+            );
+            let stats = FlowStats {
+                packets,
+                bytes,
+                first_seen: seen,
+                last_seen: seen + SEC,
+            };
+            map.merge_record(&FlowRecord {
+                key: schema.project(&full),
+                stats,
+            });
+        }
+        map
+    }
+
+    pub(crate) fn by_src() -> KeySchema {
+        KeySchema::from_fields(&[KeyField::SrcIp])
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_window_is_laid_out_by_window_and_task_with_no_temp_dir_left() {
+        let root = tempfile::tempdir().unwrap();
+        let shards = vec![
+            map(by_src(), &[(1, 80, 3, 300)], T0),
+            FlowMap::new(),
+            map(by_src(), &[(2, 80, 1, 60)], T0),
+        ];
+        let tasks = [TaskSnapshot {
+            task: "by_src".into(),
+            schema: by_src(),
+            shards,
+        }];
+        let dir = write_window(root.path(), T0, T0 + 60 * SEC, &tasks).unwrap();
+        assert_eq!(dir, root.path().join("2025-09-09T10-00-00Z"));
+        assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
+        assert_eq!(entries(&dir), ["by_src"]);
+        let task_dir = dir.join("by_src");
+        assert_eq!(
+            entries(&task_dir),
+            ["shard_0.dat", "shard_1.dat", "shard_2.dat", "summary.json"]
+        );
+        let summary: Summary =
+            serde_json::from_slice(&fs::read(task_dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary.task, "by_src");
+        assert_eq!(summary.window_start, "2025-09-09T10:00:00.000000000Z");
+        assert_eq!(summary.window_end, "2025-09-09T10:01:00.000000000Z");
+        assert_eq!(
+            (
+                summary.total_flows,
+                summary.total_packets,
+                summary.total_bytes,
+                summary.shards
+            ),
+            (2, 4, 360, 3)
+        );
+        assert!(
+            summary.written_at.ends_with('Z') && summary.written_at.len() == 30,
+            "{}",
+            summary.written_at
+        );
+        let shard = dat::read_dat(&task_dir.join("shard_2.dat")).unwrap();
+        assert_eq!(
+            (shard.task.as_str(), shard.schema, shard.records.len()),
+            ("by_src", by_src(), 1)
+        );
+        assert_eq!(
+            shard.records[0].key.src_ip(),
+            Some("10.0.0.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn summary_json_keys_come_in_the_documented_order() {
+        let root = tempfile::tempdir().unwrap();
+        let tasks = [TaskSnapshot {
+            task: "t".into(),
+            schema: by_src(),
+            shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+        }];
+        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let text = fs::read_to_string(dir.join("t").join("summary.json")).unwrap();
+        let keys: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        let want = [
+            "task",
+            "window_start",
+            "window_end",
+            "total_flows",
+            "total_packets",
+            "total_bytes",
+            "shards",
+            "written_at",
+        ];
+        assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn rewriting_the_same_window_replaces_it_entirely() {
+        let root = tempfile::tempdir().unwrap();
+        let first = [TaskSnapshot {
+            task: "old".into(),
+            schema: by_src(),
+            shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+        }];
+        write_window(root.path(), T0, T0 + SEC, &first).unwrap();
+        let second = [TaskSnapshot {
+            task: "new".into(),
+            schema: by_src(),
+            shards: vec![map(by_src(), &[(1, 80, 7, 7)], T0)],
+        }];
+        let dir = write_window(root.path(), T0, T0 + SEC, &second).unwrap();
+        assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
+        assert_eq!(entries(&dir), ["new"]);
+        let shard = dat::read_dat(&dir.join("new").join("shard_0.dat")).unwrap();
+        assert_eq!(shard.records[0].stats.packets, 7);
+    }
+
+    #[test]
+    fn tasks_without_packets_write_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let tasks = [
+            TaskSnapshot {
+                task: "idle".into(),
+                schema: by_src(),
+                shards: vec![FlowMap::new(), FlowMap::new()],
+            },
+            TaskSnapshot {
+                task: "none".into(),
+                schema: by_src(),
+                shards: vec![],
+            },
+            TaskSnapshot {
+                task: "busy".into(),
+                schema: by_src(),
+                shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+            },
+        ];
+        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        assert_eq!(entries(&dir), ["busy"]);
+    }
+
+    #[test]
+    fn task_names_that_are_not_plain_directory_names_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        for (name, reason) in [
+            ("a/b", "contains a path separator"),
+            (".hidden", "starts with '.'"),
+            ("", "empty"),
+        ] {
+            let tasks = [TaskSnapshot {
+                task: name.into(),
+                schema: by_src(),
+                shards: vec![],
+            }];
+            let err = write_window(root.path(), T0, T0 + SEC, &tasks)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{}: task name {name:?} unusable: {reason}",
+                    root.path().display()
+                )
+            );
+        }
+        assert_eq!(entries(root.path()), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,177 @@
+//! Link layers: where the outermost IP header of a frame starts.
+//!
+//! Walks Ethernet, VLAN tags, MPLS labels, Linux SLL/SLL2, BSD NULL/LOOP and
+//! raw IP down to the first IP header and says which version it claims. It
+//! never decodes the IP header itself (that is `ip.rs`) and never allocates.
+
+use etherparse::EtherType;
+
+use super::{LinkType, SkipReason};
+
+const ETHERNET_HEADER_LEN: usize = 14;
+const SLL_HEADER_LEN: usize = 16;
+const SLL2_HEADER_LEN: usize = 20;
+const LOOPBACK_HEADER_LEN: usize = 4;
+const VLAN_TAG_LEN: usize = 4;
+const MPLS_LABEL_LEN: usize = 4;
+
+/// Largest 802.3 length field; larger values are ethertypes (IEEE 802.3 clause 3.2.6).
+const MAX_8023_LENGTH: u16 = 1500;
+
+const IPV4: u16 = EtherType::IPV4.0;
+const IPV6: u16 = EtherType::IPV6.0;
+const VLAN_8021Q: u16 = EtherType::VLAN_TAGGED_FRAME.0;
+const VLAN_8021AD: u16 = EtherType::PROVIDER_BRIDGING.0;
+const VLAN_QINQ_9100: u16 = EtherType::VLAN_DOUBLE_TAGGED_FRAME.0;
+/// Pre-standard QinQ outer tag used by some switches.
+const VLAN_QINQ_9200: u16 = 0x9200;
+const MPLS_UNICAST: u16 = 0x8847;
+const MPLS_MULTICAST: u16 = 0x8848;
+
+/// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs per OS.
+const AF_INET: u32 = 2;
+const AF_INET6_LINUX: u32 = 10;
+const AF_INET6_NETBSD_OPENBSD: u32 = 24;
+const AF_INET6_FREEBSD: u32 = 28;
+const AF_INET6_DARWIN: u32 = 30;
+
+/// The outermost IP header's claimed version and the bytes from its first byte on.
+pub(super) enum IpStart<'a> {
+    V4(&'a [u8]),
+    V6(&'a [u8]),
+}
+
+/// Finds the outermost IP header of `frame` under `link`.
+#[inline]
+pub(super) fn locate_ip(link: LinkType, frame: &[u8]) -> Result<IpStart<'_>, SkipReason> {
+    match link {
+        LinkType::Ethernet => ethernet(frame),
+        LinkType::LinuxSll => {
+            let ether_type = be16(frame, 14).ok_or(SkipReason::TruncatedLinkHeader)?;
+            after_ether_type(ether_type, frame, SLL_HEADER_LEN)
+        }
+        LinkType::LinuxSll2 => {
+            if frame.len() < SLL2_HEADER_LEN {
+                return Err(SkipReason::TruncatedLinkHeader);
+            }
+            let ether_type = be16(frame, 0).ok_or(SkipReason::TruncatedLinkHeader)?;
+            after_ether_type(ether_type, frame, SLL2_HEADER_LEN)
+        }
+        LinkType::Null => loopback(frame, ByteOrder::Host),
+        LinkType::Loop => loopback(frame, ByteOrder::Network),
+        LinkType::Raw => match frame.first() {
+            None => Err(SkipReason::TruncatedLinkHeader),
+            Some(first) => by_version_nibble(*first, frame),
+        },
+        LinkType::Ipv4 => Ok(IpStart::V4(frame)),
+        LinkType::Ipv6 => Ok(IpStart::V6(frame)),
+    }
+}
+
+fn ethernet(frame: &[u8]) -> Result<IpStart<'_>, SkipReason> {
+    let ether_type = be16(frame, 12).ok_or(SkipReason::TruncatedLinkHeader)?;
+    if ether_type <= MAX_8023_LENGTH {
+        return Err(SkipReason::NotIp);
+    }
+    after_ether_type(ether_type, frame, ETHERNET_HEADER_LEN)
+}
+
+/// Follows VLAN tags and MPLS labels from `offset`, where the payload of
+/// `ether_type` starts, to the IP header.
+#[inline]
+fn after_ether_type(
+    mut ether_type: u16,
+    frame: &[u8],
+    mut offset: usize,
+) -> Result<IpStart<'_>, SkipReason> {
+    loop {
+        match ether_type {
+            IPV4 => return Ok(IpStart::V4(rest(frame, offset))),
+            IPV6 => return Ok(IpStart::V6(rest(frame, offset))),
+            VLAN_8021Q | VLAN_8021AD | VLAN_QINQ_9100 | VLAN_QINQ_9200 => {
+                // A tag is TCI (2 bytes) then the next ethertype.
+                ether_type = be16(frame, offset + 2).ok_or(SkipReason::TruncatedLinkHeader)?;
+                offset += VLAN_TAG_LEN;
+            }
+            MPLS_UNICAST | MPLS_MULTICAST => return after_mpls(frame, offset),
+            _ => return Err(SkipReason::NotIp),
+        }
+    }
+}
+
+/// Skips MPLS labels up to the bottom of the stack; MPLS carries no payload
+/// type, so the IP version is guessed from the first nibble (RFC 4385 sec. 4).
+fn after_mpls(frame: &[u8], mut offset: usize) -> Result<IpStart<'_>, SkipReason> {
+    loop {
+        let Some(&[_, _, label_low, _]) = frame.get(offset..offset + MPLS_LABEL_LEN) else {
+            return Err(SkipReason::TruncatedLinkHeader);
+        };
+        offset += MPLS_LABEL_LEN;
+        if label_low & 0x01 != 0 {
+            break;
+        }
+    }
+    let payload = rest(frame, offset);
+    match payload.first() {
+        None => Err(SkipReason::TruncatedLinkHeader),
+        Some(first) => by_version_nibble(*first, payload),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ByteOrder {
+    /// The capturing host's order, unknown to the reader: guessed per frame.
+    Host,
+    Network,
+}
+
+fn loopback(frame: &[u8], order: ByteOrder) -> Result<IpStart<'_>, SkipReason> {
+    let Some(&[a, b, c, d]) = frame.get(..LOOPBACK_HEADER_LEN) else {
+        return Err(SkipReason::TruncatedLinkHeader);
+    };
+    let big_endian = u32::from_be_bytes([a, b, c, d]);
+    let family = match order {
+        ByteOrder::Network => big_endian,
+        ByteOrder::Host => {
+            // Address families are small numbers: if the little-endian
+            // reading is huge, the capturing host was big-endian.
+            let little_endian = u32::from_le_bytes([a, b, c, d]);
+            if little_endian & 0xFFFF_0000 != 0 {
+                big_endian
+            } else {
+                little_endian
+            }
+        }
+    };
+    let ip = rest(frame, LOOPBACK_HEADER_LEN);
+    match family {
+        AF_INET => Ok(IpStart::V4(ip)),
+        AF_INET6_LINUX | AF_INET6_NETBSD_OPENBSD | AF_INET6_FREEBSD | AF_INET6_DARWIN => {
+            Ok(IpStart::V6(ip))
+        }
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+fn by_version_nibble(first: u8, ip: &[u8]) -> Result<IpStart<'_>, SkipReason> {
+    match first >> 4 {
+        4 => Ok(IpStart::V4(ip)),
+        6 => Ok(IpStart::V6(ip)),
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+/// The bytes from `offset` on; empty when the frame ends before it.
+#[inline]
+fn rest(frame: &[u8], offset: usize) -> &[u8] {
+    frame.get(offset..).unwrap_or_default()
+}
+
+/// The big-endian u16 at `offset`, if both bytes were captured.
+#[inline]
+fn be16(frame: &[u8], offset: usize) -> Option<u16> {
+    match frame.get(offset..offset + 2)? {
+        &[high, low] => Some(u16::from_be_bytes([high, low])),
+        _ => None,
+    }
+}

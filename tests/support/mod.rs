@@ -1,0 +1,5 @@
+//! Shared helpers of the integration tests: running the binary, writing captures.
+
+pub mod capture_writer;
+pub mod cli;
+pub mod traffic;
