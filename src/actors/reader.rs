@@ -248,7 +248,10 @@ impl ReaderActor {
     }
 
     fn await_shard(&mut self, request: ShardReply) {
-        if let Err(error) = futures::executor::block_on(request) {
+        // The reader blocks inside its arbiter's tokio task, which never yields:
+        // tokio's cooperative budget would run out after ~128 replies and defer
+        // the wake-up forever, so the wait must not count against it.
+        if let Err(error) = futures::executor::block_on(tokio::task::unconstrained(request)) {
             let message = format!("a shard stopped answering ({error}); counts are incomplete");
             log::error!("{message}");
             self.stream.report.pipeline_failure = Some(message);
