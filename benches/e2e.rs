@@ -41,7 +41,7 @@ fn main() {
 
     let skewed = data.join("skewed-2m.pcap");
     if !skewed.exists() {
-        write_capture(&skewed, THROUGHPUT_PACKETS, |n, rng| zipf_flow(n, rng));
+        write_capture(&skewed, THROUGHPUT_PACKETS, zipf_flow);
     }
     let distinct = data.join("distinct-2m.pcap");
     if !distinct.exists() {
@@ -49,21 +49,40 @@ fn main() {
     }
     let six_tasks = root.join("config/default.yaml");
     let protocol_only = write_config(&data, "protocol-only", &["Protocol"]);
-    let five_tuple_only = write_config(&data, "five-tuple-only", &["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]);
+    let five_tuple_only = write_config(
+        &data,
+        "five-tuple-only",
+        &["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"],
+    );
 
-    println!("throughput: {THROUGHPUT_PACKETS} packets, ~{FIVE_TUPLES} skewed 5-tuples, {runs} runs each");
+    println!(
+        "throughput: {THROUGHPUT_PACKETS} packets, ~{FIVE_TUPLES} skewed 5-tuples, {runs} runs each"
+    );
     let (base, cand) = interleave(&binary, &skewed, &protocol_only, &six_tasks, runs, &data);
     report("baseline (1 task: per_protocol)", &base, THROUGHPUT_PACKETS);
     report("netspectra (6 default tasks)", &cand, THROUGHPUT_PACKETS);
-    println!("ratio six tasks / baseline: {:.2}", median_rate(&cand, THROUGHPUT_PACKETS) / median_rate(&base, THROUGHPUT_PACKETS));
+    println!(
+        "ratio six tasks / baseline: {:.2}",
+        median_rate(&cand, THROUGHPUT_PACKETS) / median_rate(&base, THROUGHPUT_PACKETS)
+    );
 
     println!("\nmemory: {DISTINCT_FLOWS} distinct 5-tuples, {runs} runs each");
-    let (base, cand) = interleave(&binary, &distinct, &protocol_only, &five_tuple_only, runs, &data);
+    let (base, cand) = interleave(
+        &binary,
+        &distinct,
+        &protocol_only,
+        &five_tuple_only,
+        runs,
+        &data,
+    );
     report("baseline (per_protocol only)", &base, DISTINCT_FLOWS);
     report("per_five_tuple only", &cand, DISTINCT_FLOWS);
     let extra = median(cand.iter().map(|run| run.peak_rss_kib).collect()) as f64
         - median(base.iter().map(|run| run.peak_rss_kib).collect()) as f64;
-    println!("memory per 5-tuple flow: {:.1} bytes", extra * 1024.0 / DISTINCT_FLOWS as f64);
+    println!(
+        "memory per 5-tuple flow: {:.1} bytes",
+        extra * 1024.0 / DISTINCT_FLOWS as f64
+    );
 }
 
 /// One measured run of the binary.
@@ -72,7 +91,14 @@ struct Measured {
     peak_rss_kib: u64,
 }
 
-fn interleave(binary: &Path, capture: &Path, baseline: &Path, candidate: &Path, runs: usize, data: &Path) -> (Vec<Measured>, Vec<Measured>) {
+fn interleave(
+    binary: &Path,
+    capture: &Path,
+    baseline: &Path,
+    candidate: &Path,
+    runs: usize,
+    data: &Path,
+) -> (Vec<Measured>, Vec<Measured>) {
     let mut base = Vec::new();
     let mut cand = Vec::new();
     for _ in 0..runs {
@@ -83,6 +109,10 @@ fn interleave(binary: &Path, capture: &Path, baseline: &Path, candidate: &Path, 
 }
 
 /// Runs `analyze` once and measures wall time and the child's peak RSS.
+#[expect(
+    clippy::zombie_processes,
+    reason = "wait4 reaps the child to read its rusage"
+)]
 fn run_once(binary: &Path, capture: &Path, config: &Path, data: &Path) -> Measured {
     let out = data.join("out");
     let _ = std::fs::remove_dir_all(&out);
@@ -105,8 +135,14 @@ fn run_once(binary: &Path, capture: &Path, config: &Path, data: &Path) -> Measur
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(reaped, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "netspectra failed");
-    Measured { seconds, peak_rss_kib: usage.ru_maxrss as u64 }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "netspectra failed"
+    );
+    Measured {
+        seconds,
+        peak_rss_kib: usage.ru_maxrss as u64,
+    }
 }
 
 fn report(label: &str, runs: &[Measured], packets: u64) {
@@ -119,7 +155,10 @@ fn report(label: &str, runs: &[Measured], packets: u64) {
 }
 
 fn median_rate(runs: &[Measured], packets: u64) -> f64 {
-    let mut rates: Vec<f64> = runs.iter().map(|run| packets as f64 / run.seconds).collect();
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .map(|run| packets as f64 / run.seconds)
+        .collect();
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
 }
@@ -132,7 +171,10 @@ fn median(mut values: Vec<u64>) -> u64 {
 fn write_config(dir: &Path, name: &str, fields: &[&str]) -> PathBuf {
     let path = dir.join(format!("{name}.yaml"));
     let quoted: Vec<String> = fields.iter().map(|field| format!("\"{field}\"")).collect();
-    let text = format!("aggregator:\n  exact_tasks:\n    - name: \"{name}\"\n      key_fields: [{}]\n", quoted.join(", "));
+    let text = format!(
+        "aggregator:\n  exact_tasks:\n    - name: \"{name}\"\n      key_fields: [{}]\n",
+        quoted.join(", ")
+    );
     std::fs::write(&path, text).expect("bench config written");
     path
 }
@@ -157,7 +199,14 @@ fn write_capture(path: &Path, packets: u64, mut flow_of: impl FnMut(u64, &mut u6
     let file = std::fs::File::create(path).expect("bench capture created");
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut header = Vec::new();
-    for field in [0xa1b2_c3d4u32.to_le_bytes().as_slice(), &2u16.to_le_bytes(), &4u16.to_le_bytes(), &[0; 8], &65535u32.to_le_bytes(), &1u32.to_le_bytes()] {
+    for field in [
+        0xa1b2_c3d4u32.to_le_bytes().as_slice(),
+        &2u16.to_le_bytes(),
+        &4u16.to_le_bytes(),
+        &[0; 8],
+        &65535u32.to_le_bytes(),
+        &1u32.to_le_bytes(),
+    ] {
         header.extend_from_slice(field);
     }
     out.write_all(&header).expect("write");
@@ -169,7 +218,12 @@ fn write_capture(path: &Path, packets: u64, mut flow_of: impl FnMut(u64, &mut u6
         build_frame(&mut frame, flow);
         let seconds = 1_757_412_000 + n / 100_000;
         let micros = (n % 100_000) * 10;
-        for value in [seconds as u32, micros as u32, frame.len() as u32, wire_len.max(frame.len() as u32)] {
+        for value in [
+            seconds as u32,
+            micros as u32,
+            frame.len() as u32,
+            wire_len.max(frame.len() as u32),
+        ] {
             out.write_all(&value.to_le_bytes()).expect("write");
         }
         out.write_all(&frame).expect("write");
@@ -181,8 +235,11 @@ fn write_capture(path: &Path, packets: u64, mut flow_of: impl FnMut(u64, &mut u6
 fn build_frame(frame: &mut Vec<u8>, flow: u64) {
     frame.clear();
     frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
-    let protocol = if flow % 3 == 0 { 17u8 } else { 6 };
-    let ports = [(1024 + flow % 50_000) as u16, [53u16, 80, 443, 8080][(flow % 4) as usize]];
+    let protocol = if flow.is_multiple_of(3) { 17u8 } else { 6 };
+    let ports = [
+        (1024 + flow % 50_000) as u16,
+        [53u16, 80, 443, 8080][(flow % 4) as usize],
+    ];
     let host = (flow / 4) as u32;
     if flow % 10 == 9 {
         frame.extend_from_slice(&0x86ddu16.to_be_bytes());

@@ -133,10 +133,10 @@ impl SchedulerActor {
         ctx.spawn(request.into_actor(self).map(move |result, act, _| {
             act.record(window, result);
             act.writes_in_flight -= 1;
-            if act.writes_in_flight == 0 {
-                if let Some(done) = act.flush_waiter.take() {
-                    let _ = done.send(());
-                }
+            if act.writes_in_flight == 0
+                && let Some(done) = act.flush_waiter.take()
+            {
+                let _ = done.send(());
             }
         }));
     }

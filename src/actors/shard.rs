@@ -60,7 +60,11 @@ impl Handler<PacketBatch> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, batch: PacketBatch, _: &mut Context<Self>) {
-        log::debug!("shard {}: batch of {} packets", self.index, batch.packets.len());
+        log::debug!(
+            "shard {}: batch of {} packets",
+            self.index,
+            batch.packets.len()
+        );
         for (schema, map) in self.schemas.iter().zip(self.maps.iter_mut()) {
             for packet in batch.packets.iter() {
                 let key = schema.project(&packet.key);
