@@ -33,6 +33,9 @@ const MAX_BATCH_SIZE: u64 = 65_536;
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_STORAGE_ROOT: &str = "snapshots";
+/// libpcap's and tcpdump's default snap length: whole packets.
+pub const DEFAULT_SNAPLEN: u32 = 262_144;
+const MIN_SNAPLEN: u64 = 64;
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
@@ -52,6 +55,59 @@ const DEFAULT_TASKS: [(&str, &[KeyField]); 6] = [
 pub struct Config {
     /// The `aggregator:` section; all defaults when absent or empty.
     pub aggregator: AggregatorConfig,
+    /// The `capture:` section: live-capture settings; flags override them.
+    pub capture: CaptureConfig,
+    /// The `retention:` section: which old windows the writer removes.
+    pub retention: RetentionConfig,
+}
+
+/// The `capture:` section, used by `netspectra capture`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a mapping of capture settings")]
+pub struct CaptureConfig {
+    /// Interface to capture on (`-i`). Default: none; `-i` is then required.
+    pub interface: Option<String>,
+    /// BPF filter expression, as for tcpdump. Default: none (every packet).
+    pub filter: Option<String>,
+    /// Bytes kept of each packet; 64..=262144. Default: 262144.
+    #[serde(deserialize_with = "snaplen")]
+    pub snaplen: u32,
+    /// Put the interface in promiscuous mode. Default: true.
+    pub promisc: bool,
+    /// Kernel capture buffer, in bytes. Default: libpcap's (2 MiB on Linux).
+    pub buffer_size: Option<u32>,
+    /// Stop by itself after this long. Default: run until a signal.
+    #[serde(deserialize_with = "optional_duration")]
+    pub duration: Option<Duration>,
+    /// Stop by itself after this many packets read. Default: no limit.
+    pub count: Option<u64>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            interface: None,
+            filter: None,
+            snaplen: DEFAULT_SNAPLEN,
+            promisc: true,
+            buffer_size: None,
+            duration: None,
+            count: None,
+        }
+    }
+}
+
+/// The `retention:` section: after each window is written, the oldest
+/// complete windows beyond these limits are removed. Default: keep all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a mapping of retention settings")]
+pub struct RetentionConfig {
+    /// Keep at most this many windows (at least 1).
+    #[serde(deserialize_with = "optional_window_count")]
+    pub max_windows: Option<usize>,
+    /// Remove windows whose end is older than this, e.g. "7d".
+    #[serde(deserialize_with = "optional_duration")]
+    pub max_age: Option<Duration>,
 }
 
 /// The `aggregator:` section, with every default filled in.
@@ -133,6 +189,8 @@ impl Config {
         let raw: RawConfig = serde_yaml::from_str(text).map_err(|err| invalid(describe(&err)))?;
         let config = Config {
             aggregator: raw.aggregator,
+            capture: raw.capture,
+            retention: raw.retention,
         };
         let problems = config.duplicate_task_names(text);
         if problems.is_empty() {
@@ -189,6 +247,10 @@ impl AggregatorConfig {
 struct RawConfig {
     #[serde(default, deserialize_with = "section")]
     aggregator: AggregatorConfig,
+    #[serde(default, deserialize_with = "section")]
+    capture: CaptureConfig,
+    #[serde(default, deserialize_with = "section")]
+    retention: RetentionConfig,
 }
 
 #[derive(Default, Deserialize)]
@@ -358,6 +420,49 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         Err(format!("duration {text:?} is longer than the maximum, 24h"))
     } else {
         Ok(interval)
+    }
+}
+
+fn snaplen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    Ranged {
+        min: MIN_SNAPLEN,
+        max: u64::from(DEFAULT_SNAPLEN),
+    }
+    .deserialize(deserializer)
+    .map(|value| u32::try_from(value).unwrap_or(DEFAULT_SNAPLEN))
+}
+
+fn optional_window_count<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    Ranged {
+        min: 1,
+        max: u64::from(u32::MAX),
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Parsed {
+        expecting: "a duration such as \"30s\", \"1h\" or \"7d\"",
+        parse: parse_positive_duration,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+/// A duration of any length above zero (run time, retention age).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| {
+        format!("invalid duration {text:?} ({err}); write e.g. \"30s\", \"1h\" or \"7d\"")
+    })?;
+    if duration.is_zero() {
+        Err(format!("duration {text:?} is zero; it must be longer than 0"))
+    } else {
+        Ok(duration)
     }
 }
 
@@ -713,6 +818,32 @@ aggregator:
     }
 
     #[test]
+    fn capture_and_retention_sections_load_with_their_defaults_filled_in() {
+        let config = Config::from_yaml(
+            "capture:\n  interface: lo\n  filter: udp port 53\n  duration: 90s\nretention:\n  max_windows: 24\n",
+            "live.yaml",
+        )
+        .expect("valid config");
+        assert_eq!(config.capture.interface.as_deref(), Some("lo"));
+        assert_eq!(config.capture.filter.as_deref(), Some("udp port 53"));
+        assert_eq!(config.capture.duration, Some(Duration::from_secs(90)));
+        assert_eq!(config.capture.snaplen, DEFAULT_SNAPLEN);
+        assert!(config.capture.promisc);
+        assert_eq!(config.retention.max_windows, Some(24));
+        assert_eq!(config.retention.max_age, None);
+    }
+
+    #[test]
+    fn bad_capture_and_retention_values_are_refused_with_their_key() {
+        let message = refusal("capture:\n  snaplen: 10\n");
+        assert!(message.contains("capture.snaplen") && message.contains("line 2"), "{message}");
+        let message = refusal("retention:\n  max_age: soon\n");
+        assert!(message.contains("retention.max_age") && message.contains("line 2"), "{message}");
+        let message = refusal("capture:\n  interfase: eth0\n");
+        assert!(message.contains("interfase") && message.contains("line 2"), "{message}");
+    }
+
+    #[test]
     fn go2netspectra_phase1_config_loads_unchanged() {
         let config = Config::from_yaml(GO2NETSPECTRA, "gons.yaml").expect("valid");
         let aggregator = &config.aggregator;
@@ -813,7 +944,7 @@ aggregator:
     fn misspelt_top_level_section_names_line_one() {
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
-            "test.yaml: unknown field `aggregatr`, expected `aggregator` at line 1 column 1"
+            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention` at line 1 column 1"
         );
     }
 
