@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::capture::live::CaptureStats;
 use crate::flow::{FlowKey, FlowMap};
 use crate::output::{OutputError, TaskSnapshot};
 
@@ -48,6 +49,8 @@ pub struct PacketBatch {
 #[rtype(result = "()")]
 pub struct CloseWindow {
     pub window: WindowBounds,
+    /// Live: libpcap's counters for this window.
+    pub capture: Option<CaptureStats>,
 }
 
 /// ShardActor -> SchedulerActor: one shard's maps for a closed window, one per task
@@ -57,6 +60,8 @@ pub struct CloseWindow {
 #[rtype(result = "()")]
 pub struct ShardWindow {
     pub window: WindowBounds,
+    /// Live: libpcap's counters for this window, as the reader sent them.
+    pub capture: Option<CaptureStats>,
     pub shard: usize,
     pub maps: Vec<FlowMap>,
 }
@@ -66,6 +71,10 @@ pub struct ShardWindow {
 #[rtype(result = "Result<WindowWritten, OutputError>")]
 pub struct WriteWindow {
     pub window: WindowBounds,
+    /// Live: libpcap's counters for this window. A live window writes a
+    /// summary for every task, even with no packets, so that a reader can
+    /// tell a quiet interface from a stopped capture.
+    pub capture: Option<CaptureStats>,
     pub tasks: Vec<TaskSnapshot>,
 }
 

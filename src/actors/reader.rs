@@ -1,26 +1,31 @@
-//! Reader: turns capture files into ordered packet batches and window cuts.
+//! Reader: turns capture files or a live interface into ordered packet
+//! batches and window cuts.
 //!
 //! Accepts: `StartReading` (Supervisor). Sends: `PacketBatch` and
 //! `CloseWindow` to every shard, then `ReaderFinished` to the supervisor.
 //!
-//! The reader runs alone on its own arbiter thread and blocks there on file
-//! reads and on shard backpressure: at most `max_in_flight` batches per shard
-//! are unanswered at any time, so a slow shard slows the reader instead of
-//! growing memory, and offline no packet is ever dropped. Windows follow the
-//! packets' own timestamps (event time): the reader alone decides where a
-//! window ends and sends the cut on the same channel as the packets, after
-//! the window's last batch. It stops early when the shared stop flag is raised.
+//! The reader runs alone on its own arbiter thread and blocks there on reads
+//! and on shard backpressure: at most `max_in_flight` batches per shard are
+//! unanswered at any time, so a slow shard slows the reader instead of
+//! growing memory, and offline no packet is ever dropped. The reader alone
+//! decides where a window ends and sends the cut on the same channel as the
+//! packets, after the window's last batch. Offline, windows follow the
+//! packets' own timestamps (event time); live, they also close when the wall
+//! clock passes their end, so an idle interface still yields its windows.
+//! It stops early when the shared stop flag is raised.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use indicatif::ProgressBar;
 
+use crate::capture::live::{CaptureStats, LiveCapture};
 use crate::capture::{CaptureFile, RawPacket};
 use crate::packet::{self, SkipReason};
 
@@ -30,8 +35,26 @@ use super::messages::{
 use super::shard::ShardActor;
 use super::supervisor::SupervisorActor;
 
+/// Longest a live read waits for a packet before the reader checks the
+/// stop flag and the wall clock again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Live: how long after its end a window is closed by the clock, so packets
+/// the kernel stamped just before the end are still read into it.
+const CLOSE_GRACE_NS: u64 = 200_000_000;
+
 /// A shard's pending answer to one `PacketBatch` or `CloseWindow`.
 type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
+
+/// Where the reader's packets come from.
+pub enum PacketSource {
+    /// Capture files, read in this order as one stream.
+    Files(Vec<PathBuf>),
+    /// An open interface; stop by itself after `count` packets when given.
+    Live {
+        capture: Box<LiveCapture>,
+        count: Option<u64>,
+    },
+}
 
 /// What happened to one input file.
 #[derive(Debug, Clone)]
@@ -57,6 +80,10 @@ pub struct ReadReport {
     pub interrupted: bool,
     /// A shard stopped answering: packets sent to it may be lost.
     pub pipeline_failure: Option<String>,
+    /// Live: why capture stopped early, if a read failed.
+    pub capture_error: Option<String>,
+    /// Live: libpcap's counters over the whole run.
+    pub capture_stats: Option<CaptureStats>,
 }
 
 /// How the reader batches and paces its sends.
@@ -70,8 +97,15 @@ pub struct ReaderSettings {
     pub interval_ns: u64,
 }
 
+/// The actors the reader talks to, and the stop flag it obeys.
+pub struct ReaderLinks {
+    pub shards: Vec<Addr<ShardActor>>,
+    pub supervisor: Addr<SupervisorActor>,
+    pub stop: Arc<AtomicBool>,
+}
+
 pub struct ReaderActor {
-    files: Vec<PathBuf>,
+    source: PacketSource,
     settings: ReaderSettings,
     shards: Vec<Addr<ShardActor>>,
     supervisor: Addr<SupervisorActor>,
@@ -91,21 +125,43 @@ struct StreamState {
     skips_seen: Vec<SkipReason>,
 }
 
+/// A live capture and its counters at the last window cut.
+struct LiveState {
+    capture: LiveCapture,
+    at_last_cut: CaptureStats,
+}
+
+impl LiveState {
+    fn new(mut capture: LiveCapture) -> LiveState {
+        let at_last_cut = capture.stats().unwrap_or_default();
+        LiveState {
+            capture,
+            at_last_cut,
+        }
+    }
+
+    /// libpcap's counters since the previous cut; `None` if they cannot be read.
+    fn window_stats(&mut self) -> Option<CaptureStats> {
+        let now = self.capture.stats().ok()?;
+        let delta = now.since(&self.at_last_cut);
+        self.at_last_cut = now;
+        Some(delta)
+    }
+}
+
 impl ReaderActor {
     pub fn new(
-        files: Vec<PathBuf>,
+        source: PacketSource,
         settings: ReaderSettings,
-        shards: Vec<Addr<ShardActor>>,
-        supervisor: Addr<SupervisorActor>,
-        stop: Arc<AtomicBool>,
+        links: ReaderLinks,
         progress: ProgressBar,
     ) -> ReaderActor {
         ReaderActor {
-            files,
+            source,
             settings,
-            shards,
-            supervisor,
-            stop,
+            shards: links.shards,
+            supervisor: links.supervisor,
+            stop: links.stop,
             progress,
             stream: StreamState {
                 batch: Vec::with_capacity(settings.batch_size),
@@ -127,16 +183,10 @@ impl Handler<StartReading> for ReaderActor {
     type Result = ();
 
     fn handle(&mut self, _: StartReading, _: &mut Context<Self>) {
-        let mut bytes_before = 0;
-        for path in self.files.clone() {
-            if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
-                break;
-            }
-            let outcome = self.read_file(path, bytes_before);
-            bytes_before += outcome.1;
-            self.stream.report.files.push(outcome.0);
+        match std::mem::replace(&mut self.source, PacketSource::Files(Vec::new())) {
+            PacketSource::Files(files) => self.read_files(files),
+            PacketSource::Live { capture, count } => self.read_live(*capture, count),
         }
-        self.finish_stream();
         self.progress.finish_and_clear();
         let report = std::mem::take(&mut self.stream.report);
         self.supervisor.do_send(ReaderFinished { report });
@@ -144,6 +194,19 @@ impl Handler<StartReading> for ReaderActor {
 }
 
 impl ReaderActor {
+    fn read_files(&mut self, files: Vec<PathBuf>) {
+        let mut bytes_before = 0;
+        for path in files {
+            if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
+                break;
+            }
+            let outcome = self.read_file(path, bytes_before);
+            bytes_before += outcome.1;
+            self.stream.report.files.push(outcome.0);
+        }
+        self.finish_stream(None);
+    }
+
     /// Reads one file to its end, an error, or a stop request; returns its
     /// outcome and its size in bytes consumed (for the progress bar).
     fn read_file(&mut self, path: PathBuf, bytes_before: u64) -> (FileOutcome, u64) {
@@ -161,39 +224,98 @@ impl ReaderActor {
             }
         };
         log::info!("reading {}", path.display());
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                self.stream.report.interrupted = true;
-                break;
-            }
-            match file.next_packet() {
-                Ok(Some(raw)) => {
-                    if let Some(keyed) = self.stream.key_packet(&raw, self.settings.interval_ns) {
-                        if let Some(closed) = keyed.closes {
-                            self.send_batch();
-                            self.send_close(closed);
-                        }
-                        self.stream.batch.push(keyed.record);
-                        if self.stream.batch.len() >= self.settings.batch_size {
-                            self.send_batch();
-                            self.progress
-                                .set_position(bytes_before + file.bytes_consumed());
-                        }
-                    }
-                }
+        while !self.should_stop() {
+            let keyed = match file.next_packet() {
+                Ok(Some(raw)) => self.stream.key_packet(&raw, self.settings.interval_ns),
                 Ok(None) => break,
                 Err(error) => {
                     log::error!("{error}");
                     outcome.error = Some(error.to_string());
                     break;
                 }
-            }
-            if self.stream.report.pipeline_failure.is_some() {
-                break;
+            };
+            if let Some(keyed) = keyed
+                && self.push(keyed, None)
+            {
+                self.progress
+                    .set_position(bytes_before + file.bytes_consumed());
             }
         }
         outcome.packets = file.packets_read();
         (outcome, file.bytes_consumed())
+    }
+
+    /// Captures until a stop request, `count` packets, or a read error.
+    /// Windows start at the wall clock and close when their end has passed,
+    /// even when no packet arrives.
+    fn read_live(&mut self, capture: LiveCapture, count: Option<u64>) {
+        let mut live = LiveState::new(capture);
+        let interval = self.settings.interval_ns;
+        let now = wall_clock_ns();
+        self.stream.window = Some(window_at(now - now % interval, interval));
+        log::info!("capturing on {}", live.capture.interface());
+        while !self.should_stop()
+            && count.is_none_or(|limit| self.stream.report.packets_read < limit)
+        {
+            let keyed = match live.capture.next_packet(IDLE_WAIT) {
+                Ok(Some(raw)) => self.stream.key_packet(&raw, interval),
+                Ok(None) => {
+                    // Idle: hand over what is batched so counts do not wait for a full batch.
+                    self.send_batch();
+                    self.close_elapsed_windows(&mut live);
+                    continue;
+                }
+                Err(error) => {
+                    log::error!("{error}");
+                    self.stream.report.capture_error = Some(error.to_string());
+                    break;
+                }
+            };
+            if let Some(keyed) = keyed
+                && self.push(keyed, Some(&mut live))
+            {
+                self.close_elapsed_windows(&mut live);
+            }
+        }
+        self.finish_stream(Some(&mut live));
+        self.stream.report.capture_stats = live.capture.stats().ok();
+    }
+
+    /// Whether to stop reading: a stop request, or a shard that stopped answering.
+    fn should_stop(&mut self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            self.stream.report.interrupted = true;
+        }
+        self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some()
+    }
+
+    /// Sends the window cut a packet causes, then batches the packet; returns
+    /// true when the batch was full and has been sent.
+    fn push(&mut self, keyed: KeyedPacket, live: Option<&mut LiveState>) -> bool {
+        if let Some(closed) = keyed.closes {
+            let capture = live.and_then(LiveState::window_stats);
+            self.send_batch();
+            self.send_close(closed, capture);
+        }
+        self.stream.batch.push(keyed.record);
+        if self.stream.batch.len() >= self.settings.batch_size {
+            self.send_batch();
+            return true;
+        }
+        false
+    }
+
+    /// Live: closes every window whose end has passed on the wall clock.
+    fn close_elapsed_windows(&mut self, live: &mut LiveState) {
+        let now = wall_clock_ns();
+        while let Some(open) = self.stream.window
+            && now >= open.end_ns.saturating_add(CLOSE_GRACE_NS)
+        {
+            let capture = live.window_stats();
+            self.send_batch();
+            self.send_close(open, capture);
+            self.stream.window = Some(window_at(open.end_ns, self.settings.interval_ns));
+        }
     }
 
     /// Sends the pending batch to every shard, waiting first if too many are unanswered.
@@ -224,20 +346,21 @@ impl ReaderActor {
     }
 
     /// Sends the window cut to every shard, on the same channel as the batches before it.
-    fn send_close(&mut self, window: WindowBounds) {
+    fn send_close(&mut self, window: WindowBounds, capture: Option<CaptureStats>) {
         for shard in &self.shards {
             self.stream
                 .closes_in_flight
-                .push(shard.send(CloseWindow { window }).boxed());
+                .push(shard.send(CloseWindow { window, capture }).boxed());
         }
     }
 
     /// End of input: send what is left, close the open window, and wait until
     /// every shard has handled everything.
-    fn finish_stream(&mut self) {
+    fn finish_stream(&mut self, live: Option<&mut LiveState>) {
         self.send_batch();
         if let Some(window) = self.stream.window.take() {
-            self.send_close(window);
+            let capture = live.and_then(LiveState::window_stats);
+            self.send_close(window, capture);
         }
         while let Some(request) = self.stream.in_flight.pop_front() {
             self.await_shard(request);
@@ -321,4 +444,13 @@ fn window_at(start_ns: u64, interval_ns: u64) -> WindowBounds {
         start_ns,
         end_ns: start_ns.saturating_add(interval_ns),
     }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use futures::channel::oneshot;
 
+use crate::capture::live::CaptureStats;
 use crate::flow::{FlowMap, KeySchema};
 use crate::output::TaskSnapshot;
 
@@ -75,7 +76,8 @@ impl Handler<ShardWindow> for SchedulerActor {
         }
         if parts.iter().all(Option::is_some) {
             let parts = self.partial.remove(&part.window).unwrap_or_default();
-            self.write(part.window, parts.into_iter().flatten().collect(), ctx);
+            let shards = parts.into_iter().flatten().collect();
+            self.write(part.window, part.capture, shards, ctx);
         }
     }
 }
@@ -113,7 +115,13 @@ impl Handler<Flush> for SchedulerActor {
 
 impl SchedulerActor {
     /// Regroups per-shard map lists into per-task snapshots and sends them to the writer.
-    fn write(&mut self, window: WindowBounds, shards: Vec<Vec<FlowMap>>, ctx: &mut Context<Self>) {
+    fn write(
+        &mut self,
+        window: WindowBounds,
+        capture: Option<CaptureStats>,
+        shards: Vec<Vec<FlowMap>>,
+        ctx: &mut Context<Self>,
+    ) {
         let mut tasks: Vec<TaskSnapshot> = self
             .tasks
             .iter()
@@ -129,7 +137,11 @@ impl SchedulerActor {
             }
         }
         self.writes_in_flight += 1;
-        let request = self.writer.send(WriteWindow { window, tasks });
+        let request = self.writer.send(WriteWindow {
+            window,
+            capture,
+            tasks,
+        });
         ctx.spawn(request.into_actor(self).map(move |result, act, _| {
             act.record(window, result);
             act.writes_in_flight -= 1;

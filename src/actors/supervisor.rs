@@ -4,8 +4,9 @@
 //! `Flush` (Scheduler).
 //!
 //! Shutdown protocol, the same at end of input and on SIGINT/SIGTERM:
-//! 1. A signal raises the stop flag; the reader checks it before every packet
-//!    and stops reading (end of input needs no flag).
+//! 1. A signal (or `--duration`) raises the stop flag; the reader checks it
+//!    before every packet and at least every 100 ms when a live interface is
+//!    idle, and stops reading (end of input or `--count` needs no flag).
 //! 2. The reader sends its last partial batch and the final `CloseWindow` to
 //!    every shard, and waits until every shard has answered every message it
 //!    sent. Each shard has then handed its last maps to the scheduler.
@@ -21,26 +22,32 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_rt::signal::unix::{SignalKind, signal};
 use futures::channel::oneshot;
 use indicatif::ProgressBar;
 
+use crate::output::retention::Retention;
+
 use super::messages::{Flush, FlushReport, ReaderFinished, StartReading};
-use super::reader::{ReadReport, ReaderActor, ReaderSettings};
+use super::reader::{PacketSource, ReadReport, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, TaskInfo};
 use super::shard::ShardActor;
 use super::writer::WriterActor;
 
 /// Everything `run` needs to build the pipeline.
 pub struct PipelineSettings {
-    pub files: Vec<PathBuf>,
+    pub source: PacketSource,
     pub tasks: Vec<TaskInfo>,
     /// Number of shard actors, each on its own thread.
     pub workers: usize,
     pub reader: ReaderSettings,
     pub output_root: PathBuf,
+    pub retention: Retention,
+    /// Raise the stop flag by itself after this long (live `--duration`).
+    pub stop_after: Option<Duration>,
     pub progress: ProgressBar,
 }
 
@@ -54,6 +61,7 @@ pub struct RunOutcome {
 pub struct SupervisorActor {
     scheduler: Addr<SchedulerActor>,
     stop: Arc<AtomicBool>,
+    stop_after: Option<Duration>,
     done: Option<oneshot::Sender<RunOutcome>>,
 }
 
@@ -63,6 +71,15 @@ impl Actor for SupervisorActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let stop = Arc::clone(&self.stop);
         ctx.spawn(watch_signals(stop).into_actor(self));
+        if let Some(after) = self.stop_after {
+            ctx.run_later(after, move |act, _| {
+                log::info!(
+                    "run time of {} reached: stopping",
+                    humantime::format_duration(after)
+                );
+                act.stop.store(true, Ordering::SeqCst);
+            });
+        }
     }
 }
 
@@ -119,7 +136,9 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
     let outcome = system.block_on(async move {
         let mut arbiters = Vec::new();
         let writer_root = settings.output_root.clone();
-        let writer = SyncArbiter::start(1, move || WriterActor::new(writer_root.clone()));
+        let retention = settings.retention;
+        let writer =
+            SyncArbiter::start(1, move || WriterActor::new(writer_root.clone(), retention));
         let scheduler =
             SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
         let mailbox = settings.reader.max_in_flight + 16;
@@ -144,17 +163,16 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         let supervisor = SupervisorActor {
             scheduler,
             stop: Arc::clone(&stop),
+            stop_after: settings.stop_after,
             done: Some(done),
         }
         .start();
-        let reader = ReaderActor::new(
-            settings.files,
-            settings.reader,
+        let links = ReaderLinks {
             shards,
             supervisor,
             stop,
-            settings.progress,
-        );
+        };
+        let reader = ReaderActor::new(settings.source, settings.reader, links, settings.progress);
         let reader_arbiter = Arbiter::new();
         let reader = ReaderActor::start_in_arbiter(&reader_arbiter.handle(), |_| reader);
         arbiters.push(reader_arbiter);

@@ -1,5 +1,6 @@
-//! Capture files: reads pcap and pcapng records (through `pcap-parser`) into
-//! [`RawPacket`]s and checks a file's link types before a run starts.
+//! Packet sources: capture files, read as pcap and pcapng records (through
+//! `pcap-parser`) into [`RawPacket`]s with a check of a file's link types
+//! before a run starts; and live interfaces through libpcap (`live`).
 //!
 //! Owns the file formats only: record framing, timestamps, interfaces and
 //! sections. It never looks inside a packet (that is `packet/`) and never
@@ -9,6 +10,7 @@
 
 mod check;
 mod file;
+pub mod live;
 #[cfg(test)]
 mod tests;
 

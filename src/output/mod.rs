@@ -13,11 +13,12 @@ pub mod dat;
 mod error;
 pub mod inspect;
 pub mod layout;
+pub mod retention;
 mod window;
 
 pub use error::OutputError;
 pub use inspect::{Format, InspectOptions, SortBy, inspect};
-pub use window::{Summary, TaskSnapshot, write_window};
+pub use window::{Summary, TaskSnapshot, write_live_window, write_window};
 
 /// Creates or truncates `path`, writes `bytes` and fsyncs the file.
 fn write_synced(path: &std::path::Path, bytes: &[u8]) -> Result<(), OutputError> {

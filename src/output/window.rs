@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
 use super::{OutputError, dat, write_synced};
-use crate::flow::{FlowMap, FlowRecord, KeySchema};
+use crate::capture::live::CaptureStats;
+use crate::flow::{FlowMap, KeySchema};
 
 /// One task's part of a closed window, as produced by the shard actors: one
 /// [`FlowMap`] per shard, in shard order (shard `i` becomes `shard_<i>.dat`).
@@ -45,6 +46,14 @@ pub struct Summary {
     pub shards: usize,
     /// When the window was written, RFC 3339 UTC.
     pub written_at: String,
+    /// Live capture only: libpcap's counters for this window (packets the
+    /// kernel passed, dropped for lack of buffer, dropped by the interface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap_received: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap_dropped: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap_if_dropped: Option<u64>,
 }
 
 /// Writes a whole window atomically (temp dir + rename) and returns the
@@ -61,6 +70,30 @@ pub fn write_window(
     window_end_ns: u64,
     tasks: &[TaskSnapshot],
 ) -> Result<PathBuf, OutputError> {
+    write_window_with(root, window_start_ns..window_end_ns, tasks, None)
+}
+
+/// Like [`write_window`], for a live capture: every task gets a summary,
+/// with zero totals and no shard files when it saw no packet (so a reader
+/// can tell a quiet interface from a stopped capture), and every summary
+/// carries libpcap's counters for the window.
+pub fn write_live_window(
+    root: &Path,
+    window_start_ns: u64,
+    window_end_ns: u64,
+    tasks: &[TaskSnapshot],
+    capture: &CaptureStats,
+) -> Result<PathBuf, OutputError> {
+    write_window_with(root, window_start_ns..window_end_ns, tasks, Some(capture))
+}
+
+fn write_window_with(
+    root: &Path,
+    window: std::ops::Range<u64>,
+    tasks: &[TaskSnapshot],
+    capture: Option<&CaptureStats>,
+) -> Result<PathBuf, OutputError> {
+    let window_start_ns = window.start;
     check_task_names(root, tasks)?;
     fs::create_dir_all(root).map_err(OutputError::io(root, "create output directory"))?;
     let name = window_dir_name(window_start_ns);
@@ -71,11 +104,11 @@ pub fn write_window(
             .map_err(OutputError::io(&temp, "remove stale temporary directory"))?;
     }
     fs::create_dir(&temp).map_err(OutputError::io(&temp, "create directory"))?;
-    for task in tasks
-        .iter()
-        .filter(|task| task.shards.iter().any(|shard| !shard.is_empty()))
-    {
-        write_task(&temp, window_start_ns..window_end_ns, task)?;
+    for task in tasks {
+        let has_packets = task.shards.iter().any(|shard| !shard.is_empty());
+        if has_packets || capture.is_some() {
+            write_task(&temp, window.clone(), task, capture)?;
+        }
     }
     sync_dir(&temp)?;
     let target = root.join(&name);
@@ -114,7 +147,14 @@ fn write_task(
     window_dir: &Path,
     window: std::ops::Range<u64>,
     task: &TaskSnapshot,
+    capture: Option<&CaptureStats>,
 ) -> Result<(), OutputError> {
+    let has_packets = task.shards.iter().any(|shard| !shard.is_empty());
+    let shards = if has_packets {
+        task.shards.as_slice()
+    } else {
+        &[]
+    };
     let dir = window_dir.join(&task.task);
     fs::create_dir(&dir).map_err(OutputError::io(&dir, "create directory"))?;
     let mut summary = Summary {
@@ -124,22 +164,24 @@ fn write_task(
         total_flows: 0,
         total_packets: 0,
         total_bytes: 0,
-        shards: task.shards.len(),
+        shards: shards.len(),
         written_at: rfc3339_nanos(now_ns()),
+        pcap_received: capture.map(|stats| stats.received),
+        pcap_dropped: capture.map(|stats| stats.dropped),
+        pcap_if_dropped: capture.map(|stats| stats.if_dropped),
     };
-    for (index, shard) in task.shards.iter().enumerate() {
-        // Sorted so a rerun over the same capture writes identical files.
-        let mut records: Vec<FlowRecord> = shard.records().copied().collect();
-        records.sort_unstable_by_key(|record| record.key);
+    for (index, shard) in shards.iter().enumerate() {
+        // Streamed in first-seen order, which depends only on the input and
+        // the worker count, so a rerun over the same capture writes identical files.
         dat::write_dat(
             &dir.join(shard_file_name(index)),
             &task.task,
             task.schema,
             window.clone(),
-            &records,
+            shard.records(),
         )?;
         let (packets, bytes) = shard.totals();
-        summary.total_flows += records.len() as u64;
+        summary.total_flows += shard.len() as u64;
         summary.total_packets += packets;
         summary.total_bytes += bytes;
     }
@@ -199,7 +241,7 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow::{FlowKey, FlowStats, KeyField};
+    use crate::flow::{FlowKey, FlowRecord, FlowStats, KeyField};
 
     pub(crate) const SEC: u64 = 1_000_000_000;
     pub(crate) const T0: u64 = 1_757_412_000 * SEC;

@@ -1,0 +1,329 @@
+//! Live capture from a network interface through libpcap (the pcap crate).
+//!
+//! Owns opening the interface (snap length, promiscuous mode, kernel buffer,
+//! BPF filter, nanosecond timestamps), reading packets without ever blocking
+//! longer than the caller allows, the kernel's drop counters, and listing
+//! interfaces. The handle is non-blocking and waited on with `poll(2)`, so
+//! the reader regains control at least every `wait` even on an idle
+//! interface: it can close windows on time and stop within a second.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use pcap::{Active, Capture, Device, Precision};
+
+use crate::packet::LinkType;
+
+use super::RawPacket;
+
+/// How to open an interface.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub interface: String,
+    pub filter: Option<String>,
+    /// Bytes kept per packet.
+    pub snaplen: u32,
+    pub promisc: bool,
+    /// Kernel buffer in bytes; `None` keeps libpcap's default.
+    pub buffer_size: Option<u32>,
+}
+
+/// libpcap's counters since the capture opened (or a difference of two readings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packets the kernel passed to the capture (on `lo`, each packet counts twice).
+    pub received: u64,
+    /// Packets dropped because the capture buffer was full.
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver.
+    pub if_dropped: u64,
+}
+
+impl CaptureStats {
+    /// The counts between an earlier reading and this one. libpcap's counters
+    /// are 32-bit and wrap, so the difference wraps too.
+    pub fn since(&self, earlier: &CaptureStats) -> CaptureStats {
+        let delta = |now: u64, then: u64| u64::from((now as u32).wrapping_sub(then as u32));
+        CaptureStats {
+            received: delta(self.received, earlier.received),
+            dropped: delta(self.dropped, earlier.dropped),
+            if_dropped: delta(self.if_dropped, earlier.if_dropped),
+        }
+    }
+}
+
+/// Why an interface could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("interface {interface:?} does not exist; interfaces: {available}")]
+    NoSuchInterface {
+        interface: String,
+        available: String,
+    },
+    #[error(
+        "{interface}: permission denied ({message}); capturing needs root or the capabilities \
+         CAP_NET_RAW and CAP_NET_ADMIN, e.g. `setcap cap_net_raw,cap_net_admin=eip $(which netspectra)`"
+    )]
+    PermissionDenied { interface: String, message: String },
+    #[error("{interface}: BPF filter {filter:?} rejected by libpcap: {message}")]
+    BadFilter {
+        interface: String,
+        filter: String,
+        message: String,
+    },
+    #[error(
+        "{interface}: link type {code} is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)"
+    )]
+    LinkType { interface: String, code: i32 },
+    #[error("{interface}: cannot capture: {message}")]
+    Open { interface: String, message: String },
+    #[error("{interface}: read failed after {packets} packets: {message}")]
+    Read {
+        interface: String,
+        packets: u64,
+        message: String,
+    },
+    #[error("cannot list interfaces: {0}")]
+    List(String),
+}
+
+/// An open interface.
+pub struct LiveCapture {
+    capture: Capture<Active>,
+    interface: String,
+    link_type: LinkType,
+    packets_read: u64,
+    /// The last read found the buffer empty: wait before reading again.
+    drained: bool,
+}
+
+impl LiveCapture {
+    /// Opens and activates the interface, installs the filter, and switches
+    /// to non-blocking reads. Errors name the interface and say what to do.
+    pub fn open(settings: &LiveSettings) -> Result<LiveCapture, LiveError> {
+        let interface = settings.interface.clone();
+        let mut inactive = Capture::from_device(interface.as_str())
+            .map_err(|error| open_error(&interface, error))?
+            .snaplen(i32::try_from(settings.snaplen).unwrap_or(i32::MAX))
+            .promisc(settings.promisc)
+            .immediate_mode(true)
+            .precision(Precision::Nano);
+        if let Some(bytes) = settings.buffer_size {
+            inactive = inactive.buffer_size(i32::try_from(bytes).unwrap_or(i32::MAX));
+        }
+        let mut capture = inactive
+            .open()
+            .map_err(|error| open_error(&interface, error))?;
+        if let Some(filter) = &settings.filter {
+            capture
+                .filter(filter, true)
+                .map_err(|error| LiveError::BadFilter {
+                    interface: interface.clone(),
+                    filter: filter.clone(),
+                    message: error.to_string(),
+                })?;
+        }
+        let code = capture.get_datalink().0;
+        let link_type = u32::try_from(code)
+            .ok()
+            .and_then(LinkType::from_code)
+            .ok_or_else(|| LiveError::LinkType {
+                interface: interface.clone(),
+                code,
+            })?;
+        let capture = capture
+            .setnonblock()
+            .map_err(|error| open_error(&interface, error))?;
+        Ok(LiveCapture {
+            capture,
+            interface,
+            link_type,
+            packets_read: 0,
+            drained: false,
+        })
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The next packet, or `None` when none arrived within `wait`.
+    pub fn next_packet(&mut self, wait: Duration) -> Result<Option<RawPacket<'_>>, LiveError> {
+        if self.drained {
+            if !self.wait_readable(wait)? {
+                return Ok(None);
+            }
+            self.drained = false;
+        }
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                self.packets_read += 1;
+                let seconds = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
+                // With nanosecond precision libpcap puts nanoseconds in tv_usec.
+                let nanos = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
+                Ok(Some(RawPacket {
+                    link_type: self.link_type,
+                    timestamp_ns: seconds.saturating_mul(1_000_000_000).saturating_add(nanos),
+                    wire_len: packet.header.len,
+                    data: packet.data,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                self.drained = true;
+                Ok(None)
+            }
+            Err(error) => Err(LiveError::Read {
+                interface: self.interface.clone(),
+                packets: self.packets_read,
+                message: error.to_string(),
+            }),
+        }
+    }
+
+    /// libpcap's counters since the capture opened.
+    pub fn stats(&mut self) -> Result<CaptureStats, LiveError> {
+        let stat = self.capture.stats().map_err(|error| LiveError::Read {
+            interface: self.interface.clone(),
+            packets: self.packets_read,
+            message: format!("cannot read statistics: {error}"),
+        })?;
+        Ok(CaptureStats {
+            received: u64::from(stat.received),
+            dropped: u64::from(stat.dropped),
+            if_dropped: u64::from(stat.if_dropped),
+        })
+    }
+
+    /// Waits until the handle has data or `wait` passes; true when readable.
+    fn wait_readable(&self, wait: Duration) -> Result<bool, LiveError> {
+        let mut poll_fd = libc::pollfd {
+            fd: self.capture.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut poll_fd, 1, millis) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(LiveError::Read {
+                interface: self.interface.clone(),
+                packets: self.packets_read,
+                message: format!("poll failed: {error}"),
+            });
+        }
+        Ok(ready > 0)
+    }
+}
+
+/// One interface as `netspectra interfaces` shows it.
+#[derive(Debug, Clone)]
+pub struct InterfaceInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub up: bool,
+}
+
+/// Every interface libpcap can open, with its addresses.
+pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, LiveError> {
+    let devices = Device::list().map_err(|error| LiveError::List(error.to_string()))?;
+    Ok(devices
+        .into_iter()
+        .map(|device| InterfaceInfo {
+            up: device.flags.is_up(),
+            addresses: device
+                .addresses
+                .iter()
+                .map(|address| address.addr)
+                .collect(),
+            name: device.name,
+            description: device.desc,
+        })
+        .collect())
+}
+
+fn open_error(interface: &str, error: pcap::Error) -> LiveError {
+    let message = error.to_string();
+    let lower = message.to_lowercase();
+    if lower.contains("no such device") || lower.contains("doesn't exist") {
+        let available = list_interfaces()
+            .map(|interfaces| {
+                interfaces
+                    .into_iter()
+                    .map(|info| info.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|error| error.to_string());
+        LiveError::NoSuchInterface {
+            interface: interface.to_string(),
+            available,
+        }
+    } else if lower.contains("permission") || lower.contains("not permitted") {
+        LiveError::PermissionDenied {
+            interface: interface.to_string(),
+            message,
+        }
+    } else {
+        LiveError::Open {
+            interface: interface.to_string(),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_differences_survive_the_32_bit_wrap_of_libpcap_counters() {
+        let earlier = CaptureStats {
+            received: u64::from(u32::MAX) - 1,
+            dropped: 5,
+            if_dropped: 0,
+        };
+        let now = CaptureStats {
+            received: 3,
+            dropped: 7,
+            if_dropped: 0,
+        };
+        assert_eq!(
+            now.since(&earlier),
+            CaptureStats {
+                received: 5,
+                dropped: 2,
+                if_dropped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_interface_is_named_with_the_ones_that_exist() {
+        let settings = LiveSettings {
+            interface: "nosuchif0".to_string(),
+            filter: None,
+            snaplen: 65535,
+            promisc: false,
+            buffer_size: None,
+        };
+        match LiveCapture::open(&settings) {
+            Err(LiveError::NoSuchInterface {
+                interface,
+                available,
+            }) => {
+                assert_eq!(interface, "nosuchif0");
+                assert!(available.contains("lo"), "{available}");
+            }
+            Err(LiveError::PermissionDenied { .. }) => {
+                eprintln!("SKIP: no capture privilege here");
+            }
+            other => panic!("expected NoSuchInterface, got {:?}", other.err()),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The command line: clap definitions and one function per subcommand.
+//!
+//! This is the binary's edge: errors become `anyhow` chains with context,
+//! and `exit_code` maps them to the documented statuses (2 for usage and
+//! config errors, 1 for the rest). Only this module and `output/` print.
+
+mod pipeline;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::capture::live;
+use crate::config::ConfigError;
+use crate::output::inspect::{self, Format, InspectOptions, SortBy};
+
+pub use pipeline::UsageError;
+
+/// Exact per-key packet and byte counts from capture files and live
+/// interfaces, cut into time windows.
+#[derive(Debug, Parser)]
+#[command(name = "netspectra", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count packets and bytes per key in capture files and write windowed snapshots.
+    ///
+    /// Files (pcap or pcapng, any mix of supported link types) are read in the
+    /// order given, as one stream. Every task of the config counts every IP
+    /// packet by its key; counts are cut into tumbling windows of the snapshot
+    /// interval, following the packets' own timestamps, and each window is
+    /// written under the output directory as <window start>/<task>/.
+    ///
+    /// Example: netspectra analyze -o out --snapshot-interval 5m day1.pcap day2.pcapng
+    Analyze(AnalyzeArgs),
+    /// Capture live from an interface until SIGINT/SIGTERM, --duration or --count.
+    ///
+    /// Counts like `analyze`, with windows that also close on the wall clock:
+    /// an idle interface still writes a (zero) summary every window. Each
+    /// window's summary.json carries libpcap's received and dropped counters.
+    /// Needs root, or CAP_NET_RAW and CAP_NET_ADMIN.
+    ///
+    /// Example: netspectra capture -i eth0 --filter 'tcp or udp' -o /var/lib/netspectra
+    Capture(CaptureArgs),
+    /// List the interfaces libpcap can capture on, with their addresses.
+    Interfaces,
+    /// Print the flows of written snapshots as a table, JSON lines or CSV.
+    ///
+    /// PATH is an output root (every window in it) or one window directory.
+    ///
+    /// Example: netspectra inspect out --task per_src_ip --top 10 --sort bytes
+    Inspect(InspectArgs),
+}
+
+/// Options shared by every command that runs the pipeline.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// YAML config (Go2NetSpectra phase-1 format). Default: the bundled config/default.yaml.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output root for snapshots. Overrides aggregator.storage_root_path.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Number of shard actors (threads). Overrides aggregator.num_workers.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+    /// Window length, e.g. 30s, 5m, 1h. Overrides aggregator.snapshot_interval.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub snapshot_interval: Option<Duration>,
+    /// Print the run summary as one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng), read in this order as one stream.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interface to capture on (see `netspectra interfaces`). Overrides capture.interface.
+    #[arg(short, long, value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// BPF filter expression, as for tcpdump. Overrides capture.filter.
+    #[arg(short, long, value_name = "EXPRESSION")]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet (64 to 262144; byte counts always use the wire length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: Option<u32>,
+    /// Put the interface in promiscuous mode (the default).
+    #[arg(long, overrides_with = "no_promisc")]
+    pub promisc: bool,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Kernel capture buffer in bytes; raise it when pcap_dropped is not zero.
+    #[arg(long, value_name = "BYTES")]
+    pub buffer_size: Option<u32>,
+    /// Stop by itself after this long, e.g. 10m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub duration: Option<Duration>,
+    /// Stop by itself after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An output root or one window directory inside it.
+    #[arg(value_name = "ROOT_OR_WINDOW_DIR")]
+    pub path: PathBuf,
+    /// Only this task.
+    #[arg(long, value_name = "NAME")]
+    pub task: Option<String>,
+    /// Only the N largest flows of each table.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Counter to sort by, largest first.
+    #[arg(long, value_enum, default_value_t = SortArg::Packets)]
+    pub sort: SortArg,
+    /// Output format: aligned table, JSON lines, or CSV with a header.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Sum all windows of the root into one table per task.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Packets,
+    Bytes,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    crate::config::parse_positive_duration(text)
+}
+
+/// Runs one subcommand; the returned status is for runs that completed but lost something.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => pipeline::analyze(args),
+        Command::Capture(args) => pipeline::capture(args),
+        Command::Interfaces => {
+            list_interfaces()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => {
+            inspect_snapshots(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// 2 for usage and config errors, 1 for everything else.
+pub fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let usage = error.chain().any(|cause| {
+        cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+            || cause.downcast_ref::<live::LiveError>().is_some()
+    });
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+fn list_interfaces() -> anyhow::Result<()> {
+    let interfaces = live::list_interfaces()?;
+    let width = interfaces
+        .iter()
+        .map(|info| info.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for info in interfaces {
+        let addresses: Vec<String> = info.addresses.iter().map(ToString::to_string).collect();
+        let state = if info.up { "up" } else { "down" };
+        let description = info
+            .description
+            .map(|text| format!("  ({text})"))
+            .unwrap_or_default();
+        println!(
+            "{:<width$}  {state:<4}  {}{description}",
+            info.name,
+            addresses.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn inspect_snapshots(args: InspectArgs) -> anyhow::Result<()> {
+    let options = InspectOptions {
+        path: args.path,
+        task: args.task,
+        top: args.top,
+        sort: match args.sort {
+            SortArg::Packets => SortBy::Packets,
+            SortArg::Bytes => SortBy::Bytes,
+        },
+        format: match args.format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        },
+        merge: args.merge,
+    };
+    let mut stdout = std::io::stdout().lock();
+    inspect::inspect(&options, &mut stdout)?;
+    Ok(())
+}

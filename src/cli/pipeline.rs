@@ -1,0 +1,206 @@
+//! `analyze` and `capture`: turn the config and flags into pipeline
+//! settings, check everything that can be checked before the first packet,
+//! run the pipeline, and print the summary.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::actors::reader::{PacketSource, ReaderSettings};
+use crate::actors::scheduler::TaskInfo;
+use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
+use crate::capture::live::{LiveCapture, LiveSettings};
+use crate::capture::{self};
+use crate::config::Config;
+use crate::output::retention::Retention;
+
+use super::summary::{self, SummaryContext};
+use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
+
+/// A mistake in what the user asked for, found after clap's own checks; exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.pipeline)?;
+    for file in &args.files {
+        capture::check_link_types(file)?;
+    }
+    prepare_output_root(&output_root(&config, &args.pipeline))?;
+    let progress = progress_bar(&args.files);
+    let source = PacketSource::Files(args.files.clone());
+    log::info!("analyzing {} file(s)", args.files.len());
+    run(&config, &args.pipeline, source, progress, "analyze")
+}
+
+pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(&args.pipeline)?;
+    let section = &config.capture;
+    let interface = args.interface.clone().or_else(|| section.interface.clone()).ok_or_else(|| {
+        UsageError("no interface: give -i IFACE or capture.interface in the config (see `netspectra interfaces`)".to_string())
+    })?;
+    let settings = LiveSettings {
+        interface,
+        filter: args.filter.clone().or_else(|| section.filter.clone()),
+        snaplen: args.snaplen.unwrap_or(section.snaplen),
+        promisc: if args.no_promisc {
+            false
+        } else {
+            args.promisc || section.promisc
+        },
+        buffer_size: args.buffer_size.or(section.buffer_size),
+    };
+    let count = args.count.or(section.count);
+    config.capture.duration = args.duration.or(section.duration);
+    prepare_output_root(&output_root(&config, &args.pipeline))?;
+    let capture = LiveCapture::open(&settings)?;
+    let source = PacketSource::Live {
+        capture: Box::new(capture),
+        count,
+    };
+    run(
+        &config,
+        &args.pipeline,
+        source,
+        ProgressBar::hidden(),
+        "capture",
+    )
+}
+
+fn load_config(args: &PipelineArgs) -> anyhow::Result<Config> {
+    Ok(match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::bundled(),
+    })
+}
+
+fn output_root(config: &Config, args: &PipelineArgs) -> PathBuf {
+    args.output
+        .clone()
+        .unwrap_or_else(|| config.aggregator.storage_root_path.clone())
+}
+
+/// Runs the pipeline on `source` and prints the summary; the exit status says
+/// whether anything was lost.
+fn run(
+    config: &Config,
+    args: &PipelineArgs,
+    source: PacketSource,
+    progress: ProgressBar,
+    command: &str,
+) -> anyhow::Result<ExitCode> {
+    let aggregator = &config.aggregator;
+    let workers = args.workers.map_or(aggregator.num_workers, usize::from);
+    let interval = args
+        .snapshot_interval
+        .unwrap_or(aggregator.snapshot_interval);
+    let interval_ns = u64::try_from(interval.as_nanos())
+        .map_err(|_| UsageError(format!("snapshot interval {interval:?} is too long")))?;
+    let root = output_root(config, args);
+    let tasks: Vec<TaskInfo> = aggregator
+        .exact_tasks
+        .iter()
+        .map(|task| TaskInfo {
+            name: task.name.clone(),
+            schema: task.schema,
+        })
+        .collect();
+    let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
+    log::info!(
+        "{} task(s), {workers} worker(s), {} windows, output {}",
+        tasks.len(),
+        humantime::format_duration(interval),
+        root.display()
+    );
+    let settings = PipelineSettings {
+        source,
+        tasks,
+        workers,
+        reader: ReaderSettings {
+            batch_size: aggregator.batch_size,
+            max_in_flight: aggregator.mailbox_batches(),
+            interval_ns,
+        },
+        output_root: root,
+        retention: Retention {
+            max_windows: config.retention.max_windows,
+            max_age: config.retention.max_age,
+            interval,
+        },
+        stop_after: config.capture.duration,
+        progress,
+    };
+    let started = Instant::now();
+    let outcome = supervisor::run(settings).context("running the pipeline")?;
+    let context = SummaryContext {
+        command,
+        task_names: &task_names,
+        elapsed: started.elapsed(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        summary::print_json(&mut stdout, &outcome, &context)?;
+    } else {
+        summary::print_table(&mut stdout, &outcome, &context)?;
+    }
+    report_failures(&outcome)
+}
+
+/// Creates the output root and proves it writable before any packet is
+/// read; a failure is a usage error (exit status 2).
+fn prepare_output_root(root: &Path) -> Result<(), UsageError> {
+    let probe = root.join(format!(".netspectra-write-test-{}", std::process::id()));
+    std::fs::create_dir_all(root)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| {
+            UsageError(format!(
+                "output directory {} is not writable: {error}",
+                root.display()
+            ))
+        })
+}
+
+/// A bar over the bytes of all inputs, on a terminal only.
+fn progress_bar(files: &[PathBuf]) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total = files
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|meta| meta.len())
+        .sum();
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({eta} left)",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Exit status of a run that completed: 1 if any input or window was lost.
+fn report_failures(outcome: &RunOutcome) -> anyhow::Result<ExitCode> {
+    let read = &outcome.read;
+    let mut problems: Vec<String> = read
+        .files
+        .iter()
+        .filter_map(|file| file.error.clone())
+        .collect();
+    problems.extend(read.capture_error.iter().cloned());
+    problems.extend(outcome.written.failures.iter().cloned());
+    problems.extend(read.pipeline_failure.iter().cloned());
+    if problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!(
+        "the run completed with errors:\n  {}",
+        problems.join("\n  ")
+    )
+}

@@ -1,0 +1,147 @@
+//! The run summary printed at the end of `analyze` and `capture`: an aligned
+//! table, or one JSON object on stdout with `--json`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::actors::supervisor::RunOutcome;
+
+/// What the summary needs besides the run's outcome.
+pub struct SummaryContext<'a> {
+    /// `analyze` or `capture`.
+    pub command: &'a str,
+    pub task_names: &'a [String],
+    pub elapsed: Duration,
+}
+
+/// The aligned, human-readable summary.
+pub fn print_table(
+    out: &mut impl Write,
+    outcome: &RunOutcome,
+    context: &SummaryContext<'_>,
+) -> std::io::Result<()> {
+    let read = &outcome.read;
+    let status = if read.interrupted {
+        " (interrupted: stopped before the end of input)"
+    } else {
+        ""
+    };
+    writeln!(out, "netspectra {}{status}", context.command)?;
+    for file in &read.files {
+        let result = file.error.as_deref().unwrap_or("ok");
+        writeln!(
+            out,
+            "  file  {}: {} packets, {result}",
+            file.path.display(),
+            file.packets
+        )?;
+    }
+    let mut counters = vec![
+        ("packets read", read.packets_read),
+        ("counted", read.packets_counted),
+        ("non_ip", read.non_ip),
+        ("malformed", read.malformed),
+        ("out_of_order", read.out_of_order),
+        ("windows written", outcome.written.windows_written),
+    ];
+    if let Some(stats) = read.capture_stats {
+        counters.extend([
+            ("pcap received", stats.received),
+            ("pcap dropped", stats.dropped),
+            ("pcap if_dropped", stats.if_dropped),
+        ]);
+    }
+    for (label, value) in counters {
+        writeln!(out, "  {label:<16} {value:>14}")?;
+    }
+    let rate = packets_per_second(read.packets_read, context.elapsed);
+    writeln!(
+        out,
+        "  {:<16} {:>14.3} s",
+        "elapsed",
+        context.elapsed.as_secs_f64()
+    )?;
+    writeln!(out, "  {:<16} {:>14.0}", "packets/s", rate)?;
+    let width = context
+        .task_names
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "  {:<width$} {:>12} {:>14} {:>16}",
+        "task", "flows", "packets", "bytes"
+    )?;
+    for (name, totals) in context.task_names.iter().zip(&outcome.written.task_totals) {
+        writeln!(
+            out,
+            "  {name:<width$} {:>12} {:>14} {:>16}",
+            totals.flows, totals.packets, totals.bytes
+        )?;
+    }
+    Ok(())
+}
+
+/// The same summary as one JSON object on one line.
+pub fn print_json(
+    out: &mut impl Write,
+    outcome: &RunOutcome,
+    context: &SummaryContext<'_>,
+) -> anyhow::Result<()> {
+    let read = &outcome.read;
+    let files: Vec<serde_json::Value> = read
+        .files
+        .iter()
+        .map(|file| {
+            serde_json::json!({
+                "path": file.path.display().to_string(),
+                "packets": file.packets,
+                "error": file.error,
+            })
+        })
+        .collect();
+    let tasks: serde_json::Map<String, serde_json::Value> = context
+        .task_names
+        .iter()
+        .zip(&outcome.written.task_totals)
+        .map(|(name, totals)| {
+            let value = serde_json::json!({
+                "flows": totals.flows, "packets": totals.packets, "bytes": totals.bytes,
+            });
+            (name.clone(), value)
+        })
+        .collect();
+    let mut summary = serde_json::json!({
+        "files": files,
+        "packets_read": read.packets_read,
+        "packets_counted": read.packets_counted,
+        "non_ip": read.non_ip,
+        "malformed": read.malformed,
+        "out_of_order": read.out_of_order,
+        "windows": outcome.written.windows_written,
+        "tasks": tasks,
+        "elapsed_s": context.elapsed.as_secs_f64(),
+        "packets_per_s": packets_per_second(read.packets_read, context.elapsed),
+        "interrupted": read.interrupted,
+        "errors": outcome.written.failures,
+    });
+    if let Some(stats) = read.capture_stats {
+        summary["pcap_received"] = stats.received.into();
+        summary["pcap_dropped"] = stats.dropped.into();
+        summary["pcap_if_dropped"] = stats.if_dropped.into();
+    }
+    serde_json::to_writer(&mut *out, &summary)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn packets_per_second(packets: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 {
+        packets as f64 / seconds
+    } else {
+        0.0
+    }
+}
