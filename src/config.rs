@@ -36,6 +36,9 @@ const DEFAULT_STORAGE_ROOT: &str = "snapshots";
 /// libpcap's and tcpdump's default snap length: whole packets.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 const MIN_SNAPLEN: u64 = 64;
+const DEFAULT_BUFFER_SIZE: u32 = 32 << 20;
+/// Smallest kernel buffer accepted: a few full-size packets.
+const MIN_BUFFER_SIZE: u64 = 1 << 20;
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
@@ -63,7 +66,11 @@ pub struct Config {
 
 /// The `capture:` section, used by `netspectra capture`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default, expecting = "a mapping of capture settings")]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of capture settings"
+)]
 pub struct CaptureConfig {
     /// Interface to capture on (`-i`). Default: none; `-i` is then required.
     pub interface: Option<String>,
@@ -74,8 +81,11 @@ pub struct CaptureConfig {
     pub snaplen: u32,
     /// Put the interface in promiscuous mode. Default: true.
     pub promisc: bool,
-    /// Kernel capture buffer, in bytes. Default: libpcap's (2 MiB on Linux).
-    pub buffer_size: Option<u32>,
+    /// Kernel capture buffer, in bytes. Default: 32 MiB. (libpcap's own
+    /// 2 MiB holds only about 30 packets on `lo`, whose 64 KiB MTU sets the
+    /// ring's slot size, and drops short bursts.)
+    #[serde(deserialize_with = "buffer_size")]
+    pub buffer_size: u32,
     /// Stop by itself after this long. Default: run until a signal.
     #[serde(deserialize_with = "optional_duration")]
     pub duration: Option<Duration>,
@@ -90,7 +100,7 @@ impl Default for CaptureConfig {
             filter: None,
             snaplen: DEFAULT_SNAPLEN,
             promisc: true,
-            buffer_size: None,
+            buffer_size: DEFAULT_BUFFER_SIZE,
             duration: None,
             count: None,
         }
@@ -100,7 +110,11 @@ impl Default for CaptureConfig {
 /// The `retention:` section: after each window is written, the oldest
 /// complete windows beyond these limits are removed. Default: keep all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default, expecting = "a mapping of retention settings")]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of retention settings"
+)]
 pub struct RetentionConfig {
     /// Keep at most this many windows (at least 1).
     #[serde(deserialize_with = "optional_window_count")]
@@ -432,6 +446,15 @@ fn snaplen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> 
     .map(|value| u32::try_from(value).unwrap_or(DEFAULT_SNAPLEN))
 }
 
+fn buffer_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    Ranged {
+        min: MIN_BUFFER_SIZE,
+        max: u64::from(u32::MAX),
+    }
+    .deserialize(deserializer)
+    .map(|value| u32::try_from(value).unwrap_or(u32::MAX))
+}
+
 fn optional_window_count<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<usize>, D::Error> {
@@ -460,7 +483,9 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         format!("invalid duration {text:?} ({err}); write e.g. \"30s\", \"1h\" or \"7d\"")
     })?;
     if duration.is_zero() {
-        Err(format!("duration {text:?} is zero; it must be longer than 0"))
+        Err(format!(
+            "duration {text:?} is zero; it must be longer than 0"
+        ))
     } else {
         Ok(duration)
     }
@@ -836,11 +861,20 @@ aggregator:
     #[test]
     fn bad_capture_and_retention_values_are_refused_with_their_key() {
         let message = refusal("capture:\n  snaplen: 10\n");
-        assert!(message.contains("capture.snaplen") && message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("capture.snaplen") && message.contains("line 2"),
+            "{message}"
+        );
         let message = refusal("retention:\n  max_age: soon\n");
-        assert!(message.contains("retention.max_age") && message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("retention.max_age") && message.contains("line 2"),
+            "{message}"
+        );
         let message = refusal("capture:\n  interfase: eth0\n");
-        assert!(message.contains("interfase") && message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("interfase") && message.contains("line 2"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub struct LiveSettings {
     /// Bytes kept per packet.
     pub snaplen: u32,
     pub promisc: bool,
-    /// Kernel buffer in bytes; `None` keeps libpcap's default.
-    pub buffer_size: Option<u32>,
+    /// Kernel buffer in bytes.
+    pub buffer_size: u32,
 }
 
 /// libpcap's counters since the capture opened (or a difference of two readings).
@@ -102,15 +102,13 @@ impl LiveCapture {
     /// to non-blocking reads. Errors name the interface and say what to do.
     pub fn open(settings: &LiveSettings) -> Result<LiveCapture, LiveError> {
         let interface = settings.interface.clone();
-        let mut inactive = Capture::from_device(interface.as_str())
+        let inactive = Capture::from_device(interface.as_str())
             .map_err(|error| open_error(&interface, error))?
             .snaplen(i32::try_from(settings.snaplen).unwrap_or(i32::MAX))
             .promisc(settings.promisc)
             .immediate_mode(true)
-            .precision(Precision::Nano);
-        if let Some(bytes) = settings.buffer_size {
-            inactive = inactive.buffer_size(i32::try_from(bytes).unwrap_or(i32::MAX));
-        }
+            .precision(Precision::Nano)
+            .buffer_size(i32::try_from(settings.buffer_size).unwrap_or(i32::MAX));
         let mut capture = inactive
             .open()
             .map_err(|error| open_error(&interface, error))?;
@@ -310,7 +308,7 @@ mod tests {
             filter: None,
             snaplen: 65535,
             promisc: false,
-            buffer_size: None,
+            buffer_size: 1 << 20,
         };
         match LiveCapture::open(&settings) {
             Err(LiveError::NoSuchInterface {

@@ -105,8 +105,8 @@ pub struct CaptureArgs {
     /// Do not put the interface in promiscuous mode.
     #[arg(long)]
     pub no_promisc: bool,
-    /// Kernel capture buffer in bytes; raise it when pcap_dropped is not zero.
-    #[arg(long, value_name = "BYTES")]
+    /// Kernel capture buffer in bytes (default 32 MiB); raise it when pcap_dropped is not zero.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1_048_576..))]
     pub buffer_size: Option<u32>,
     /// Stop by itself after this long, e.g. 10m.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]

@@ -53,7 +53,7 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         } else {
             args.promisc || section.promisc
         },
-        buffer_size: args.buffer_size.or(section.buffer_size),
+        buffer_size: args.buffer_size.unwrap_or(section.buffer_size),
     };
     let count = args.count.or(section.count);
     config.capture.duration = args.duration.or(section.duration);
