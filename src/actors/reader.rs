@@ -47,13 +47,25 @@ type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
 
 /// Where the reader's packets come from.
 pub enum PacketSource {
-    /// Capture files, read in this order as one stream.
-    Files(Vec<PathBuf>),
+    /// Capture files, read in this order as one stream. With `strict`, the
+    /// first file that fails ends the input; otherwise the others are read.
+    Files {
+        inputs: Vec<InputFile>,
+        strict: bool,
+    },
     /// An open interface; stop by itself after `count` packets when given.
     Live {
         capture: Box<LiveCapture>,
         count: Option<u64>,
     },
+}
+
+/// One capture file to read, or the reason it was refused before the run.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// Set when the file failed its check before the run; it is not opened.
+    pub refused: Option<String>,
 }
 
 /// What happened to one input file.
@@ -183,8 +195,12 @@ impl Handler<StartReading> for ReaderActor {
     type Result = ();
 
     fn handle(&mut self, _: StartReading, _: &mut Context<Self>) {
-        match std::mem::replace(&mut self.source, PacketSource::Files(Vec::new())) {
-            PacketSource::Files(files) => self.read_files(files),
+        let nothing = PacketSource::Files {
+            inputs: Vec::new(),
+            strict: false,
+        };
+        match std::mem::replace(&mut self.source, nothing) {
+            PacketSource::Files { inputs, strict } => self.read_files(inputs, strict),
             PacketSource::Live { capture, count } => self.read_live(*capture, count),
         }
         self.progress.finish_and_clear();
@@ -194,15 +210,30 @@ impl Handler<StartReading> for ReaderActor {
 }
 
 impl ReaderActor {
-    fn read_files(&mut self, files: Vec<PathBuf>) {
+    fn read_files(&mut self, inputs: Vec<InputFile>, strict: bool) {
         let mut bytes_before = 0;
-        for path in files {
+        for input in inputs {
             if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
                 break;
             }
-            let outcome = self.read_file(path, bytes_before);
-            bytes_before += outcome.1;
-            self.stream.report.files.push(outcome.0);
+            let outcome = match input.refused {
+                Some(error) => FileOutcome {
+                    path: input.path,
+                    packets: 0,
+                    error: Some(error),
+                },
+                None => {
+                    let (outcome, bytes) = self.read_file(input.path, bytes_before);
+                    bytes_before += bytes;
+                    outcome
+                }
+            };
+            let failed = outcome.error.is_some();
+            self.stream.report.files.push(outcome);
+            if failed && strict {
+                log::error!("--strict: stopping at the first damaged file");
+                break;
+            }
         }
         self.finish_stream(None);
     }
@@ -218,8 +249,9 @@ impl ReaderActor {
         let mut file = match CaptureFile::open(&path) {
             Ok(file) => file,
             Err(error) => {
-                log::error!("{error}");
-                outcome.error = Some(error.to_string());
+                let message = with_causes(&error);
+                log::error!("{message}");
+                outcome.error = Some(message);
                 return (outcome, 0);
             }
         };
@@ -229,8 +261,9 @@ impl ReaderActor {
                 Ok(Some(raw)) => self.stream.key_packet(&raw, self.settings.interval_ns),
                 Ok(None) => break,
                 Err(error) => {
-                    log::error!("{error}");
-                    outcome.error = Some(error.to_string());
+                    let message = with_causes(&error);
+                    log::error!("{message}");
+                    outcome.error = Some(message);
                     break;
                 }
             };
@@ -444,6 +477,18 @@ fn window_at(start_ns: u64, interval_ns: u64) -> WindowBounds {
         start_ns,
         end_ns: start_ns.saturating_add(interval_ns),
     }
+}
+
+/// An error with its chain of causes, "outer: inner: innermost", for reports.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message
 }
 
 /// Now, in nanoseconds since the Unix epoch.

@@ -84,6 +84,10 @@ pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng), read in this order as one stream.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Stop at the first damaged or unreadable file (by default the others
+    /// are still counted; either way the exit status is 1).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }

@@ -10,11 +10,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::actors::reader::{PacketSource, ReaderSettings};
+use crate::actors::reader::{InputFile, PacketSource, ReaderSettings, with_causes};
 use crate::actors::scheduler::TaskInfo;
 use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
 use crate::capture::live::{LiveCapture, LiveSettings};
-use crate::capture::{self};
+use crate::capture::{self, CaptureError};
 use crate::config::Config;
 use crate::output::retention::Retention;
 
@@ -28,12 +28,13 @@ pub struct UsageError(pub String);
 
 pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.pipeline)?;
-    for file in &args.files {
-        capture::check_link_types(file)?;
-    }
+    let inputs = check_inputs(&args.files, args.strict)?;
     prepare_output_root(&output_root(&config, &args.pipeline))?;
     let progress = progress_bar(&args.files);
-    let source = PacketSource::Files(args.files.clone());
+    let source = PacketSource::Files {
+        inputs,
+        strict: args.strict,
+    };
     log::info!("analyzing {} file(s)", args.files.len());
     run(&config, &args.pipeline, source, progress, "analyze")
 }
@@ -70,6 +71,54 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden(),
         "capture",
     )
+}
+
+/// Checks every input before anything is counted. An unsupported link type
+/// refuses the whole run, as does any problem with `strict`; otherwise a
+/// file that is not a readable capture is marked refused and the others run.
+fn check_inputs(files: &[PathBuf], strict: bool) -> anyhow::Result<Vec<InputFile>> {
+    files
+        .iter()
+        .map(|path| {
+            let refused = match check_input(path) {
+                Ok(()) => None,
+                Err(error @ CaptureError::LinkType { .. }) => return Err(error.into()),
+                Err(error) if strict => return Err(error.into()),
+                Err(error) => {
+                    let message = with_causes(&error);
+                    log::error!("{message}; skipping it");
+                    Some(message)
+                }
+            };
+            Ok(InputFile {
+                path: path.clone(),
+                refused,
+            })
+        })
+        .collect()
+}
+
+/// A capture file must be a regular file (a FIFO or device would block or be
+/// consumed by the check) whose link types are all supported.
+fn check_input(path: &Path) -> Result<(), CaptureError> {
+    let kind = std::fs::metadata(path)
+        .map_err(|source| CaptureError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (FIFO, socket or device)"
+        };
+        return Err(CaptureError::Open {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("{what}; give a pcap or pcapng file")),
+        });
+    }
+    capture::check_link_types(path)
 }
 
 fn load_config(args: &PipelineArgs) -> anyhow::Result<Config> {

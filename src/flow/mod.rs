@@ -8,4 +8,4 @@ mod key;
 mod map;
 
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
-pub use map::{FlowMap, FlowRecord, FlowStats, hash_key};
+pub use map::{CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Records, hash_key};

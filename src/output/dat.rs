@@ -6,6 +6,7 @@
 //! atomically). Decoding never panics: every defect is an [`OutputError`]
 //! naming the file and the byte offset.
 
+use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -31,30 +32,61 @@ pub struct DatFile {
     /// Window bounds, nanoseconds since the Unix epoch; the end is exclusive.
     pub window_start_ns: u64,
     pub window_end_ns: u64,
-    /// In file order (`write_window` writes them sorted by key).
+    /// In file order (`write_window` writes them in the order their keys
+    /// were first counted in the window).
     pub records: Vec<FlowRecord>,
 }
 
-/// Writes `records` to `path` (created or truncated) and fsyncs the file.
+/// Writes `records` to `path` (created or truncated), in the order given,
+/// and fsyncs the file.
 ///
 /// `window` is `start_ns..end_ns`. Key fields outside `schema` are not
-/// stored and read back as zero. The file is built in memory and written in
-/// one call; it is not atomic on its own: `write_window` writes into a
-/// temporary directory that is renamed only when complete.
-pub fn write_dat(
+/// stored and read back as zero. Records are encoded one at a time through
+/// a buffer, never all at once in memory: a `FlowMap`'s records stream
+/// straight from the map. It is not atomic on its own: `write_window` writes
+/// into a temporary directory that is renamed only when complete.
+pub fn write_dat<'a>(
     path: &Path,
     task: &str,
     schema: KeySchema,
     window: Range<u64>,
-    records: &[FlowRecord],
+    records: impl ExactSizeIterator<Item = &'a FlowRecord>,
 ) -> Result<(), OutputError> {
-    let bytes =
-        encode(task, schema, window, records).map_err(|reason| OutputError::BadTaskName {
+    let header = encode_header(task, schema, window, records.len() as u64).map_err(|reason| {
+        OutputError::BadTaskName {
             path: path.to_path_buf(),
             task: task.to_string(),
             reason,
-        })?;
-    super::write_synced(path, &bytes)
+        }
+    })?;
+    let file = std::fs::File::create(path).map_err(OutputError::io(path, "create file"))?;
+    let file = stream_records(file, &header, schema, records)
+        .map_err(OutputError::io(path, "write file"))?;
+    file.sync_all().map_err(OutputError::io(path, "sync file"))
+}
+
+/// Writes header, records and checksum trailer through a buffer; returns
+/// the file once everything reached it.
+fn stream_records<'a>(
+    file: std::fs::File,
+    header: &[u8],
+    schema: KeySchema,
+    records: impl Iterator<Item = &'a FlowRecord>,
+) -> std::io::Result<std::fs::File> {
+    let mut out = ChecksummedWriter {
+        inner: BufWriter::with_capacity(WRITE_BUFFER, file),
+        checksum: FNV_OFFSET_BASIS,
+    };
+    out.write_all(header)?;
+    let mut encoded = Vec::with_capacity(record_len(KeySchema::FIVE_TUPLE));
+    for record in records {
+        encoded.clear();
+        encode_record(&mut encoded, schema, record);
+        out.write_all(&encoded)?;
+    }
+    let mut inner = out.inner;
+    inner.write_all(&out.checksum.to_le_bytes())?;
+    inner.into_inner().map_err(|err| err.into_error())
 }
 
 /// Reads and validates a whole `.dat` file.
@@ -82,38 +114,53 @@ pub fn record_len(schema: KeySchema) -> usize {
 
 /// 64-bit FNV-1a; the `.dat` trailer is this over every byte before it.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+    fnv1a64_update(FNV_OFFSET_BASIS, bytes)
+}
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+/// Bytes buffered between writes to the file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+fn fnv1a64_update(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Writes through to `inner` and keeps the FNV-1a of everything written.
+struct ChecksummedWriter<W> {
+    inner: W,
+    checksum: u64,
+}
+
+impl<W: Write> ChecksummedWriter<W> {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.checksum = fnv1a64_update(self.checksum, bytes);
+        self.inner.write_all(bytes)
+    }
 }
 
 fn has_address(schema: KeySchema) -> bool {
     schema.contains(KeyField::SrcIp) || schema.contains(KeyField::DstIp)
 }
 
-fn encode(
+/// The header, everything before the first record.
+fn encode_header(
     task: &str,
     schema: KeySchema,
     window: Range<u64>,
-    records: &[FlowRecord],
+    count: u64,
 ) -> Result<Vec<u8>, &'static str> {
     let name_len = u16::try_from(task.len()).map_err(|_| "longer than 65535 bytes")?;
-    let mut out = Vec::with_capacity(
-        TASK_OFFSET + task.len() + records.len() * record_len(schema) + CHECKSUM_LEN,
-    );
+    let mut out = Vec::with_capacity(TASK_OFFSET + task.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.push(schema.bits());
     out.extend_from_slice(&window.start.to_le_bytes());
     out.extend_from_slice(&window.end.to_le_bytes());
-    out.extend_from_slice(&(records.len() as u64).to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&name_len.to_le_bytes());
     out.extend_from_slice(task.as_bytes());
-    for record in records {
-        encode_record(&mut out, schema, record);
-    }
-    let checksum = fnv1a64(&out);
-    out.extend_from_slice(&checksum.to_le_bytes());
     Ok(out)
 }
 
@@ -369,7 +416,7 @@ mod tests {
                 stats: r.stats,
             })
             .collect();
-        write_dat(&path, "by key", schema, WINDOW, &projected).unwrap();
+        write_dat(&path, "by key", schema, WINDOW, projected.iter()).unwrap();
         let file_len = std::fs::metadata(&path).unwrap().len() as usize;
         assert_eq!(
             file_len,
@@ -395,7 +442,7 @@ mod tests {
             "t",
             KeySchema::FIVE_TUPLE,
             WINDOW,
-            &mixed_five_tuple(),
+            mixed_five_tuple().iter(),
         )
         .unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -444,6 +491,35 @@ mod tests {
     #[test]
     fn a_file_without_records_round_trips() {
         round_trip(KeySchema::FIVE_TUPLE, &[]);
+    }
+
+    #[test]
+    fn a_flow_map_streams_to_a_file_in_first_seen_order() {
+        let mut map = crate::flow::FlowMap::new();
+        let keys = crate::flow::CHUNK_LEN as u32 + 4_000;
+        for n in 0..keys {
+            let key = FlowKey::ipv4(Ipv4Addr::from(n), Ipv4Addr::LOCALHOST, 1, 2, 17);
+            map.add(
+                crate::flow::hash_key(&key),
+                key,
+                WINDOW.start + u64::from(n),
+                60,
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard_0.dat");
+        write_dat(
+            &path,
+            "streamed",
+            KeySchema::FIVE_TUPLE,
+            WINDOW,
+            map.records(),
+        )
+        .unwrap();
+        let got = read_dat(&path).unwrap();
+        let want: Vec<FlowRecord> = map.records().copied().collect();
+        assert_eq!(got.records.len(), keys as usize);
+        assert_eq!(got.records, want);
     }
 
     #[test]
