@@ -33,6 +33,8 @@ const MAX_BATCH_SIZE: u64 = 65_536;
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_STORAGE_ROOT: &str = "snapshots";
+const DEFAULT_WRITE_BACKLOG: usize = 8;
+const MAX_WRITE_BACKLOG: u64 = 1024;
 /// libpcap's and tcpdump's default snap length: whole packets.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 const MIN_SNAPLEN: u64 = 64;
@@ -144,6 +146,10 @@ pub struct AggregatorConfig {
     /// The tasks, in file order; never empty, names unique (ignoring ASCII
     /// case). Default: the six tasks of `config/default.yaml`.
     pub exact_tasks: Vec<TaskConfig>,
+    /// Windows kept in memory and retried when writing them fails (a full
+    /// disk); beyond this the oldest is given up and reported. 1..=1024.
+    /// Default: 8.
+    pub write_backlog: usize,
 }
 
 /// One exact-counting task: what to count by and where its output goes.
@@ -282,6 +288,8 @@ struct RawAggregator {
     storage_root_path: Option<PathBuf>,
     #[serde(default, deserialize_with = "task_list")]
     exact_tasks: Option<Vec<TaskConfig>>,
+    #[serde(default, deserialize_with = "write_backlog")]
+    write_backlog: Option<usize>,
 }
 
 impl From<RawAggregator> for AggregatorConfig {
@@ -295,6 +303,7 @@ impl From<RawAggregator> for AggregatorConfig {
                 .storage_root_path
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_ROOT)),
             exact_tasks: raw.exact_tasks.unwrap_or_else(default_tasks),
+            write_backlog: raw.write_backlog.unwrap_or(DEFAULT_WRITE_BACKLOG),
         }
     }
 }
@@ -435,6 +444,15 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     } else {
         Ok(interval)
     }
+}
+
+fn write_backlog<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    Ranged {
+        min: 1,
+        max: MAX_WRITE_BACKLOG,
+    }
+    .deserialize(deserializer)
+    .map(Some)
 }
 
 fn snaplen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
@@ -964,7 +982,7 @@ aggregator:
             refusal(yaml),
             "test.yaml: aggregator: unknown field `num_worker`, expected one of `num_workers`, \
              `size_of_packet_channel`, `batch_size`, `snapshot_interval`, \
-             `storage_root_path`, `exact_tasks` at line 2 column 3"
+             `storage_root_path`, `exact_tasks`, `write_backlog` at line 2 column 3"
         );
         check_refused(
             &with_tasks(&["{name: a, key_fields: [SrcIP], shards: 4}"]),

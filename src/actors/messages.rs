@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use crate::capture::live::CaptureStats;
 use crate::flow::{FlowKey, FlowMap};
-use crate::output::{OutputError, TaskSnapshot};
+use crate::output::TaskSnapshot;
 
 use super::reader::ReadReport;
 
@@ -68,7 +68,7 @@ pub struct ShardWindow {
 
 /// SchedulerActor -> WriterActor: a complete window, every shard of every task.
 #[derive(Message)]
-#[rtype(result = "Result<WindowWritten, OutputError>")]
+#[rtype(result = "WriteReport")]
 pub struct WriteWindow {
     pub window: WindowBounds,
     /// Live: libpcap's counters for this window. A live window writes a
@@ -78,7 +78,22 @@ pub struct WriteWindow {
     pub tasks: Vec<TaskSnapshot>,
 }
 
-/// WriterActor -> SchedulerActor (reply to `WriteWindow`): what reached the disk.
+/// SchedulerActor -> WriterActor, at shutdown: try the windows that failed
+/// once more, then give up on those that still fail.
+#[derive(Message)]
+#[rtype(result = "WriteReport")]
+pub struct RetryBacklog;
+
+/// WriterActor -> SchedulerActor (reply to `WriteWindow` and `RetryBacklog`):
+/// the windows that reached the disk (a retried older one included) and the
+/// windows given up, one message each.
+#[derive(Debug, Default, MessageResponse)]
+pub struct WriteReport {
+    pub written: Vec<WindowWritten>,
+    pub lost: Vec<String>,
+}
+
+/// One window on disk, with what it holds.
 #[derive(Debug, Clone)]
 pub struct WindowWritten {
     pub window: WindowBounds,

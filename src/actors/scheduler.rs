@@ -2,7 +2,8 @@
 //! hands each complete window to the writer.
 //!
 //! Accepts: `ShardWindow` (each shard, once per window), `Flush` (Supervisor).
-//! Sends: `WriteWindow` (to the writer), one per complete window, in window order.
+//! Sends: `WriteWindow` (to the writer), one per complete window, in window
+//! order; `RetryBacklog` once, when flushing.
 //!
 //! A window is complete when every shard has handed in its maps for it. The
 //! scheduler never touches packets; it only moves whole maps along.
@@ -17,7 +18,8 @@ use crate::flow::{FlowMap, KeySchema};
 use crate::output::TaskSnapshot;
 
 use super::messages::{
-    Flush, FlushReport, ShardWindow, TaskTotals, WindowBounds, WindowWritten, WriteWindow,
+    Flush, FlushReport, RetryBacklog, ShardWindow, TaskTotals, WindowBounds, WriteReport,
+    WriteWindow,
 };
 use super::writer::WriterActor;
 
@@ -102,13 +104,18 @@ impl Handler<Flush> for SchedulerActor {
         } else {
             self.flush_waiter = Some(done);
         }
+        let writer = self.writer.clone();
         Box::pin(
             async move {
                 // A dropped sender means the scheduler stopped: report what we have.
                 let _ = wait.await;
+                writer.send(RetryBacklog).await
             }
             .into_actor(self)
-            .map(|(), act, _| act.report.clone()),
+            .map(|retried, act, _| {
+                act.record(retried);
+                act.report.clone()
+            }),
         )
     }
 }
@@ -143,7 +150,7 @@ impl SchedulerActor {
             tasks,
         });
         ctx.spawn(request.into_actor(self).map(move |result, act, _| {
-            act.record(window, result);
+            act.record(result);
             act.writes_in_flight -= 1;
             if act.writes_in_flight == 0
                 && let Some(done) = act.flush_waiter.take()
@@ -153,31 +160,26 @@ impl SchedulerActor {
         }));
     }
 
-    fn record(
-        &mut self,
-        window: WindowBounds,
-        result: Result<Result<WindowWritten, crate::output::OutputError>, MailboxError>,
-    ) {
-        let name = crate::output::layout::window_dir_name(window.start_ns);
-        match result {
-            Ok(Ok(written)) => {
-                self.report.windows_written += 1;
-                for (sum, task) in self.report.task_totals.iter_mut().zip(&written.task_totals) {
-                    sum.flows += task.flows;
-                    sum.packets += task.packets;
-                    sum.bytes += task.bytes;
-                }
-            }
-            Ok(Err(error)) => {
-                log::error!("window {name} not written: {error}");
-                self.report.failures.push(format!("window {name}: {error}"));
-            }
+    /// Folds the writer's answer into the run's report.
+    fn record(&mut self, result: Result<WriteReport, MailboxError>) {
+        let report = match result {
+            Ok(report) => report,
             Err(error) => {
-                log::error!("window {name} not written: writer unreachable: {error}");
-                self.report
-                    .failures
-                    .push(format!("window {name}: writer unreachable: {error}"));
+                let message =
+                    format!("the writer stopped answering ({error}); windows may be lost");
+                log::error!("{message}");
+                self.report.failures.push(message);
+                return;
+            }
+        };
+        for written in report.written {
+            self.report.windows_written += 1;
+            for (sum, task) in self.report.task_totals.iter_mut().zip(&written.task_totals) {
+                sum.flows += task.flows;
+                sum.packets += task.packets;
+                sum.bytes += task.bytes;
             }
         }
+        self.report.failures.extend(report.lost);
     }
 }

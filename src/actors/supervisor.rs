@@ -46,6 +46,8 @@ pub struct PipelineSettings {
     pub reader: ReaderSettings,
     pub output_root: PathBuf,
     pub retention: Retention,
+    /// Windows kept in memory for a retry when writing fails.
+    pub write_backlog: usize,
     /// Raise the stop flag by itself after this long (live `--duration`).
     pub stop_after: Option<Duration>,
     pub progress: ProgressBar,
@@ -136,9 +138,10 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
     let outcome = system.block_on(async move {
         let mut arbiters = Vec::new();
         let writer_root = settings.output_root.clone();
-        let retention = settings.retention;
-        let writer =
-            SyncArbiter::start(1, move || WriterActor::new(writer_root.clone(), retention));
+        let (retention, backlog) = (settings.retention, settings.write_backlog);
+        let writer = SyncArbiter::start(1, move || {
+            WriterActor::new(writer_root.clone(), retention, backlog)
+        });
         let scheduler =
             SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
         let mailbox = settings.reader.max_in_flight + 16;

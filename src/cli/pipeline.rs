@@ -16,6 +16,7 @@ use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError};
 use crate::config::Config;
+use crate::output::leftovers;
 use crate::output::retention::Retention;
 
 use super::summary::{self, SummaryContext};
@@ -181,6 +182,7 @@ fn run(
             max_age: config.retention.max_age,
             interval,
         },
+        write_backlog: aggregator.write_backlog,
         stop_after: config.capture.duration,
         progress,
     };
@@ -200,8 +202,9 @@ fn run(
     report_failures(&outcome)
 }
 
-/// Creates the output root and proves it writable before any packet is
-/// read; a failure is a usage error (exit status 2).
+/// Creates the output root, proves it writable and cleans up what an
+/// interrupted earlier run left, before any packet is read; a failure is a
+/// usage error (exit status 2).
 fn prepare_output_root(root: &Path) -> Result<(), UsageError> {
     let probe = root.join(format!(".netspectra-write-test-{}", std::process::id()));
     std::fs::create_dir_all(root)
@@ -212,7 +215,11 @@ fn prepare_output_root(root: &Path) -> Result<(), UsageError> {
                 "output directory {} is not writable: {error}",
                 root.display()
             ))
-        })
+        })?;
+    for done in leftovers::clean_leftovers(root) {
+        log::warn!("{done}");
+    }
+    Ok(())
 }
 
 /// A bar over the bytes of all inputs, on a terminal only.

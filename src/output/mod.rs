@@ -13,6 +13,7 @@ pub mod dat;
 mod error;
 pub mod inspect;
 pub mod layout;
+pub mod leftovers;
 pub mod retention;
 mod window;
 
