@@ -93,6 +93,9 @@ pub struct CaptureConfig {
     pub duration: Option<Duration>,
     /// Stop by itself after this many packets read. Default: no limit.
     pub count: Option<u64>,
+    /// Drop root to this user (and its groups) once the interface is open
+    /// and the output checked, like tcpdump -Z. Default: keep running as is.
+    pub user: Option<String>,
 }
 
 impl Default for CaptureConfig {
@@ -105,6 +108,7 @@ impl Default for CaptureConfig {
             buffer_size: DEFAULT_BUFFER_SIZE,
             duration: None,
             count: None,
+            user: None,
         }
     }
 }
