@@ -5,6 +5,7 @@
 //! config errors, 1 for the rest). Only this module and `output/` print.
 
 mod pipeline;
+mod privileges;
 mod summary;
 
 use std::path::PathBuf;
@@ -118,6 +119,10 @@ pub struct CaptureArgs {
     /// Stop by itself after this many packets.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    /// Drop root to this user once the interface is open (like tcpdump -Z);
+    /// the output directory must be writable by it. Overrides capture.user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::output::leftovers;
 use crate::output::retention::Retention;
 
+use super::privileges;
 use super::summary::{self, SummaryContext};
 use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
 
@@ -58,9 +59,16 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         buffer_size: args.buffer_size.unwrap_or(section.buffer_size),
     };
     let count = args.count.or(section.count);
+    let user = args.user.clone().or_else(|| section.user.clone());
     config.capture.duration = args.duration.or(section.duration);
-    prepare_output_root(&output_root(&config, &args.pipeline))?;
+    let root = output_root(&config, &args.pipeline);
+    prepare_output_root(&root)?;
     let capture = LiveCapture::open(&settings)?;
+    if let Some(user) = user {
+        privileges::drop_to_user(&user)?;
+        // Checked again as the new user: root could write where it cannot.
+        prepare_output_root(&root)?;
+    }
     let source = PacketSource::Live {
         capture: Box::new(capture),
         count,
@@ -186,6 +194,7 @@ fn run(
         stop_after: config.capture.duration,
         progress,
     };
+    privileges::set_output_mode_mask();
     let started = Instant::now();
     let outcome = supervisor::run(settings).context("running the pipeline")?;
     let context = SummaryContext {
