@@ -349,3 +349,32 @@ fn capturing_without_privileges_says_which_capabilities_are_needed() {
         "{text}"
     );
 }
+
+#[test]
+fn duration_ends_a_capture_as_planned_not_as_an_interruption() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = netspectra()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--filter",
+            "udp port 9",
+            "--duration",
+            "1s",
+            "--json",
+            "--output",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    if log.contains("permission denied") {
+        eprintln!("SKIP: no capture privilege");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    assert_eq!(summary["interrupted"], false, "{summary}");
+    assert!(log.contains("run time of 1s reached"), "{log}");
+}

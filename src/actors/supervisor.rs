@@ -64,6 +64,8 @@ pub struct SupervisorActor {
     scheduler: Addr<SchedulerActor>,
     stop: Arc<AtomicBool>,
     stop_after: Option<Duration>,
+    /// The stop came from `stop_after`, a planned end, not an interruption.
+    ran_out: bool,
     done: Option<oneshot::Sender<RunOutcome>>,
 }
 
@@ -75,6 +77,7 @@ impl Actor for SupervisorActor {
         ctx.spawn(watch_signals(stop).into_actor(self));
         if let Some(after) = self.stop_after {
             ctx.run_later(after, move |act, _| {
+                act.ran_out = !act.stop.load(Ordering::SeqCst);
                 log::info!(
                     "run time of {} reached: stopping",
                     humantime::format_duration(after)
@@ -90,6 +93,8 @@ impl Handler<ReaderFinished> for SupervisorActor {
 
     fn handle(&mut self, finished: ReaderFinished, _: &mut Context<Self>) -> Self::Result {
         log::info!("reader finished; writing the remaining windows");
+        let mut read = finished.report;
+        read.interrupted &= !self.ran_out;
         let flush = self.scheduler.send(Flush);
         Box::pin(flush.into_actor(self).map(move |written, act, _| {
             let written = written.unwrap_or_else(|error| FlushReport {
@@ -97,10 +102,7 @@ impl Handler<ReaderFinished> for SupervisorActor {
                 ..FlushReport::default()
             });
             if let Some(done) = act.done.take() {
-                let _ = done.send(RunOutcome {
-                    read: finished.report,
-                    written,
-                });
+                let _ = done.send(RunOutcome { read, written });
             }
         }))
     }
@@ -145,12 +147,11 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         let scheduler =
             SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
         let mailbox = settings.reader.max_in_flight + 16;
-        let schemas: Vec<_> = settings.tasks.iter().map(|task| task.schema).collect();
         let shards: Vec<Addr<ShardActor>> = (0..settings.workers)
             .map(|index| {
                 let arbiter = Arbiter::new();
                 let shard =
-                    ShardActor::new(index, settings.workers, schemas.clone(), scheduler.clone());
+                    ShardActor::new(index, settings.workers, &settings.tasks, scheduler.clone());
                 let addr = ShardActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
                     // Larger than the reader's in-flight limit: a send never finds the
                     // mailbox full, so batches and cuts stay in the order they were sent.
@@ -167,6 +168,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
             scheduler,
             stop: Arc::clone(&stop),
             stop_after: settings.stop_after,
+            ran_out: false,
             done: Some(done),
         }
         .start();

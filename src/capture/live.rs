@@ -1,7 +1,7 @@
 //! Live capture from a network interface through libpcap (the pcap crate).
 //!
 //! Owns opening the interface (snap length, promiscuous mode, kernel buffer,
-//! BPF filter, nanosecond timestamps), reading packets without ever blocking
+//! BPF filter, nanosecond timestamps, a 50 ms ring block timeout), reading packets without ever blocking
 //! longer than the caller allows, the kernel's drop counters, and listing
 //! interfaces. The handle is non-blocking and waited on with `poll(2)`, so
 //! the reader regains control at least every `wait` even on an idle
@@ -15,6 +15,10 @@ use pcap::{Active, Capture, Device, Precision};
 use crate::packet::LinkType;
 
 use super::RawPacket;
+
+/// Longest a packet waits in a partly filled ring block before libpcap
+/// hands the block over, in milliseconds.
+const BLOCK_TIMEOUT_MS: i32 = 50;
 
 /// How to open an interface.
 #[derive(Debug, Clone)]
@@ -106,7 +110,12 @@ impl LiveCapture {
             .map_err(|error| open_error(&interface, error))?
             .snaplen(i32::try_from(settings.snaplen).unwrap_or(i32::MAX))
             .promisc(settings.promisc)
-            .immediate_mode(true)
+            // Not immediate mode: libpcap then uses the TPACKET_V3 ring, which
+            // stores packets at their own size. Immediate mode's TPACKET_V2
+            // ring has one slot per packet sized for the snap length, so a
+            // 32 MiB buffer held only ~500 packets. The block timeout bounds
+            // the delay; the reader waits with poll(2) on its own schedule.
+            .timeout(BLOCK_TIMEOUT_MS)
             .precision(Precision::Nano)
             .buffer_size(i32::try_from(settings.buffer_size).unwrap_or(i32::MAX));
         let mut capture = inactive
