@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::cli::{inspect_json, netspectra};
+use support::cli::{capture_on_loopback, inspect_json, netspectra, running_as_root};
 use support::traffic::tables_from_inspect;
 
 /// Ethernet (14) + IPv4 (20) + UDP (8): loopback frames are Ethernet-framed.
@@ -260,9 +260,10 @@ fn an_idle_interface_writes_its_windows_on_time_and_stops_within_a_second() {
 
 #[test]
 fn a_missing_interface_is_refused_with_the_list_of_interfaces() {
+    let dir = tempfile::tempdir().expect("temp dir");
     let output = netspectra()
         .args(["capture", "-i", "nosuchif0", "--output"])
-        .arg(tempfile::tempdir().expect("temp dir").path())
+        .arg(dir.path())
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&output.stderr);
@@ -276,20 +277,15 @@ fn a_missing_interface_is_refused_with_the_list_of_interfaces() {
 
 #[test]
 fn a_filter_libpcap_rejects_is_refused_with_its_message() {
-    let output = netspectra()
-        .args(["capture", "-i", "lo", "--filter", "udp prot 53", "--output"])
-        .arg(tempfile::tempdir().expect("temp dir").path())
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&output.stderr);
-    if text.contains("permission denied") {
-        eprintln!("SKIP: no capture privilege");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(run) = capture_on_loopback(&["--filter", "udp prot 53"], dir.path()) else {
         return;
-    }
-    assert_eq!(output.status.code(), Some(2), "{text}");
+    };
+    assert_eq!(run.status, Some(2), "{}", run.log);
     assert!(
-        text.contains("udp prot 53") && text.contains("syntax error"),
-        "{text}"
+        run.log.contains("udp prot 53") && run.log.contains("syntax error"),
+        "{}",
+        run.log
     );
 }
 
@@ -298,25 +294,19 @@ fn an_unwritable_output_is_refused_before_capture_starts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"not a directory").expect("write");
-    let output = netspectra()
-        .args(["capture", "-i", "lo", "--output"])
-        .arg(&file)
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{text}");
+    let run =
+        capture_on_loopback(&[], &file).expect("refused before any capture privilege matters");
+    assert_eq!(run.status, Some(2), "{}", run.log);
     assert!(
-        text.contains("a-file") && text.contains("not writable"),
-        "{text}"
+        run.log.contains("a-file") && run.log.contains("not writable"),
+        "{}",
+        run.log
     );
 }
 
 #[test]
 fn capturing_without_privileges_says_which_capabilities_are_needed() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    let is_root = running_as_root();
     if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("SKIP: needs root and setpriv to run the binary as an unprivileged user");
         return;
@@ -353,28 +343,12 @@ fn capturing_without_privileges_says_which_capabilities_are_needed() {
 #[test]
 fn duration_ends_a_capture_as_planned_not_as_an_interruption() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = netspectra()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--filter",
-            "udp port 9",
-            "--duration",
-            "1s",
-            "--json",
-            "--output",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    let log = String::from_utf8_lossy(&output.stderr);
-    if log.contains("permission denied") {
-        eprintln!("SKIP: no capture privilege");
+    let args = ["--filter", "udp port 9", "--duration", "1s", "--json"];
+    let Some(run) = capture_on_loopback(&args, dir.path()) else {
         return;
-    }
-    assert_eq!(output.status.code(), Some(0), "{log}");
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    };
+    assert_eq!(run.status, Some(0), "{}", run.log);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON summary");
     assert_eq!(summary["interrupted"], false, "{summary}");
-    assert!(log.contains("run time of 1s reached"), "{log}");
+    assert!(run.log.contains("run time of 1s reached"), "{}", run.log);
 }

@@ -8,17 +8,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use support::cli::{analyze, netspectra};
+use support::cli::{analyze, capture_on_loopback, running_as_root};
 use support::traffic::{mixed_packets, write_pcap};
 
 const NOBODY: u32 = 65_534;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
 
 fn chmod(mode: &str, path: &Path) {
     let status = Command::new("chmod")
@@ -47,7 +40,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn capture_with_user_writes_as_that_user_with_0644_files_and_0755_directories() {
-    if !is_root() {
+    if !running_as_root() {
         eprintln!("SKIP: --user needs the test to run as root");
         return;
     }
@@ -56,33 +49,21 @@ fn capture_with_user_writes_as_that_user_with_0644_files_and_0755_directories() 
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("output dir");
     chmod("0777", &out);
-    let output = netspectra()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--filter",
-            "udp port 9",
-            "--user",
-            "nobody",
-        ])
-        .args([
-            "--duration",
-            "1500ms",
-            "--snapshot-interval",
-            "1s",
-            "--output",
-        ])
-        .arg(&out)
-        .output()
-        .expect("runs");
-    let log = String::from_utf8_lossy(&output.stderr);
-    if log.contains("permission denied") {
-        eprintln!("SKIP: no capture privilege:\n{log}");
+    let args = [
+        "--filter",
+        "udp port 9",
+        "--user",
+        "nobody",
+        "--duration",
+        "1500ms",
+        "--snapshot-interval",
+        "1s",
+    ];
+    let Some(run) = capture_on_loopback(&args, &out) else {
         return;
-    }
-    assert_eq!(output.status.code(), Some(0), "{log}");
-    assert!(log.contains("running as user nobody"), "{log}");
+    };
+    assert_eq!(run.status, Some(0), "{}", run.log);
+    assert!(run.log.contains("running as user nobody"), "{}", run.log);
     let written = walk(&out);
     assert!(
         written.iter().any(|path| path.ends_with("summary.json")),
@@ -103,7 +84,7 @@ fn capture_with_user_writes_as_that_user_with_0644_files_and_0755_directories() 
 
 #[test]
 fn capture_with_user_refuses_an_output_that_user_cannot_write() {
-    if !is_root() {
+    if !running_as_root() {
         eprintln!("SKIP: --user needs the test to run as root");
         return;
     }
@@ -111,53 +92,29 @@ fn capture_with_user_refuses_an_output_that_user_cannot_write() {
     let out = dir.path().join("root-only");
     std::fs::create_dir(&out).expect("output dir");
     chmod("0755", &out);
-    let output = netspectra()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--user",
-            "nobody",
-            "--duration",
-            "1s",
-            "--output",
-        ])
-        .arg(&out)
-        .output()
-        .expect("runs");
-    let log = String::from_utf8_lossy(&output.stderr);
-    if log.contains("permission denied") && !log.contains("not writable") {
-        eprintln!("SKIP: no capture privilege:\n{log}");
+    let Some(run) = capture_on_loopback(&["--user", "nobody", "--duration", "1s"], &out) else {
         return;
-    }
-    assert_eq!(output.status.code(), Some(2), "{log}");
+    };
+    assert_eq!(run.status, Some(2), "{}", run.log);
     assert!(
-        log.contains("root-only") && log.contains("not writable"),
-        "{log}"
+        run.log.contains("root-only") && run.log.contains("not writable"),
+        "{}",
+        run.log
     );
 }
 
 #[test]
 fn an_unknown_user_is_refused_before_capture() {
-    let output = netspectra()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--user",
-            "no-such-user-here",
-            "--output",
-        ])
-        .arg(tempfile::tempdir().expect("temp dir").path())
-        .output()
-        .expect("runs");
-    let log = String::from_utf8_lossy(&output.stderr);
-    if log.contains("permission denied") {
-        eprintln!("SKIP: no capture privilege");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(run) = capture_on_loopback(&["--user", "no-such-user-here"], dir.path()) else {
         return;
-    }
-    assert_eq!(output.status.code(), Some(2), "{log}");
-    assert!(log.contains("no-such-user-here: no such user"), "{log}");
+    };
+    assert_eq!(run.status, Some(2), "{}", run.log);
+    assert!(
+        run.log.contains("no-such-user-here: no such user"),
+        "{}",
+        run.log
+    );
 }
 
 #[test]

@@ -56,3 +56,40 @@ pub fn inspect_json(path: &Path, extra: &[&str]) -> Vec<Value> {
         .map(|line| serde_json::from_str(line).expect("inspect prints one JSON object per line"))
         .collect()
 }
+
+/// What a finished `netspectra capture` printed.
+pub struct CaptureRun {
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub log: String,
+}
+
+/// Runs `netspectra capture -i lo <args...> --output <out>` to its end;
+/// `None`, after printing why, when this process may not capture.
+pub fn capture_on_loopback(args: &[&str], out: &Path) -> Option<CaptureRun> {
+    let output = netspectra()
+        .args(["capture", "-i", "lo"])
+        .args(args)
+        .arg("--output")
+        .arg(out)
+        .output()
+        .expect("netspectra runs");
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    if log.contains("permission denied") && !log.contains("not writable") {
+        eprintln!("SKIP: this process may not capture on lo:\n{log}");
+        return None;
+    }
+    Some(CaptureRun {
+        status: output.status.code(),
+        stdout: output.stdout,
+        log,
+    })
+}
+
+/// Whether the tests run as root (some need to drop to another user).
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
