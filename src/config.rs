@@ -44,6 +44,11 @@ const MIN_BUFFER_SIZE: u64 = 1 << 20;
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
+/// Upper bound of `exact_tasks[].max_keys`: about 7 GB of 5-tuple records.
+const MAX_KEYS: u64 = 100_000_000;
+/// `exact_tasks[].max_keys` of `capture` when the config leaves it out: a
+/// live interface can be flooded with spoofed addresses.
+pub const DEFAULT_CAPTURE_MAX_KEYS: u64 = 1_000_000;
 
 /// The tasks used when `aggregator.exact_tasks` is absent: name and key fields.
 const DEFAULT_TASKS: [(&str, &[KeyField]); 6] = [
@@ -135,7 +140,8 @@ pub struct RetentionConfig {
 #[serde(from = "RawAggregator")]
 pub struct AggregatorConfig {
     /// Number of shard-aggregator actors, each on its own thread; 1..=1024.
-    /// Default: the number of CPUs (`std::thread::available_parallelism`).
+    /// Default: the number of CPUs minus one (the reader has a thread of its
+    /// own), at least 1.
     pub num_workers: usize,
     /// Capacity of each shard's inbound queue, in packets. Default: 8192.
     /// The reader sends batches; see [`AggregatorConfig::mailbox_batches`].
@@ -170,6 +176,11 @@ pub struct TaskConfig {
     /// Go2NetSpectra's shard count, accepted for compatibility and ignored:
     /// netspectra splits every task's keys across the `num_workers` workers.
     pub num_shards: Option<u32>,
+    /// Distinct keys counted per window, 1..=100,000,000; the packets of
+    /// further keys are counted in the task's overflow (`other`). Default:
+    /// `None`, which `analyze` takes as no limit and `capture` as
+    /// [`DEFAULT_CAPTURE_MAX_KEYS`].
+    pub max_keys: Option<u64>,
 }
 
 /// Why a configuration was refused. Every message names the file (`origin`).
@@ -299,7 +310,7 @@ struct RawAggregator {
 impl From<RawAggregator> for AggregatorConfig {
     fn from(raw: RawAggregator) -> Self {
         AggregatorConfig {
-            num_workers: raw.num_workers.unwrap_or_else(cpu_count),
+            num_workers: raw.num_workers.unwrap_or_else(default_workers),
             size_of_packet_channel: raw.size_of_packet_channel.unwrap_or(DEFAULT_PACKET_CHANNEL),
             batch_size: raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
             snapshot_interval: raw.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL),
@@ -324,6 +335,8 @@ struct RawTask {
     key_fields: Vec<KeyField>,
     #[serde(default)]
     num_shards: Option<u32>,
+    #[serde(default, deserialize_with = "max_keys")]
+    max_keys: Option<u64>,
 }
 
 impl From<RawTask> for TaskConfig {
@@ -333,13 +346,17 @@ impl From<RawTask> for TaskConfig {
             name: raw.name,
             key_fields: raw.key_fields,
             num_shards: raw.num_shards,
+            max_keys: raw.max_keys,
         }
     }
 }
 
-fn cpu_count() -> usize {
+/// One worker per CPU but the one the reader keeps busy: on 2 cores one
+/// shard outran two by about 1.3x (each shard sees every batch, so a second
+/// one adds hashing without adding a core).
+fn default_workers() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    cpus.min(MAX_WORKERS as usize)
+    (cpus - 1).clamp(1, MAX_WORKERS as usize)
 }
 
 fn default_tasks() -> Vec<TaskConfig> {
@@ -350,6 +367,7 @@ fn default_tasks() -> Vec<TaskConfig> {
             key_fields: fields.to_vec(),
             schema: KeySchema::from_fields(fields),
             num_shards: None,
+            max_keys: None,
         })
         .collect()
 }
@@ -393,6 +411,15 @@ fn batch_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize
     }
     .deserialize(deserializer)
     .map(Some)
+}
+
+fn max_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ranged {
+        min: 1,
+        max: MAX_KEYS,
+    }
+    .deserialize(deserializer)
+    .map(|keys| Some(keys as u64))
 }
 
 fn snapshot_interval<'de, D: Deserializer<'de>>(
@@ -841,7 +868,7 @@ aggregator:
         let empty = Config::from_yaml("", "empty.yaml").expect("an empty file is valid");
         assert_eq!(Config::bundled(), empty);
         let aggregator = &empty.aggregator;
-        assert_eq!(aggregator.num_workers, cpu_count());
+        assert_eq!(aggregator.num_workers, default_workers());
         assert_eq!(aggregator.size_of_packet_channel, 8192);
         assert_eq!(aggregator.batch_size, 1024);
         assert_eq!(aggregator.snapshot_interval, Duration::from_secs(60));
@@ -1128,6 +1155,39 @@ aggregator:
         ];
         for (setting, key_path, what) in cases {
             check_refused(&format!("aggregator:\n  {setting}\n"), key_path, 2, what);
+        }
+    }
+
+    #[test]
+    fn max_keys_is_optional_per_task_and_range_checked() {
+        let yaml = with_tasks(&[
+            "{name: a, key_fields: [SrcIP], max_keys: 10000}",
+            "{name: b, key_fields: [Protocol]}",
+        ]);
+        let config = Config::from_yaml(&yaml, "t.yaml").expect("max_keys is valid");
+        let limits: Vec<Option<u64>> = config
+            .aggregator
+            .exact_tasks
+            .iter()
+            .map(|task| task.max_keys)
+            .collect();
+        assert_eq!(limits, [Some(10_000), None]);
+        assert!(
+            Config::bundled()
+                .aggregator
+                .exact_tasks
+                .iter()
+                .all(|task| task.max_keys.is_none())
+        );
+        for (value, what) in [
+            ("0", "0 is out of range; expected 1 to 100000000"),
+            ("100000001", "expected 1 to 100000000"),
+            ("lots", "expected an integer from 1 to 100000000"),
+        ] {
+            let yaml = with_tasks(&[&format!(
+                "{{name: a, key_fields: [SrcIP], max_keys: {value}}}"
+            )]);
+            check_refused(&yaml, "aggregator.exact_tasks[0].max_keys", 3, what);
         }
     }
 
