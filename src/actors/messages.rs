@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::capture::live::CaptureStats;
-use crate::flow::{FlowKey, FlowMap};
+use crate::flow::{FlowKey, FlowMap, Overflow};
 use crate::output::TaskSnapshot;
 
 use super::reader::ReadReport;
@@ -54,7 +54,8 @@ pub struct CloseWindow {
 }
 
 /// ShardActor -> SchedulerActor: one shard's maps for a closed window, one per task
-/// in config order. Sent with `do_send` (once per window, never dropped: the
+/// in config order, and per task what that shard refused beyond its key
+/// limit. Sent with `do_send` (once per window, never dropped: the
 /// scheduler's mailbox is unbounded for `do_send`).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -64,6 +65,8 @@ pub struct ShardWindow {
     pub capture: Option<CaptureStats>,
     pub shard: usize,
     pub maps: Vec<FlowMap>,
+    /// Per task, in config order: packets of keys refused by `max_keys`.
+    pub overflows: Vec<Overflow>,
 }
 
 /// SchedulerActor -> WriterActor: a complete window, every shard of every task.

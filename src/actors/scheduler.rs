@@ -6,7 +6,8 @@
 //! order; `RetryBacklog` once, when flushing.
 //!
 //! A window is complete when every shard has handed in its maps for it. The
-//! scheduler never touches packets; it only moves whole maps along.
+//! scheduler never touches packets; it only moves whole maps along, and sums
+//! the shards' overflows (packets of keys refused by `max_keys`) per task.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use actix::prelude::*;
 use futures::channel::oneshot;
 
 use crate::capture::live::CaptureStats;
-use crate::flow::{FlowMap, KeySchema};
+use crate::flow::{FlowMap, KeySchema, Overflow};
 use crate::output::TaskSnapshot;
 
 use super::messages::{
@@ -23,19 +24,25 @@ use super::messages::{
 };
 use super::writer::WriterActor;
 
-/// One task as the scheduler needs it: its name and schema, in config order.
+/// One task as the pipeline needs it, in config order.
 #[derive(Debug, Clone)]
 pub struct TaskInfo {
     pub name: String,
     pub schema: KeySchema,
+    /// Distinct keys counted per window before new keys go to the overflow;
+    /// each shard holds `ceil(max_keys / shards)`. `None`: no limit.
+    pub max_keys: Option<u64>,
 }
+
+/// One shard's part of a window: per task, its map and its overflow.
+type ShardPart = (Vec<FlowMap>, Vec<Overflow>);
 
 pub struct SchedulerActor {
     tasks: Vec<TaskInfo>,
     shard_count: usize,
     writer: Addr<WriterActor>,
-    /// Windows still waiting for some shards, by window: per shard, its maps.
-    partial: BTreeMap<WindowBounds, Vec<Option<Vec<FlowMap>>>>,
+    /// Windows still waiting for some shards, by window: per shard, its part.
+    partial: BTreeMap<WindowBounds, Vec<Option<ShardPart>>>,
     writes_in_flight: usize,
     report: FlushReport,
     /// Fired when the last write in flight completes after a `Flush`.
@@ -74,7 +81,7 @@ impl Handler<ShardWindow> for SchedulerActor {
             .entry(part.window)
             .or_insert_with(|| (0..shard_count).map(|_| None).collect());
         if let Some(slot) = parts.get_mut(part.shard) {
-            *slot = Some(part.maps);
+            *slot = Some((part.maps, part.overflows));
         }
         if parts.iter().all(Option::is_some) {
             let parts = self.partial.remove(&part.window).unwrap_or_default();
@@ -121,12 +128,13 @@ impl Handler<Flush> for SchedulerActor {
 }
 
 impl SchedulerActor {
-    /// Regroups per-shard map lists into per-task snapshots and sends them to the writer.
+    /// Regroups per-shard map lists into per-task snapshots, sums each
+    /// task's overflow over the shards, and sends them to the writer.
     fn write(
         &mut self,
         window: WindowBounds,
         capture: Option<CaptureStats>,
-        shards: Vec<Vec<FlowMap>>,
+        shards: Vec<ShardPart>,
         ctx: &mut Context<Self>,
     ) {
         let mut tasks: Vec<TaskSnapshot> = self
@@ -136,11 +144,13 @@ impl SchedulerActor {
                 task: task.name.clone(),
                 schema: task.schema,
                 shards: Vec::with_capacity(shards.len()),
+                overflow: Overflow::default(),
             })
             .collect();
-        for maps in shards {
-            for (task, map) in tasks.iter_mut().zip(maps) {
+        for (maps, overflows) in shards {
+            for ((task, map), overflow) in tasks.iter_mut().zip(maps).zip(&overflows) {
                 task.shards.push(map);
+                task.overflow.merge(overflow);
             }
         }
         self.writes_in_flight += 1;

@@ -8,39 +8,69 @@
 //! actor touches these maps, so the hot path takes no lock. `CloseWindow`
 //! moves the maps out by value and starts fresh ones: a packet lands in
 //! exactly one window's map.
+//!
+//! A task with `max_keys` lets each of the N shards hold `ceil(max_keys / N)`
+//! keys per window; a packet of any further key is counted in the task's
+//! overflow instead, so a key flood cannot grow memory without bound. Keys
+//! already held always count exactly.
 
 use actix::prelude::*;
 
-use crate::flow::{FlowKey, FlowMap, KeySchema, hash_key};
+use crate::flow::{FlowKey, FlowMap, KeySchema, OverflowCounter, hash_key};
 
 use super::messages::{CloseWindow, PacketBatch, PacketRecord, ShardWindow};
-use super::scheduler::SchedulerActor;
+use super::scheduler::{SchedulerActor, TaskInfo};
 
 pub struct ShardActor {
     index: usize,
     shard_count: usize,
     schemas: Vec<KeySchema>,
+    /// Per task: keys this shard may hold per window (`usize::MAX`: no limit).
+    limits: Vec<usize>,
     maps: Vec<FlowMap>,
+    overflows: Vec<OverflowCounter>,
     scheduler: Addr<SchedulerActor>,
 }
 
 impl ShardActor {
-    /// A shard counting keys with `shard_for(hash, shard_count) == index` for each task schema.
+    /// A shard counting keys with `shard_for(hash, shard_count) == index` for
+    /// each task, holding at most its share of each task's `max_keys`.
     pub fn new(
         index: usize,
         shard_count: usize,
-        schemas: Vec<KeySchema>,
+        tasks: &[TaskInfo],
         scheduler: Addr<SchedulerActor>,
     ) -> ShardActor {
-        let maps = schemas.iter().map(|_| FlowMap::new()).collect();
         ShardActor {
             index,
             shard_count,
-            schemas,
-            maps,
+            schemas: tasks.iter().map(|task| task.schema).collect(),
+            limits: tasks
+                .iter()
+                .map(|task| shard_limit(task.max_keys, shard_count))
+                .collect(),
+            maps: tasks.iter().map(|_| FlowMap::new()).collect(),
+            overflows: tasks.iter().map(|_| OverflowCounter::default()).collect(),
             scheduler,
         }
     }
+}
+
+/// One shard's share of a task's `max_keys`: `ceil(max_keys / shard_count)`.
+/// Keys are routed by hash, so shards fill evenly in expectation and the
+/// task's total differs from `max_keys` by at most the shards' imbalance.
+fn shard_limit(max_keys: Option<u64>, shard_count: usize) -> usize {
+    max_keys.map_or(usize::MAX, |max| {
+        usize::try_from(max.div_ceil(shard_count.max(1) as u64)).unwrap_or(usize::MAX)
+    })
+}
+
+/// One task's state in a shard, as `count_group` needs it.
+struct TaskCounters<'a> {
+    schema: KeySchema,
+    limit: usize,
+    map: &'a mut FlowMap,
+    overflow: &'a mut OverflowCounter,
 }
 
 /// The shard a key hash belongs to among `shard_count`. Uses bits 24..56 of
@@ -56,13 +86,13 @@ pub fn shard_for(hash: u64, shard_count: usize) -> usize {
 /// to cover a memory access with the others' hashing and probing.
 const PREFETCH_GROUP: usize = 16;
 
-/// Counts the packets of `group` whose `schema` key routes to shard `index`.
+/// Counts the packets of `group` whose task key routes to shard `index`.
 /// Each owned key's record is prefetched first and updated in a second pass,
-/// so the cache misses of the group overlap instead of queueing.
+/// so the cache misses of the group overlap instead of queueing. A packet
+/// whose key the full map refuses goes to the task's overflow.
 #[inline]
 fn count_group(
-    schema: KeySchema,
-    map: &mut FlowMap,
+    task: &mut TaskCounters<'_>,
     group: &[PacketRecord],
     index: usize,
     shard_count: usize,
@@ -70,16 +100,21 @@ fn count_group(
     let mut owned = [(0u64, FlowKey::default(), 0u64, 0u32); PREFETCH_GROUP];
     let mut count = 0;
     for packet in group {
-        let key = schema.project(&packet.key);
+        let key = task.schema.project(&packet.key);
         let hash = hash_key(&key);
         if shard_for(hash, shard_count) == index {
-            map.prefetch(hash);
+            task.map.prefetch(hash);
             owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
             count += 1;
         }
     }
     for &(hash, key, timestamp, wire_len) in &owned[..count] {
-        map.add(hash, key, timestamp, wire_len);
+        if !task
+            .map
+            .add_bounded(hash, key, timestamp, wire_len, task.limit)
+        {
+            task.overflow.add(hash, timestamp, wire_len);
+        }
     }
 }
 
@@ -96,9 +131,20 @@ impl Handler<PacketBatch> for ShardActor {
             self.index,
             batch.packets.len()
         );
-        for (schema, map) in self.schemas.iter().zip(self.maps.iter_mut()) {
+        let tasks = self
+            .schemas
+            .iter()
+            .zip(&self.limits)
+            .zip(self.maps.iter_mut().zip(self.overflows.iter_mut()));
+        for ((&schema, &limit), (map, overflow)) in tasks {
+            let mut task = TaskCounters {
+                schema,
+                limit,
+                map,
+                overflow,
+            };
             for group in batch.packets.chunks(PREFETCH_GROUP) {
-                count_group(*schema, map, group, self.index, self.shard_count);
+                count_group(&mut task, group, self.index, self.shard_count);
             }
         }
     }
@@ -110,11 +156,17 @@ impl Handler<CloseWindow> for ShardActor {
     fn handle(&mut self, close: CloseWindow, _: &mut Context<Self>) {
         let fresh = self.schemas.iter().map(|_| FlowMap::new()).collect();
         let maps = std::mem::replace(&mut self.maps, fresh);
+        let overflows = self
+            .overflows
+            .iter_mut()
+            .map(OverflowCounter::take)
+            .collect();
         self.scheduler.do_send(ShardWindow {
             window: close.window,
             capture: close.capture,
             shard: self.index,
             maps,
+            overflows,
         });
     }
 }
@@ -122,6 +174,15 @@ impl Handler<CloseWindow> for ShardActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_shard_holds_its_rounded_up_share_of_max_keys() {
+        assert_eq!(shard_limit(None, 4), usize::MAX);
+        assert_eq!(shard_limit(Some(10_000), 4), 2_500);
+        assert_eq!(shard_limit(Some(10_001), 4), 2_501);
+        assert_eq!(shard_limit(Some(3), 8), 1);
+        assert_eq!(shard_limit(Some(7), 1), 7);
+    }
 
     #[test]
     fn shard_routing_covers_every_shard_and_stays_in_range() {

@@ -15,7 +15,7 @@ use crate::actors::scheduler::TaskInfo;
 use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
 use crate::output::leftovers;
 use crate::output::retention::Retention;
 
@@ -166,6 +166,10 @@ fn run(
         .map(|task| TaskInfo {
             name: task.name.clone(),
             schema: task.schema,
+            // Live traffic can be flooded with spoofed keys; a file is what it is.
+            max_keys: task
+                .max_keys
+                .or((command == "capture").then_some(DEFAULT_CAPTURE_MAX_KEYS)),
         })
         .collect();
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();

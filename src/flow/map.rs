@@ -11,6 +11,11 @@
 //! Iteration yields records in the order their keys were first seen, which
 //! depends only on the input, so writing needs no sort. A map belongs to
 //! exactly one owner at a time; it has no interior mutability and no lock.
+//!
+//! Key floods: [`FlowMap::add_bounded`] refuses new keys beyond a limit
+//! without allocating; the caller counts the refused packets in an
+//! [`OverflowCounter`], which also estimates how many distinct keys it
+//! refused in a fixed 8 KiB sketch.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -139,6 +144,36 @@ impl FlowMap {
         }
     }
 
+    /// Like [`FlowMap::add`], but a key not yet in the map is refused when
+    /// the map already holds `limit` keys: returns false and changes
+    /// nothing. A key already present is always counted. A refused key never
+    /// allocates (the index is probed with `find`, which cannot grow it).
+    #[inline]
+    pub fn add_bounded(
+        &mut self,
+        hash: u64,
+        key: FlowKey,
+        timestamp: u64,
+        wire_len: u32,
+        limit: usize,
+    ) -> bool {
+        if self.len() < limit {
+            self.add(hash, key, timestamp, wire_len);
+            return true;
+        }
+        let chunks = &self.chunks;
+        let Some(&number) = self
+            .index
+            .find(hash, |&number| record_at(chunks, number).key == key)
+        else {
+            return false;
+        };
+        record_at_mut(&mut self.chunks, number)
+            .stats
+            .add(timestamp, wire_len);
+        true
+    }
+
     /// Starts loading the record that `hash` probably belongs to into the
     /// cache, so a later [`FlowMap::add`] with the same hash does not wait
     /// for memory. Changes nothing; a no-op where prefetching is unsupported.
@@ -197,6 +232,121 @@ impl FlowMap {
             (packets + record.stats.packets, bytes + record.stats.bytes)
         })
     }
+}
+
+/// What one task counted beyond its key limit in one window: the refused
+/// keys' packets as a single record (`other` in `inspect`), and an estimate
+/// of how many distinct keys were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overflow {
+    /// Packets, bytes and time range of every refused packet; all zero when
+    /// nothing was refused.
+    pub stats: FlowStats,
+    /// Estimated distinct keys refused (HyperLogLog, standard error about
+    /// 1.2% per shard; exact below a few hundred keys).
+    pub keys_refused: u64,
+}
+
+impl Overflow {
+    /// Whether no packet was refused.
+    pub fn is_empty(&self) -> bool {
+        self.stats.packets == 0
+    }
+
+    /// Adds another shard's or window's overflow. Shards refuse disjoint
+    /// keys (a key lives in one shard), so their estimates add up; across
+    /// windows the sum counts a key once per window it was refused in.
+    pub fn merge(&mut self, other: &Overflow) {
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            self.stats = other.stats;
+        } else {
+            self.stats.merge(&other.stats);
+        }
+        self.keys_refused += other.keys_refused;
+    }
+}
+
+/// Registers of the refused-key sketch: 2^13 one-byte registers, 8 KiB.
+const SKETCH_BITS: u32 = 13;
+const SKETCH_LEN: usize = 1 << SKETCH_BITS;
+
+/// Counts the packets a bounded map refused, and estimates the number of
+/// distinct refused keys in constant memory. Counting them exactly would
+/// take memory proportional to the flood, which is what the limit prevents.
+///
+/// The estimate is HyperLogLog over 8 KiB of registers, with linear
+/// counting for small numbers; the registers are allocated on the first
+/// refusal only, so a task that never overflows pays nothing.
+#[derive(Debug, Default)]
+pub struct OverflowCounter {
+    stats: FlowStats,
+    registers: Option<Box<[u8; SKETCH_LEN]>>,
+}
+
+impl OverflowCounter {
+    /// Counts one refused packet; `hash` is the key's `hash_key`.
+    #[inline]
+    pub fn add(&mut self, hash: u64, timestamp: u64, wire_len: u32) {
+        if self.stats.packets == 0 {
+            self.stats = FlowStats::first(timestamp, wire_len);
+        } else {
+            self.stats.add(timestamp, wire_len);
+        }
+        let registers = self
+            .registers
+            .get_or_insert_with(|| Box::new([0; SKETCH_LEN]));
+        // Shard routing fixes some bits of `hash` within a shard: remix
+        // before taking the register number and the rank.
+        let mixed = mix(hash);
+        let register = (mixed >> (64 - SKETCH_BITS)) as usize;
+        let rank = ((mixed << SKETCH_BITS) | 1 << (SKETCH_BITS - 1)).leading_zeros() as u8 + 1;
+        let slot = &mut registers[register];
+        *slot = (*slot).max(rank);
+    }
+
+    /// Returns what was counted and starts over, freeing the sketch.
+    pub fn take(&mut self) -> Overflow {
+        let counted = std::mem::take(self);
+        Overflow {
+            stats: counted.stats,
+            keys_refused: counted
+                .registers
+                .map_or(0, |registers| estimate(&registers)),
+        }
+    }
+}
+
+/// The murmur3 64-bit finaliser: every output bit depends on every input bit.
+#[inline]
+fn mix(mut hash: u64) -> u64 {
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ hash >> 33
+}
+
+/// HyperLogLog's estimate (Flajolet et al. 2007), with linear counting over
+/// the empty registers below 2.5 times the register count. 64-bit hashes
+/// need no large-range correction.
+fn estimate(registers: &[u8; SKETCH_LEN]) -> u64 {
+    let m = SKETCH_LEN as f64;
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let sum: f64 = registers
+        .iter()
+        .map(|&rank| 2f64.powi(-i32::from(rank)))
+        .sum();
+    let raw = alpha * m * m / sum;
+    let empty = registers.iter().filter(|&&rank| rank == 0).count();
+    let estimate = if raw <= 2.5 * m && empty > 0 {
+        m * (m / empty as f64).ln()
+    } else {
+        raw
+    };
+    estimate.round() as u64
 }
 
 /// The records of a [`FlowMap`] in insertion order; knows its exact length,
@@ -423,6 +573,104 @@ mod tests {
         assert_eq!(merged.len(), counted.len());
         let (packets, bytes) = counted.totals();
         assert_eq!(merged.totals(), (2 * packets, 2 * bytes));
+    }
+
+    #[test]
+    fn a_full_map_refuses_new_keys_but_keeps_counting_known_ones() {
+        let mut map = FlowMap::new();
+        for n in 0..3 {
+            let key = numbered(n);
+            let counted = map.add_bounded(hash_key(&key), key, 1, 10, 2);
+            assert_eq!(counted, n < 2, "key {n}");
+        }
+        assert_eq!(map.len(), 2);
+        let known = numbered(1);
+        assert!(map.add_bounded(hash_key(&known), known, 5, 7, 2));
+        let refused = numbered(9);
+        assert!(!map.add_bounded(hash_key(&refused), refused, 5, 7, 2));
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.totals(), (3, 27));
+    }
+
+    #[test]
+    fn a_refused_key_never_grows_the_map() {
+        let mut map = FlowMap::new();
+        let limit = CHUNK_LEN;
+        for n in 0..limit as u32 {
+            let key = numbered(n);
+            map.add_bounded(hash_key(&key), key, 0, 1, limit);
+        }
+        let (buckets, chunks) = (map.index.capacity(), map.chunks.len());
+        for n in limit as u32..4 * limit as u32 {
+            let key = numbered(n);
+            assert!(!map.add_bounded(hash_key(&key), key, 0, 1, limit));
+        }
+        assert_eq!((map.index.capacity(), map.chunks.len()), (buckets, chunks));
+    }
+
+    #[track_caller]
+    fn check_estimate(distinct: u32, repeats: u32, tolerance: f64) {
+        let mut counter = OverflowCounter::default();
+        for _ in 0..repeats {
+            for n in 0..distinct {
+                let key = numbered(n);
+                counter.add(hash_key(&key), u64::from(n), 100);
+            }
+        }
+        let overflow = counter.take();
+        assert_eq!(overflow.stats.packets, u64::from(distinct * repeats));
+        assert_eq!(overflow.stats.bytes, 100 * u64::from(distinct * repeats));
+        assert_eq!(overflow.stats.last_seen, u64::from(distinct - 1));
+        let error = (overflow.keys_refused as f64 / f64::from(distinct) - 1.0).abs();
+        assert!(
+            error <= tolerance,
+            "{distinct} keys estimated as {}",
+            overflow.keys_refused
+        );
+    }
+
+    #[test]
+    fn refused_keys_are_estimated_within_a_few_percent_at_any_size() {
+        check_estimate(10, 3, 0.0);
+        check_estimate(1_000, 2, 0.02);
+        check_estimate(30_000, 1, 0.04);
+        check_estimate(500_000, 1, 0.04);
+    }
+
+    #[test]
+    fn taking_the_overflow_starts_over_and_an_untouched_counter_is_empty() {
+        let mut counter = OverflowCounter::default();
+        assert!(counter.take().is_empty());
+        counter.add(1, 5, 10);
+        assert_eq!(counter.take().keys_refused, 1);
+        assert_eq!(counter.take(), Overflow::default());
+    }
+
+    #[test]
+    fn merging_overflows_sums_counts_and_widens_the_time_range() {
+        let mut total = Overflow::default();
+        let part = |first_seen, last_seen| Overflow {
+            stats: FlowStats {
+                packets: 2,
+                bytes: 20,
+                first_seen,
+                last_seen,
+            },
+            keys_refused: 2,
+        };
+        total.merge(&part(10, 20));
+        total.merge(&Overflow::default());
+        total.merge(&part(5, 15));
+        assert_eq!(
+            total.stats,
+            FlowStats {
+                packets: 4,
+                bytes: 40,
+                first_seen: 5,
+                last_seen: 20
+            }
+        );
+        assert_eq!(total.keys_refused, 4);
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! Owns discovery (is the path a root or one window?), loading and checking
 //! every shard of a task, sorting, `--top`, `--merge` and rendering. It never
 //! writes files; the report goes to the caller's writer.
+//!
+//! A task that refused keys beyond `max_keys` has their packets in its
+//! summary only (`overflow_*`); they are shown as one more row whose key
+//! fields read `other`, sorted like any row and never cut by `--top`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,7 +17,7 @@ use std::str::FromStr;
 
 use super::layout::{SUMMARY_FILE, parse_window_dir_name, rfc3339_nanos, shard_file_name};
 use super::{OutputError, Summary, dat};
-use crate::flow::{AddressFamily, FlowKey, FlowMap, FlowRecord, KeyField, KeySchema};
+use crate::flow::{AddressFamily, FlowKey, FlowMap, FlowStats, KeyField, KeySchema};
 
 /// What `inspect` shows and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +26,8 @@ pub struct InspectOptions {
     pub path: PathBuf,
     /// Show only this task; an unknown name is an error listing the tasks present.
     pub task: Option<String>,
-    /// Keep the first N rows of each table after sorting; `None` keeps all.
+    /// Keep the first N keys of each table after sorting; `None` keeps all.
+    /// The `other` row of refused keys is shown either way.
     pub top: Option<usize>,
     pub sort: SortBy,
     pub format: Format,
@@ -117,13 +122,21 @@ struct Table {
     packets: u64,
     bytes: u64,
     shown_top: Option<usize>,
-    records: Vec<FlowRecord>,
+    rows: Vec<Row>,
+}
+
+/// One row of a table: a key's counters, or (`key: None`) the counters of
+/// every key refused by `max_keys`, shown as `other`.
+struct Row {
+    key: Option<FlowKey>,
+    stats: FlowStats,
 }
 
 impl Table {
     /// Totals over all of `loaded`; rows sorted and cut as `options` say.
     fn new(task: String, loaded: Loaded, windows: usize, options: &InspectOptions) -> Table {
         let (packets, bytes) = loaded.map.totals();
+        let other = loaded.other.unwrap_or_default();
         let mut table = Table {
             task,
             schema: loaded.schema,
@@ -131,30 +144,48 @@ impl Table {
             window_end_ns: loaded.window_end_ns,
             windows,
             flows: loaded.map.len() as u64,
-            packets,
-            bytes,
+            packets: packets + other.packets,
+            bytes: bytes + other.bytes,
             shown_top: None,
-            records: loaded.map.records().copied().collect(),
+            rows: loaded
+                .map
+                .records()
+                .map(|record| Row {
+                    key: Some(record.key),
+                    stats: record.stats,
+                })
+                .collect(),
         };
         table.sort_and_cut(options.sort, options.top);
+        if let Some(stats) = loaded.other {
+            let row = Row { key: None, stats };
+            let at = table
+                .rows
+                .partition_point(|shown| row_order(shown, &row, options.sort).is_lt());
+            table.rows.insert(at, row);
+        }
         table
     }
 
     fn sort_and_cut(&mut self, sort: SortBy, top: Option<usize>) {
-        let counter = |record: &FlowRecord| match sort {
-            SortBy::Packets => record.stats.packets,
-            SortBy::Bytes => record.stats.bytes,
-        };
-        self.records.sort_unstable_by(|a, b| {
-            counter(b)
-                .cmp(&counter(a))
-                .then_with(|| key_order(&a.key).cmp(&key_order(&b.key)))
-        });
-        if let Some(top) = top.filter(|&top| top < self.records.len()) {
-            self.records.truncate(top);
+        self.rows.sort_unstable_by(|a, b| row_order(a, b, sort));
+        if let Some(top) = top.filter(|&top| top < self.rows.len()) {
+            self.rows.truncate(top);
             self.shown_top = Some(top);
         }
     }
+}
+
+/// Rows by `sort` descending; ties by key ascending, `other` last.
+fn row_order(a: &Row, b: &Row, sort: SortBy) -> std::cmp::Ordering {
+    let counter = |row: &Row| match sort {
+        SortBy::Packets => row.stats.packets,
+        SortBy::Bytes => row.stats.bytes,
+    };
+    counter(b).cmp(&counter(a)).then_with(|| {
+        (a.key.is_none(), a.key.as_ref().map(key_order))
+            .cmp(&(b.key.is_none(), b.key.as_ref().map(key_order)))
+    })
 }
 
 /// Key order for ties: IPv4 before IPv6, then fields in canonical order.
@@ -282,6 +313,7 @@ fn merged_tables(
         for record in loaded.map.records() {
             total.map.merge_record(record);
         }
+        total.other = merge_other(total.other, loaded.other);
         total.window_start_ns = total.window_start_ns.min(loaded.window_start_ns);
         total.window_end_ns = total.window_end_ns.max(loaded.window_end_ns);
         *windows += 1;
@@ -298,6 +330,18 @@ struct Loaded {
     window_start_ns: u64,
     window_end_ns: u64,
     map: FlowMap,
+    /// Packets of keys refused by `max_keys`, from the summary.
+    other: Option<FlowStats>,
+}
+
+fn merge_other(total: Option<FlowStats>, more: Option<FlowStats>) -> Option<FlowStats> {
+    match (total, more) {
+        (Some(mut total), Some(more)) => {
+            total.merge(&more);
+            Some(total)
+        }
+        (total, more) => total.or(more),
+    }
 }
 
 /// Reads a task directory's summary and all its shard files, checking that
@@ -320,6 +364,7 @@ fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
             window_start_ns: file.window_start_ns,
             window_end_ns: file.window_end_ns,
             map: FlowMap::new(),
+            other: None,
         });
         if (file.schema, file.window_start_ns, file.window_end_ns)
             != (total.schema, total.window_start_ns, total.window_end_ns)
@@ -333,18 +378,51 @@ fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
             total.map.merge_record(record);
         }
     }
-    let loaded = loaded.ok_or_else(|| {
+    let mut loaded = loaded.ok_or_else(|| {
         inconsistent(dir.path.clone(), "summary lists no shard files".to_string())
     })?;
+    loaded.other =
+        overflow_of(&summary).map_err(|what| inconsistent(dir.path.join(SUMMARY_FILE), what))?;
+    let other = loaded.other.unwrap_or_default();
     let (packets, bytes) = loaded.map.totals();
+    let (packets, bytes) = (packets + other.packets, bytes + other.bytes);
     if (packets, bytes) != (summary.total_packets, summary.total_bytes) {
         let what = format!(
-            "summary says {} packets and {} bytes, shard files hold {packets} and {bytes}",
+            "summary says {} packets and {} bytes, shard files and overflow hold {packets} and {bytes}",
             summary.total_packets, summary.total_bytes
         );
         return Err(inconsistent(dir.path.clone(), what));
     }
     Ok(loaded)
+}
+
+/// The summary's `overflow_*` fields as one record; `None` without overflow.
+fn overflow_of(summary: &Summary) -> Result<Option<FlowStats>, String> {
+    let (Some(packets), Some(bytes)) = (summary.overflow_packets, summary.overflow_bytes) else {
+        return Ok(None);
+    };
+    let time = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .and_then(parse_rfc3339_nanos)
+            .ok_or_else(|| format!("{name} {value:?} is not an RFC 3339 UTC time with nanoseconds"))
+    };
+    Ok(Some(FlowStats {
+        packets,
+        bytes,
+        first_seen: time("overflow_first_seen", &summary.overflow_first_seen)?,
+        last_seen: time("overflow_last_seen", &summary.overflow_last_seen)?,
+    }))
+}
+
+/// Parses what [`rfc3339_nanos`] writes, `2025-09-09T10:00:00.123456789Z`.
+fn parse_rfc3339_nanos(text: &str) -> Option<u64> {
+    let (seconds, fraction) = text.strip_suffix('Z')?.split_once('.')?;
+    if fraction.len() != 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let start = parse_window_dir_name(&format!("{}Z", seconds.replace(':', "-")))?;
+    start.checked_add(fraction.parse().ok()?)
 }
 
 fn read_summary(path: &Path) -> Result<Summary, OutputError> {
@@ -355,6 +433,9 @@ fn read_summary(path: &Path) -> Result<Summary, OutputError> {
     })
 }
 
+/// What the key columns of the overflow row read.
+const OTHER: &str = "other";
+
 /// One value of a row.
 enum Cell {
     Text(String),
@@ -363,14 +444,17 @@ enum Cell {
     Missing,
 }
 
-/// The key fields of `schema` followed by the counters, as (column, value).
-fn row(schema: KeySchema, record: &FlowRecord) -> Vec<(&'static str, Cell)> {
-    let key = &record.key;
+/// The key fields of `schema` (each `other` for the overflow row) followed
+/// by the counters, as (column, value).
+fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
     let address =
         |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
     let mut cells: Vec<(&'static str, Cell)> = schema
         .fields()
         .map(|field| {
+            let Some(key) = &row.key else {
+                return (field.column_name(), Cell::Text(OTHER.to_string()));
+            };
             let cell = match field {
                 KeyField::SrcIp => address(key.src_ip()),
                 KeyField::DstIp => address(key.dst_ip()),
@@ -381,7 +465,7 @@ fn row(schema: KeySchema, record: &FlowRecord) -> Vec<(&'static str, Cell)> {
             (field.column_name(), cell)
         })
         .collect();
-    let stats = &record.stats;
+    let stats = &row.stats;
     cells.extend([
         ("packets", Cell::Number(stats.packets)),
         ("bytes", Cell::Number(stats.bytes)),
@@ -394,7 +478,7 @@ fn row(schema: KeySchema, record: &FlowRecord) -> Vec<(&'static str, Cell)> {
 fn render_json(tables: &[Table], merge: bool) -> String {
     let mut out = String::new();
     for table in tables {
-        for record in &table.records {
+        for record in &table.rows {
             let mut cells = vec![("task", Cell::Text(table.task.clone()))];
             if !merge {
                 cells.push((
@@ -437,7 +521,7 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
     columns.extend(["packets", "bytes", "first_seen", "last_seen"]);
     let mut out = columns.join(",") + "\n";
     for table in tables {
-        for record in &table.records {
+        for record in &table.rows {
             let mut cells = vec![("task", Cell::Text(table.task.clone()))];
             if !merge {
                 cells.push((
@@ -480,7 +564,7 @@ fn render_table(tables: &[Table], options: &InspectOptions) -> String {
         }
         out.push_str(&heading(table, options));
         let rows: Vec<Vec<(&'static str, Cell)>> = table
-            .records
+            .rows
             .iter()
             .map(|record| row(table.schema, record))
             .collect();
@@ -558,7 +642,7 @@ mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
-    use crate::flow::FlowStats;
+    use crate::flow::{FlowRecord, Overflow};
     use crate::output::window::tests::{SEC, T0, by_src, map};
     use crate::output::{TaskSnapshot, write_window};
 
@@ -589,11 +673,13 @@ mod tests {
                 task: "five".into(),
                 schema: five,
                 shards: vec![five_map],
+                overflow: Overflow::default(),
             },
             TaskSnapshot {
                 task: "ports".into(),
                 schema: ports,
                 shards: vec![map(ports, &[(1, 443, 4, 400), (2, 80, 1, 50)], T0)],
+                overflow: Overflow::default(),
             },
             TaskSnapshot {
                 task: "by_src".into(),
@@ -602,6 +688,7 @@ mod tests {
                     map(by_src(), &[(1, 80, 5, 500), (2, 80, 2, 2000)], T0),
                     map(by_src(), &[(3, 80, 5, 100)], T0),
                 ],
+                overflow: Overflow::default(),
             },
         ];
         write_window(root.path(), T0, T0 + 60 * SEC, &first).unwrap();
@@ -612,6 +699,7 @@ mod tests {
                 map(by_src(), &[(1, 80, 1, 10)], T0 + 60 * SEC),
                 map(by_src(), &[(4, 80, 3, 30)], T0 + 70 * SEC),
             ],
+            overflow: Overflow::default(),
         }];
         write_window(root.path(), T0 + 60 * SEC, T0 + 120 * SEC, &second).unwrap();
         fs::create_dir(root.path().join(".tmp-2025-09-09T10-02-00Z-99")).unwrap();
@@ -845,10 +933,101 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
         fs::write(&summary_path, text).unwrap();
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
         let want = format!(
-            "{}: summary says 6 packets and 450 bytes, shard files hold 5 and 450",
+            "{}: summary says 6 packets and 450 bytes, shard files and overflow hold 5 and 450",
             task_dir.display()
         );
         assert_eq!(err.to_string(), want);
+    }
+
+    /// Two windows of `by_src`, each with keys and an overflow of refused keys.
+    fn flooded_root() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for (minute, other_packets) in [(0, 4), (1, 1)] {
+            let start = T0 + minute * 60 * SEC;
+            let tasks = [TaskSnapshot {
+                task: "by_src".into(),
+                schema: by_src(),
+                shards: vec![map(by_src(), &[(1, 80, 5, 500), (2, 80, 2, 20)], start)],
+                overflow: Overflow {
+                    stats: FlowStats {
+                        packets: other_packets,
+                        bytes: 1000,
+                        first_seen: start + 3,
+                        last_seen: start + 4,
+                    },
+                    keys_refused: other_packets,
+                },
+            }];
+            write_window(root.path(), start, start + 60 * SEC, &tasks).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn refused_keys_show_as_one_other_row_sorted_like_any_row() {
+        let root = flooded_root();
+        let got = run(&InspectOptions {
+            format: Format::Csv,
+            ..options(root.path())
+        });
+        let want = "\
+task,window_start,src_ip,packets,bytes,first_seen,last_seen
+by_src,2025-09-09T10:00:00.000000000Z,10.0.0.1,5,500,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
+by_src,2025-09-09T10:00:00.000000000Z,other,4,1000,2025-09-09T10:00:00.000000003Z,2025-09-09T10:00:00.000000004Z
+by_src,2025-09-09T10:00:00.000000000Z,10.0.0.2,2,20,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
+by_src,2025-09-09T10:01:00.000000000Z,10.0.0.1,5,500,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z
+by_src,2025-09-09T10:01:00.000000000Z,10.0.0.2,2,20,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z
+by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003Z,2025-09-09T10:01:00.000000004Z
+";
+        assert_eq!(got, want);
+        let table = run(&options(&root.path().join("2025-09-09T10-00-00Z")));
+        assert!(
+            table.starts_with("2025-09-09T10:00:00.000000000Z .. 2025-09-09T10:01:00.000000000Z  task by_src [SrcIP]: 2 flows, 11 packets, 1520 bytes\n"),
+            "{table}"
+        );
+        assert!(table.contains("\nother           4   1000  "), "{table}");
+    }
+
+    #[test]
+    fn merge_sums_the_other_rows_and_top_never_hides_them() {
+        let root = flooded_root();
+        let got = run(&InspectOptions {
+            format: Format::Json,
+            merge: true,
+            top: Some(1),
+            ..options(root.path())
+        });
+        let want = [
+            r#"{"task":"by_src","src_ip":"10.0.0.1","packets":10,"bytes":1000,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:01:01.000000000Z"}"#,
+            r#"{"task":"by_src","src_ip":"other","packets":5,"bytes":2000,"first_seen":"2025-09-09T10:00:00.000000003Z","last_seen":"2025-09-09T10:01:00.000000004Z"}"#,
+        ];
+        assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn a_summary_whose_totals_leave_out_the_overflow_is_an_error() {
+        let root = flooded_root();
+        let task_dir = root.path().join("2025-09-09T10-01-00Z").join("by_src");
+        let summary_path = task_dir.join(SUMMARY_FILE);
+        let text = fs::read_to_string(&summary_path)
+            .unwrap()
+            .replace("\"total_packets\": 8", "\"total_packets\": 7");
+        fs::write(&summary_path, text).unwrap();
+        let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
+        let want = format!(
+            "{}: summary says 7 packets and 1520 bytes, shard files and overflow hold 8 and 1520",
+            task_dir.display()
+        );
+        assert_eq!(err.to_string(), want);
+    }
+
+    #[test]
+    fn rfc3339_times_written_by_the_summary_parse_back() {
+        for ns in [0, T0, T0 + 123_456_789] {
+            assert_eq!(parse_rfc3339_nanos(&rfc3339_nanos(ns)), Some(ns));
+        }
+        assert_eq!(parse_rfc3339_nanos("2025-09-09T10:00:00Z"), None);
+        assert_eq!(parse_rfc3339_nanos("2025-09-09T10:00:00.12345678xZ"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
 use super::{OutputError, dat, write_synced};
 use crate::capture::live::CaptureStats;
-use crate::flow::{FlowMap, KeySchema};
+use crate::flow::{FlowMap, KeySchema, Overflow};
 
 /// One task's part of a closed window, as produced by the shard actors: one
 /// [`FlowMap`] per shard, in shard order (shard `i` becomes `shard_<i>.dat`).
@@ -27,6 +27,16 @@ pub struct TaskSnapshot {
     pub task: String,
     pub schema: KeySchema,
     pub shards: Vec<FlowMap>,
+    /// Packets of keys refused by the task's `max_keys`, summed over the
+    /// shards; not in any shard file, shown as `other` by `inspect`.
+    pub overflow: Overflow,
+}
+
+impl TaskSnapshot {
+    /// Whether the task counted any packet, in a shard or in the overflow.
+    fn has_packets(&self) -> bool {
+        !self.overflow.is_empty() || self.shards.iter().any(|shard| !shard.is_empty())
+    }
 }
 
 /// Content of `<window>/<task>/summary.json`; field order is the JSON key order.
@@ -38,8 +48,10 @@ pub struct Summary {
     pub window_start: String,
     /// RFC 3339 UTC, exclusive end.
     pub window_end: String,
-    /// Distinct keys over all shards.
+    /// Distinct keys over all shards (the `other` record not included).
     pub total_flows: u64,
+    /// Sums over every shard file's records plus the overflow, so they are
+    /// the packets and bytes the task saw in the window.
     pub total_packets: u64,
     pub total_bytes: u64,
     /// Number of `shard_<i>.dat` files, `i` in `0..shards`.
@@ -54,6 +66,20 @@ pub struct Summary {
     pub pcap_dropped: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pcap_if_dropped: Option<u64>,
+    /// Only when the task refused keys beyond `max_keys` in this window:
+    /// the refused keys' packets and bytes (counted in the totals, in no
+    /// shard file), their first and last seen (RFC 3339 UTC), and the
+    /// estimated number of distinct keys refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_packets: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_first_seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_last_seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_keys_refused: Option<u64>,
 }
 
 /// Writes a whole window atomically (temp dir + rename) and returns the
@@ -105,10 +131,10 @@ fn write_window_with(
     }
     fs::create_dir(&temp).map_err(OutputError::io(&temp, "create directory"))?;
     for task in tasks {
-        let has_packets = task.shards.iter().any(|shard| !shard.is_empty());
-        if has_packets || capture.is_some() {
+        if task.has_packets() || capture.is_some() {
             write_task(&temp, window.clone(), task, capture)?;
         }
+        warn_overflow(&name, task);
     }
     sync_dir(&temp)?;
     let target = root.join(&name);
@@ -149,26 +175,31 @@ fn write_task(
     task: &TaskSnapshot,
     capture: Option<&CaptureStats>,
 ) -> Result<(), OutputError> {
-    let has_packets = task.shards.iter().any(|shard| !shard.is_empty());
-    let shards = if has_packets {
+    let shards = if task.has_packets() {
         task.shards.as_slice()
     } else {
         &[]
     };
     let dir = window_dir.join(&task.task);
     fs::create_dir(&dir).map_err(OutputError::io(&dir, "create directory"))?;
+    let overflow = Some(&task.overflow).filter(|overflow| !overflow.is_empty());
     let mut summary = Summary {
         task: task.task.clone(),
         window_start: rfc3339_nanos(window.start),
         window_end: rfc3339_nanos(window.end),
         total_flows: 0,
-        total_packets: 0,
-        total_bytes: 0,
+        total_packets: task.overflow.stats.packets,
+        total_bytes: task.overflow.stats.bytes,
         shards: shards.len(),
         written_at: rfc3339_nanos(now_ns()),
         pcap_received: capture.map(|stats| stats.received),
         pcap_dropped: capture.map(|stats| stats.dropped),
         pcap_if_dropped: capture.map(|stats| stats.if_dropped),
+        overflow_packets: overflow.map(|overflow| overflow.stats.packets),
+        overflow_bytes: overflow.map(|overflow| overflow.stats.bytes),
+        overflow_first_seen: overflow.map(|overflow| rfc3339_nanos(overflow.stats.first_seen)),
+        overflow_last_seen: overflow.map(|overflow| rfc3339_nanos(overflow.stats.last_seen)),
+        overflow_keys_refused: overflow.map(|overflow| overflow.keys_refused),
     };
     for (index, shard) in shards.iter().enumerate() {
         // Streamed in first-seen order, which depends only on the input and
@@ -191,6 +222,22 @@ fn write_task(
     json.push(b'\n');
     write_synced(&path, &json)?;
     sync_dir(&dir)
+}
+
+/// One warning per task and window that refused keys: detail was lost, so
+/// the operator should hear of it even without reading the summaries.
+fn warn_overflow(window_name: &str, task: &TaskSnapshot) {
+    let overflow = &task.overflow;
+    if overflow.is_empty() {
+        return;
+    }
+    log::warn!(
+        "window {window_name}: task {}: max_keys reached; about {} more keys refused, their {} packets and {} bytes counted as `other`",
+        task.task,
+        overflow.keys_refused,
+        overflow.stats.packets,
+        overflow.stats.bytes
+    );
 }
 
 /// Moves `temp` to `target`; an existing `target` is moved to `aside` first
@@ -241,7 +288,7 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow::{FlowKey, FlowRecord, FlowStats, KeyField};
+    use crate::flow::{FlowKey, FlowRecord, FlowStats, KeyField, Overflow};
 
     pub(crate) const SEC: u64 = 1_000_000_000;
     pub(crate) const T0: u64 = 1_757_412_000 * SEC;
@@ -296,6 +343,7 @@ pub(crate) mod tests {
             task: "by_src".into(),
             schema: by_src(),
             shards,
+            overflow: Overflow::default(),
         }];
         let dir = write_window(root.path(), T0, T0 + 60 * SEC, &tasks).unwrap();
         assert_eq!(dir, root.path().join("2025-09-09T10-00-00Z"));
@@ -343,6 +391,7 @@ pub(crate) mod tests {
             task: "t".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+            overflow: Overflow::default(),
         }];
         let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
         let text = fs::read_to_string(dir.join("t").join("summary.json")).unwrap();
@@ -364,18 +413,67 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn overflow_is_in_the_totals_and_in_its_own_summary_keys() {
+        let root = tempfile::tempdir().unwrap();
+        let overflow = Overflow {
+            stats: FlowStats {
+                packets: 3,
+                bytes: 30,
+                first_seen: T0 + 1,
+                last_seen: T0 + 2,
+            },
+            keys_refused: 2,
+        };
+        let tasks = [TaskSnapshot {
+            task: "t".into(),
+            schema: by_src(),
+            shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+            overflow,
+        }];
+        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let text = fs::read_to_string(dir.join("t").join("summary.json")).unwrap();
+        let summary: Summary = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (
+                summary.total_flows,
+                summary.total_packets,
+                summary.total_bytes
+            ),
+            (1, 4, 31)
+        );
+        assert_eq!(
+            (
+                summary.overflow_packets,
+                summary.overflow_bytes,
+                summary.overflow_keys_refused
+            ),
+            (Some(3), Some(30), Some(2))
+        );
+        assert_eq!(
+            summary.overflow_first_seen.as_deref(),
+            Some("2025-09-09T10:00:00.000000001Z")
+        );
+        assert!(
+            text.contains("\"overflow_last_seen\": \"2025-09-09T10:00:00.000000002Z\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn rewriting_the_same_window_replaces_it_entirely() {
         let root = tempfile::tempdir().unwrap();
         let first = [TaskSnapshot {
             task: "old".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+            overflow: Overflow::default(),
         }];
         write_window(root.path(), T0, T0 + SEC, &first).unwrap();
         let second = [TaskSnapshot {
             task: "new".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 7, 7)], T0)],
+            overflow: Overflow::default(),
         }];
         let dir = write_window(root.path(), T0, T0 + SEC, &second).unwrap();
         assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
@@ -392,16 +490,19 @@ pub(crate) mod tests {
                 task: "idle".into(),
                 schema: by_src(),
                 shards: vec![FlowMap::new(), FlowMap::new()],
+                overflow: Overflow::default(),
             },
             TaskSnapshot {
                 task: "none".into(),
                 schema: by_src(),
                 shards: vec![],
+                overflow: Overflow::default(),
             },
             TaskSnapshot {
                 task: "busy".into(),
                 schema: by_src(),
                 shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+                overflow: Overflow::default(),
             },
         ];
         let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
@@ -420,6 +521,7 @@ pub(crate) mod tests {
                 task: name.into(),
                 schema: by_src(),
                 shards: vec![],
+                overflow: Overflow::default(),
             }];
             let err = write_window(root.path(), T0, T0 + SEC, &tasks)
                 .unwrap_err()
