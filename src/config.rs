@@ -10,6 +10,7 @@
 //! values (duplicate task names) run afterwards; they find their lines by
 //! walking the document again (`line_of`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ const MIN_BUFFER_SIZE: u64 = 1 << 20;
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
+/// Duplicate task names reported with their lines. Each line costs a parse
+/// of the whole text, so reporting every copy in a config of thousands of
+/// identical tasks took minutes.
+const MAX_REPORTED_DUPLICATES: usize = 5;
 /// Upper bound of `exact_tasks[].max_keys`: about 7 GB of 5-tuple records.
 const MAX_KEYS: u64 = 100_000_000;
 /// `exact_tasks[].max_keys` of `capture` when the config leaves it out: a
@@ -235,25 +240,36 @@ impl Config {
         }
     }
 
-    /// One message per task whose name an earlier task already uses. Names
+    /// One message per task whose name an earlier task already uses, for
+    /// the first [`MAX_REPORTED_DUPLICATES`], then a count of the rest. Names
     /// compare ignoring ASCII case: they become directory names, and some
     /// file systems ignore case.
     fn duplicate_task_names(&self, text: &str) -> Vec<String> {
-        let tasks = &self.aggregator.exact_tasks;
-        let mut problems = Vec::new();
-        for (later, task) in tasks.iter().enumerate() {
-            let first = tasks[..later]
-                .iter()
-                .position(|earlier| earlier.name.eq_ignore_ascii_case(&task.name));
-            if let Some(first) = first {
-                problems.push(format!(
-                    "aggregator.exact_tasks[{later}].name: duplicate task name {:?}{}, \
+        let mut first_use: HashMap<String, usize> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for (index, task) in self.aggregator.exact_tasks.iter().enumerate() {
+            let first = *first_use
+                .entry(task.name.to_ascii_lowercase())
+                .or_insert(index);
+            if first != index {
+                duplicates.push((index, first, &task.name));
+            }
+        }
+        let mut problems: Vec<String> = duplicates
+            .iter()
+            .take(MAX_REPORTED_DUPLICATES)
+            .map(|&(later, first, name)| {
+                format!(
+                    "aggregator.exact_tasks[{later}].name: duplicate task name {name:?}{}, \
                      already used by aggregator.exact_tasks[{first}]{}",
-                    task.name,
                     at_line(line_of_task_name(text, later)),
                     at_line(line_of_task_name(text, first)),
-                ));
-            }
+                )
+            })
+            .collect();
+        let more = duplicates.len().saturating_sub(MAX_REPORTED_DUPLICATES);
+        if more > 0 {
+            problems.push(format!("and {more} more duplicate task names"));
         }
         problems
     }
@@ -854,6 +870,33 @@ aggregator:
             yaml.push_str(&format!("    - {task}\n"));
         }
         yaml
+    }
+
+    #[test]
+    fn thousands_of_duplicate_task_names_are_refused_quickly_naming_the_first_five() {
+        let yaml = with_tasks(&["{name: a, key_fields: [SrcIP]}"; 3000]);
+        let message = Config::from_yaml(&yaml, "t.yaml")
+            .expect_err("duplicate names are refused")
+            .to_string();
+        assert!(
+            message.starts_with(
+                "t.yaml: aggregator.exact_tasks[1].name: duplicate task name \"a\" at line 4, \
+                 already used by aggregator.exact_tasks[0] at line 3; "
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("aggregator.exact_tasks[5].name"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("aggregator.exact_tasks[6].name"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("; and 2994 more duplicate task names"),
+            "{message}"
+        );
     }
 
     #[test]
