@@ -37,7 +37,12 @@ fn a_flood_of_random_sources_is_bounded_by_max_keys_and_every_packet_is_counted(
     let sent = write_flood(&capture);
     let config = write_config(dir.path(), MAX_KEYS);
     let out = dir.path().join("out");
-    let peak_rss_mib = run_measured(&capture, &config, &out);
+    let (peak_rss_mib, run_summary) = run_measured(&capture, &config, &out);
+    let task_totals = &run_summary["tasks"]["per_src_ip"];
+    assert_eq!(
+        task_totals["packets"], PACKETS as u64,
+        "the run summary counts the overflow too"
+    );
 
     let window = out.join("2025-09-09T10-00-00Z");
     let total_bytes: u64 = sent.iter().map(|packet| u64::from(packet.wire_len)).sum();
@@ -150,7 +155,7 @@ fn write_config(dir: &Path, max_keys: u64) -> PathBuf {
     clippy::zombie_processes,
     reason = "wait4 reaps the child to read its rusage"
 )]
-fn run_measured(capture: &Path, config: &Path, out: &Path) -> u64 {
+fn run_measured(capture: &Path, config: &Path, out: &Path) -> (u64, Value) {
     let mut child = netspectra()
         .args(["analyze", "--json", "--snapshot-interval", "1h"])
         .args(["--workers", &WORKERS.to_string(), "--config"])
@@ -159,7 +164,7 @@ fn run_measured(capture: &Path, config: &Path, out: &Path) -> u64 {
         .arg(out)
         .arg(capture)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("netspectra starts");
@@ -185,7 +190,15 @@ fn run_measured(capture: &Path, config: &Path, out: &Path) -> u64 {
         stderr.contains("task per_src_ip: max_keys reached"),
         "the overflow is logged: {stderr}"
     );
-    usage.ru_maxrss as u64 / 1024
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_to_string(&mut stdout)
+        .expect("stdout is readable");
+    let summary = serde_json::from_str(&stdout).expect("the run summary is JSON");
+    (usage.ru_maxrss as u64 / 1024, summary)
 }
 
 fn summary(window: &Path, task: &str) -> Value {

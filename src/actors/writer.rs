@@ -163,7 +163,12 @@ fn write(root: &std::path::Path, message: &WriteWindow) -> Result<WindowWritten,
     let task_totals: Vec<TaskTotals> = tasks
         .iter()
         .map(|task| {
-            task.shards.iter().fold(TaskTotals::default(), |sum, map| {
+            let overflow = TaskTotals {
+                flows: 0,
+                packets: task.overflow.stats.packets,
+                bytes: task.overflow.stats.bytes,
+            };
+            task.shards.iter().fold(overflow, |sum, map| {
                 let (packets, bytes) = map.totals();
                 TaskTotals {
                     flows: sum.flows + map.len() as u64,
