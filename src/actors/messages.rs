@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use futures::channel::oneshot;
 
 use crate::capture::live::CaptureStats;
 use crate::flow::{FlowKey, FlowMap, Overflow};
@@ -51,6 +52,18 @@ pub struct CloseWindow {
     pub window: WindowBounds,
     /// Live: libpcap's counters for this window.
     pub capture: Option<CaptureStats>,
+}
+
+/// Reader -> SchedulerActor, offline, just before it cuts `window`: fire
+/// `done` when the writer has answered that window's `WriteWindow`. The
+/// reader waits on it before the next cut, so windows cannot pile up in
+/// memory faster than the disk takes them. Sent with `do_send` before the
+/// `CloseWindow`s, so it arrives before any `ShardWindow` of that window.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AwaitWindow {
+    pub window: WindowBounds,
+    pub done: oneshot::Sender<()>,
 }
 
 /// ShardActor -> SchedulerActor: one shard's maps for a closed window, one per task

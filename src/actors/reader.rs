@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use futures::FutureExt;
+use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use indicatif::ProgressBar;
 
@@ -30,8 +31,9 @@ use crate::capture::{CaptureFile, RawPacket};
 use crate::packet::{self, SkipReason};
 
 use super::messages::{
-    CloseWindow, PacketBatch, PacketRecord, ReaderFinished, StartReading, WindowBounds,
+    AwaitWindow, CloseWindow, PacketBatch, PacketRecord, ReaderFinished, StartReading, WindowBounds,
 };
+use super::scheduler::SchedulerActor;
 use super::shard::ShardActor;
 use super::supervisor::SupervisorActor;
 
@@ -112,6 +114,7 @@ pub struct ReaderSettings {
 /// The actors the reader talks to, and the stop flag it obeys.
 pub struct ReaderLinks {
     pub shards: Vec<Addr<ShardActor>>,
+    pub scheduler: Addr<SchedulerActor>,
     pub supervisor: Addr<SupervisorActor>,
     pub stop: Arc<AtomicBool>,
 }
@@ -120,6 +123,7 @@ pub struct ReaderActor {
     source: PacketSource,
     settings: ReaderSettings,
     shards: Vec<Addr<ShardActor>>,
+    scheduler: Addr<SchedulerActor>,
     supervisor: Addr<SupervisorActor>,
     stop: Arc<AtomicBool>,
     progress: ProgressBar,
@@ -132,7 +136,10 @@ struct StreamState {
     window: Option<WindowBounds>,
     /// Unanswered sends to shards, oldest first.
     in_flight: VecDeque<ShardReply>,
-    closes_in_flight: Vec<ShardReply>,
+    /// Offline: the closed window still on its way to the disk, if any.
+    unwritten: Option<oneshot::Receiver<()>>,
+    /// Offline reads wait for the writer (`pace_by_writer`); live ones never do.
+    paced_by_writer: bool,
     report: ReadReport,
     skips_seen: Vec<SkipReason>,
 }
@@ -172,6 +179,7 @@ impl ReaderActor {
             source,
             settings,
             shards: links.shards,
+            scheduler: links.scheduler,
             supervisor: links.supervisor,
             stop: links.stop,
             progress,
@@ -179,7 +187,8 @@ impl ReaderActor {
                 batch: Vec::with_capacity(settings.batch_size),
                 window: None,
                 in_flight: VecDeque::new(),
-                closes_in_flight: Vec::new(),
+                unwritten: None,
+                paced_by_writer: false,
                 report: ReadReport::default(),
                 skips_seen: Vec::new(),
             },
@@ -211,6 +220,7 @@ impl Handler<StartReading> for ReaderActor {
 
 impl ReaderActor {
     fn read_files(&mut self, inputs: Vec<InputFile>, strict: bool) {
+        self.stream.paced_by_writer = true;
         let mut bytes_before = 0;
         for input in inputs {
             if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
@@ -380,11 +390,28 @@ impl ReaderActor {
 
     /// Sends the window cut to every shard, on the same channel as the batches before it.
     fn send_close(&mut self, window: WindowBounds, capture: Option<CaptureStats>) {
+        if self.stream.paced_by_writer {
+            self.pace_by_writer(window);
+        }
         for shard in &self.shards {
             self.stream
-                .closes_in_flight
-                .push(shard.send(CloseWindow { window, capture }).boxed());
+                .in_flight
+                .push_back(shard.send(CloseWindow { window, capture }).boxed());
         }
+    }
+
+    /// Offline: before cutting `window`, waits until the writer is done with
+    /// the previous one, so at most two windows' maps exist at a time (one on
+    /// its way to the disk, one filling) however fast the files are read.
+    /// Live windows never wait: the reader must keep up with the interface.
+    fn pace_by_writer(&mut self, window: WindowBounds) {
+        if let Some(previous) = self.stream.unwritten.take() {
+            // A dropped sender (scheduler gone) is no reason to wait longer.
+            let _ = futures::executor::block_on(previous);
+        }
+        let (done, written) = oneshot::channel();
+        self.scheduler.do_send(AwaitWindow { window, done });
+        self.stream.unwritten = Some(written);
     }
 
     /// End of input: send what is left, close the open window, and wait until
@@ -396,9 +423,6 @@ impl ReaderActor {
             self.send_close(window, capture);
         }
         while let Some(request) = self.stream.in_flight.pop_front() {
-            self.await_shard(request);
-        }
-        for request in std::mem::take(&mut self.stream.closes_in_flight) {
             self.await_shard(request);
         }
     }

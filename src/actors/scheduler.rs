@@ -1,7 +1,9 @@
 //! Snapshot scheduler: assembles closed windows from the shards' parts and
 //! hands each complete window to the writer.
 //!
-//! Accepts: `ShardWindow` (each shard, once per window), `Flush` (Supervisor).
+//! Accepts: `AwaitWindow` (Reader, offline), `ShardWindow` (each shard, once
+//! per window), `Flush` (Supervisor). Answers an `AwaitWindow` when the
+//! writer has answered that window.
 //! Sends: `WriteWindow` (to the writer), one per complete window, in window
 //! order; `RetryBacklog` once, when flushing.
 //!
@@ -9,7 +11,7 @@
 //! scheduler never touches packets; it only moves whole maps along, and sums
 //! the shards' overflows (packets of keys refused by `max_keys`) per task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix::prelude::*;
 use futures::channel::oneshot;
@@ -19,8 +21,8 @@ use crate::flow::{FlowMap, KeySchema, Overflow};
 use crate::output::TaskSnapshot;
 
 use super::messages::{
-    Flush, FlushReport, RetryBacklog, ShardWindow, TaskTotals, WindowBounds, WriteReport,
-    WriteWindow,
+    AwaitWindow, Flush, FlushReport, RetryBacklog, ShardWindow, TaskTotals, WindowBounds,
+    WriteReport, WriteWindow,
 };
 use super::writer::WriterActor;
 
@@ -44,6 +46,8 @@ pub struct SchedulerActor {
     /// Windows still waiting for some shards, by window: per shard, its part.
     partial: BTreeMap<WindowBounds, Vec<Option<ShardPart>>>,
     writes_in_flight: usize,
+    /// Offline: the reader waits for these windows to be written.
+    waiters: HashMap<WindowBounds, oneshot::Sender<()>>,
     report: FlushReport,
     /// Fired when the last write in flight completes after a `Flush`.
     flush_waiter: Option<oneshot::Sender<()>>,
@@ -61,6 +65,7 @@ impl SchedulerActor {
             writer,
             partial: BTreeMap::new(),
             writes_in_flight: 0,
+            waiters: HashMap::new(),
             report,
             flush_waiter: None,
         }
@@ -88,6 +93,14 @@ impl Handler<ShardWindow> for SchedulerActor {
             let shards = parts.into_iter().flatten().collect();
             self.write(part.window, part.capture, shards, ctx);
         }
+    }
+}
+
+impl Handler<AwaitWindow> for SchedulerActor {
+    type Result = ();
+
+    fn handle(&mut self, wait: AwaitWindow, _: &mut Context<Self>) {
+        self.waiters.insert(wait.window, wait.done);
     }
 }
 
@@ -161,6 +174,9 @@ impl SchedulerActor {
         });
         ctx.spawn(request.into_actor(self).map(move |result, act, _| {
             act.record(result);
+            if let Some(done) = act.waiters.remove(&window) {
+                let _ = done.send(());
+            }
             act.writes_in_flight -= 1;
             if act.writes_in_flight == 0
                 && let Some(done) = act.flush_waiter.take()

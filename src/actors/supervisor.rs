@@ -165,7 +165,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         let stop = Arc::new(AtomicBool::new(false));
         let (done, finished) = oneshot::channel();
         let supervisor = SupervisorActor {
-            scheduler,
+            scheduler: scheduler.clone(),
             stop: Arc::clone(&stop),
             stop_after: settings.stop_after,
             ran_out: false,
@@ -174,6 +174,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         .start();
         let links = ReaderLinks {
             shards,
+            scheduler,
             supervisor,
             stop,
         };
