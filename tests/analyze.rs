@@ -191,3 +191,44 @@ fn leftovers(root: &Path) -> Vec<String> {
         .filter(|name| name.starts_with('.'))
         .collect()
 }
+
+#[test]
+fn a_cut_per_packet_with_a_one_message_channel_keeps_every_packet_in_its_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let capture = dir.path().join("sparse.pcap");
+    // One packet per second, one-second windows: every packet is a window cut.
+    let mut specs = mixed_packets(60, START, SECOND, 8);
+    write_pcap(&capture, &mut specs);
+    let config = dir.path().join("tight.yaml");
+    std::fs::write(
+        &config,
+        "aggregator:\n  batch_size: 1\n  size_of_packet_channel: 1\n",
+    )
+    .expect("config written");
+    let out = dir.path().join("out");
+    let config_arg = config.to_string_lossy().into_owned();
+    let run = analyze(
+        &[&capture],
+        &out,
+        &[
+            "--config",
+            &config_arg,
+            "--workers",
+            "3",
+            "--snapshot-interval",
+            "1s",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.summary["windows"], 60);
+    for (second, spec) in specs.iter().enumerate() {
+        let window = out.join(format!("2025-09-09T10-00-{second:02}Z"));
+        let got = tables_from_inspect(&inspect_json(&window, &[]));
+        let want = expected_tables(std::slice::from_ref(spec));
+        assert_eq!(
+            got.get("per_five_tuple"),
+            want.get("per_five_tuple"),
+            "second {second}"
+        );
+    }
+}

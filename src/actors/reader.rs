@@ -380,6 +380,14 @@ impl ReaderActor {
                     .boxed(),
             );
         }
+        self.bound_in_flight();
+    }
+
+    /// Waits for the oldest unanswered messages until at most
+    /// `max_in_flight` per shard remain. Batches and cuts both count: a shard
+    /// mailbox must never fill, or actix would hold a message back in its
+    /// request and let later ones overtake it.
+    fn bound_in_flight(&mut self) {
         let limit = self.settings.max_in_flight * self.shards.len();
         while self.stream.in_flight.len() > limit {
             if let Some(oldest) = self.stream.in_flight.pop_front() {
@@ -398,6 +406,7 @@ impl ReaderActor {
                 .in_flight
                 .push_back(shard.send(CloseWindow { window, capture }).boxed());
         }
+        self.bound_in_flight();
     }
 
     /// Offline: before cutting `window`, waits until the writer is done with
