@@ -17,7 +17,11 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+
+#[path = "../tests/support/measure.rs"]
+pub mod measure;
+
+use measure::{Measured, median, run_measured};
 
 const THROUGHPUT_PACKETS: u64 = 2_000_000;
 const DISTINCT_FLOWS: u64 = 2_000_000;
@@ -85,12 +89,6 @@ fn main() {
     );
 }
 
-/// One measured run of the binary.
-struct Measured {
-    seconds: f64,
-    peak_rss_kib: u64,
-}
-
 fn interleave(
     binary: &Path,
     capture: &Path,
@@ -109,40 +107,20 @@ fn interleave(
 }
 
 /// Runs `analyze` once and measures wall time and the child's peak RSS.
-#[expect(
-    clippy::zombie_processes,
-    reason = "wait4 reaps the child to read its rusage"
-)]
 fn run_once(binary: &Path, capture: &Path, config: &Path, data: &Path) -> Measured {
     let out = data.join("out");
     let _ = std::fs::remove_dir_all(&out);
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["analyze", "--json", "--snapshot-interval", "1h", "--config"])
-        .arg(config)
-        .arg("--output")
-        .arg(&out)
-        .arg(capture)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("netspectra starts");
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: pid is our child, not yet reaped; both pointers are valid.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "netspectra failed"
+    let run = run_measured(
+        Command::new(binary)
+            .args(["analyze", "--json", "--snapshot-interval", "1h", "--config"])
+            .arg(config)
+            .arg("--output")
+            .arg(&out)
+            .arg(capture)
+            .env("RUST_LOG", "warn"),
     );
-    Measured {
-        seconds,
-        peak_rss_kib: usage.ru_maxrss as u64,
-    }
+    assert!(run.success, "netspectra failed: {}", run.stderr);
+    run
 }
 
 fn report(label: &str, runs: &[Measured], packets: u64) {
@@ -161,11 +139,6 @@ fn median_rate(runs: &[Measured], packets: u64) -> f64 {
         .collect();
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
-}
-
-fn median(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
-    values[values.len() / 2]
 }
 
 fn write_config(dir: &Path, name: &str, fields: &[&str]) -> PathBuf {

@@ -17,6 +17,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../tests/support/measure.rs"]
+pub mod measure;
+
+use measure::{median, run_measured};
+
 const KEYS_PER_WINDOW: u64 = 200_000;
 const WINDOWS: u64 = 20;
 /// 2025-09-09T10:00:00Z, in seconds.
@@ -74,41 +79,21 @@ fn main() {
 }
 
 /// Runs `analyze` with 1-second windows and returns the child's peak RSS.
-#[expect(
-    clippy::zombie_processes,
-    reason = "wait4 reaps the child to read its rusage"
-)]
 fn peak_rss_kib(binary: &Path, capture: &Path, config: &Path, data: &Path) -> u64 {
     let out = data.join("out-windows");
     let _ = std::fs::remove_dir_all(&out);
-    let child = Command::new(binary)
-        .args(["analyze", "--json", "--snapshot-interval", "1s", "--config"])
-        .arg(config)
-        .arg("--output")
-        .arg(&out)
-        .arg(capture)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("netspectra starts");
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: pid is our child, not yet reaped; both pointers are valid.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "netspectra failed"
+    let run = run_measured(
+        Command::new(binary)
+            .args(["analyze", "--json", "--snapshot-interval", "1s", "--config"])
+            .arg(config)
+            .arg("--output")
+            .arg(&out)
+            .arg(capture)
+            .env("RUST_LOG", "warn"),
     );
+    assert!(run.success, "netspectra failed: {}", run.stderr);
     let _ = std::fs::remove_dir_all(&out);
-    usage.ru_maxrss as u64
-}
-
-fn median(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
-    values[values.len() / 2]
+    run.peak_rss_kib
 }
 
 fn write_config(dir: &Path) -> PathBuf {

@@ -6,13 +6,13 @@
 pub mod support;
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
 use support::capture_writer::{Endian, PcapWriter};
 use support::cli::{inspect_json, netspectra};
+use support::measure;
 use support::traffic::Rng;
 
 const PACKETS: usize = 1_000_000;
@@ -150,55 +150,26 @@ fn write_config(dir: &Path, max_keys: u64) -> PathBuf {
     path
 }
 
-/// Runs `analyze` on `capture` and returns the child's peak RSS in MiB.
-#[expect(
-    clippy::zombie_processes,
-    reason = "wait4 reaps the child to read its rusage"
-)]
+/// Runs `analyze` on `capture`; returns the child's peak RSS in MiB and its run summary.
 fn run_measured(capture: &Path, config: &Path, out: &Path) -> (u64, Value) {
-    let mut child = netspectra()
-        .args(["analyze", "--json", "--snapshot-interval", "1h"])
-        .args(["--workers", &WORKERS.to_string(), "--config"])
-        .arg(config)
-        .arg("--output")
-        .arg(out)
-        .arg(capture)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("netspectra starts");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr is piped")
-        .read_to_string(&mut stderr)
-        .expect("stderr is readable");
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: pid is our child, not yet reaped; both pointers are valid.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "netspectra failed: {stderr}"
+    let run = measure::run_measured(
+        netspectra()
+            .args(["analyze", "--json", "--snapshot-interval", "1h"])
+            .args(["--workers", &WORKERS.to_string(), "--config"])
+            .arg(config)
+            .arg("--output")
+            .arg(out)
+            .arg(capture)
+            .env("RUST_LOG", "warn"),
     );
+    assert!(run.success, "netspectra failed: {}", run.stderr);
     assert!(
-        stderr.contains("task per_src_ip: max_keys reached"),
-        "the overflow is logged: {stderr}"
+        run.stderr.contains("task per_src_ip: max_keys reached"),
+        "the overflow is logged: {}",
+        run.stderr
     );
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_string(&mut stdout)
-        .expect("stdout is readable");
-    let summary = serde_json::from_str(&stdout).expect("the run summary is JSON");
-    (usage.ru_maxrss as u64 / 1024, summary)
+    let summary = serde_json::from_str(&run.stdout).expect("the run summary is JSON");
+    (run.peak_rss_kib / 1024, summary)
 }
 
 fn summary(window: &Path, task: &str) -> Value {

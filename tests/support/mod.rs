@@ -2,4 +2,5 @@
 
 pub mod capture_writer;
 pub mod cli;
+pub mod measure;
 pub mod traffic;
