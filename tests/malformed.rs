@@ -335,3 +335,21 @@ fn a_file_without_read_permission_is_reported() {
     assert_file_failed(&run, 0, "locked.pcap", &["Permission denied"]);
     assert_eq!(run.summary["packets_counted"], 4);
 }
+
+#[test]
+fn a_record_longer_than_the_snap_length_is_counted_and_reported_with_its_number() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut bytes = good_pcap(3, 19);
+    bytes[16..20].copy_from_slice(&64u32.to_le_bytes()); // snap length 64 < every frame
+    let path = write(dir.path(), "snap64.pcap", &bytes);
+    let run = analyze(&[&path], &dir.path().join("out"), &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.summary["packets_counted"], 3);
+    assert!(
+        run.stderr
+            .contains("snap64.pcap: packet #1 at byte offset 24")
+            && run.stderr.contains("exceeds the file's snap length 64"),
+        "{}",
+        run.stderr
+    );
+}

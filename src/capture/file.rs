@@ -54,6 +54,8 @@ pub struct CaptureFile {
     packets: u64,
     capacity: usize,
     last_timestamp_ns: u64,
+    /// A record longer than the snap length was reported (once per file).
+    snaplen_reported: bool,
 }
 
 /// What the format needs to turn a record into a [`RawPacket`].
@@ -63,6 +65,8 @@ enum Layout {
         nanosecond: bool,
         big_endian: bool,
         record_header: usize,
+        /// The header's snap length; 0 means none declared.
+        snaplen: u32,
     },
     Pcapng {
         big_endian: bool,
@@ -140,6 +144,7 @@ impl CaptureFile {
             packets: 0,
             capacity: BUFFER_BYTES,
             last_timestamp_ns: 0,
+            snaplen_reported: false,
         };
         capture.read_file_header(format)?;
         log::debug!("{}: opened as {format:?}", path.display());
@@ -159,6 +164,21 @@ impl CaptureFile {
             )));
         };
         log::trace!("{}: packet #{}", self.path.display(), self.packets);
+        if let Layout::Pcap { snaplen, .. } = self.layout
+            && snaplen > 0
+            && data.len() > snaplen as usize
+            && !self.snaplen_reported
+        {
+            // libpcap accepts such records too; the bytes are real, so keep them.
+            log::warn!(
+                "{}: packet #{} at byte offset {}: captured length {} exceeds the file's snap length {snaplen}; counted as is (later such packets are not reported)",
+                self.path.display(),
+                self.packets,
+                self.offset,
+                data.len()
+            );
+            self.snaplen_reported = true;
+        }
         Ok(Some(RawPacket {
             link_type: found.link_type,
             timestamp_ns: found.timestamp_ns,
@@ -199,6 +219,7 @@ impl CaptureFile {
                         link_type: supported_link_type(&self.path, code)?,
                         nanosecond: header.is_nanosecond_precision(),
                         big_endian: header.is_bigendian(),
+                        snaplen: header.snaplen,
                         record_header: if header.magic_number == PCAP_MODIFIED_MAGIC {
                             PCAP_MODIFIED_RECORD_HEADER
                         } else {
