@@ -352,3 +352,35 @@ fn duration_ends_a_capture_as_planned_not_as_an_interruption() {
     assert_eq!(summary["interrupted"], false, "{summary}");
     assert!(run.log.contains("run time of 1s reached"), "{}", run.log);
 }
+
+#[test]
+fn a_second_signal_exits_at_once_with_130_and_says_what_is_on_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let Some(capture) = start_capture(
+        &out,
+        &["--filter", "udp port 9", "--snapshot-interval", "1s"],
+    ) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(2300));
+    let pid = capture.child.id().to_string();
+    // Two different signals back to back: the first starts the ordered
+    // shutdown, the second (while the reader still waits on the interface) ends it.
+    for signal in ["-TERM", "-INT"] {
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+    let Capture { child, log } = capture;
+    let output = child.wait_with_output().expect("netspectra exits");
+    let log = log.join().expect("log reader thread");
+    assert_eq!(output.status.code(), Some(130), "{log}");
+    assert!(
+        log.contains("second signal: exiting now; windows up to"),
+        "{log}"
+    );
+    assert!(log.contains("are on disk under"), "{log}");
+}

@@ -35,7 +35,7 @@ use super::messages::{Flush, FlushReport, ReaderFinished, StartReading};
 use super::reader::{PacketSource, ReadReport, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, TaskInfo};
 use super::shard::ShardActor;
-use super::writer::WriterActor;
+use super::writer::{WriteProgress, WriterActor};
 
 /// Everything `run` needs to build the pipeline.
 pub struct PipelineSettings {
@@ -62,6 +62,8 @@ pub struct RunOutcome {
 
 pub struct SupervisorActor {
     scheduler: Addr<SchedulerActor>,
+    output_root: PathBuf,
+    progress: WriteProgress,
     stop: Arc<AtomicBool>,
     stop_after: Option<Duration>,
     /// The stop came from `stop_after`, a planned end, not an interruption.
@@ -74,7 +76,11 @@ impl Actor for SupervisorActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let stop = Arc::clone(&self.stop);
-        ctx.spawn(watch_signals(stop).into_actor(self));
+        let last_words = LastWords {
+            root: self.output_root.clone(),
+            progress: self.progress.clone(),
+        };
+        ctx.spawn(watch_signals(stop, last_words).into_actor(self));
         if let Some(after) = self.stop_after {
             ctx.run_later(after, move |act, _| {
                 act.ran_out = !act.stop.load(Ordering::SeqCst);
@@ -108,8 +114,30 @@ impl Handler<ReaderFinished> for SupervisorActor {
     }
 }
 
+/// What a second signal says before the process exits.
+struct LastWords {
+    root: PathBuf,
+    progress: WriteProgress,
+}
+
+impl LastWords {
+    fn say(&self) {
+        let written = match self.progress.written_until() {
+            Some(end) => format!(
+                "windows up to {} are on disk",
+                crate::output::layout::rfc3339_nanos(end)
+            ),
+            None => "no window was written".to_string(),
+        };
+        eprintln!(
+            "netspectra: second signal: exiting now; {written} under {}; the counts after that are not written",
+            self.root.display()
+        );
+    }
+}
+
 /// Raises the stop flag on the first SIGINT or SIGTERM; exits with 130 on the second.
-async fn watch_signals(stop: Arc<AtomicBool>) {
+async fn watch_signals(stop: Arc<AtomicBool>, last_words: LastWords) {
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -128,7 +156,7 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
             );
             stop.store(true, Ordering::SeqCst);
         } else {
-            eprintln!("netspectra: second signal: exiting now; windows not yet written are lost");
+            last_words.say();
             std::process::exit(130);
         }
     }
@@ -141,8 +169,15 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         let mut arbiters = Vec::new();
         let writer_root = settings.output_root.clone();
         let (retention, backlog) = (settings.retention, settings.write_backlog);
+        let progress = WriteProgress::default();
+        let writer_progress = progress.clone();
         let writer = SyncArbiter::start(1, move || {
-            WriterActor::new(writer_root.clone(), retention, backlog)
+            WriterActor::new(
+                writer_root.clone(),
+                retention,
+                backlog,
+                writer_progress.clone(),
+            )
         });
         let scheduler =
             SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
@@ -166,6 +201,8 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         let (done, finished) = oneshot::channel();
         let supervisor = SupervisorActor {
             scheduler: scheduler.clone(),
+            output_root: settings.output_root.clone(),
+            progress,
             stop: Arc::clone(&stop),
             stop_after: settings.stop_after,
             ran_out: false,

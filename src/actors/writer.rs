@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 
@@ -26,16 +28,42 @@ pub struct WriterActor {
     root: PathBuf,
     retention: Retention,
     backlog: Backlog,
+    progress: WriteProgress,
+}
+
+/// The end of the newest window on disk, in nanoseconds (0: none yet),
+/// readable from any thread without a lock: the supervisor reports it when
+/// a second signal cuts the shutdown short.
+#[derive(Debug, Clone, Default)]
+pub struct WriteProgress(Arc<AtomicU64>);
+
+impl WriteProgress {
+    /// The end of the newest window written so far, if any.
+    pub fn written_until(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&end| end > 0)
+    }
+
+    fn record(&self, written: &[WindowWritten]) {
+        for window in written {
+            self.0.fetch_max(window.window.end_ns, Ordering::SeqCst);
+        }
+    }
 }
 
 impl WriterActor {
     /// A writer putting windows under `root` (which must exist and be
     /// writable), keeping at most `max_backlog` failed windows for retry, and
     /// removing old windows by `retention` after each write.
-    pub fn new(root: PathBuf, retention: Retention, max_backlog: usize) -> WriterActor {
+    pub fn new(
+        root: PathBuf,
+        retention: Retention,
+        max_backlog: usize,
+        progress: WriteProgress,
+    ) -> WriterActor {
         WriterActor {
             root,
             retention,
+            progress,
             backlog: Backlog::new(max_backlog),
         }
     }
@@ -57,6 +85,7 @@ impl Handler<WriteWindow> for WriterActor {
         self.backlog
             .write_all(&mut report, |window| write(&root, window));
         if !report.written.is_empty() {
+            self.progress.record(&report.written);
             self.retention.apply(&self.root);
         }
         report
