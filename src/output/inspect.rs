@@ -922,15 +922,19 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
         );
     }
 
+    /// Replaces `from` by `to` in a task's summary.json, as a damaged file would.
+    fn edit_summary(task_dir: &Path, from: &str, to: &str) {
+        let path = task_dir.join(SUMMARY_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{text}");
+        fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
     #[test]
     fn a_summary_that_disagrees_with_the_shards_is_an_error() {
         let root = written_root();
         let task_dir = root.path().join("2025-09-09T10-00-00Z").join("ports");
-        let summary_path = task_dir.join(SUMMARY_FILE);
-        let text = fs::read_to_string(&summary_path)
-            .unwrap()
-            .replace("\"total_packets\": 5", "\"total_packets\": 6");
-        fs::write(&summary_path, text).unwrap();
+        edit_summary(&task_dir, "\"total_packets\": 5", "\"total_packets\": 6");
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
         let want = format!(
             "{}: summary says 6 packets and 450 bytes, shard files and overflow hold 5 and 450",
@@ -1008,11 +1012,7 @@ by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003
     fn a_summary_whose_totals_leave_out_the_overflow_is_an_error() {
         let root = flooded_root();
         let task_dir = root.path().join("2025-09-09T10-01-00Z").join("by_src");
-        let summary_path = task_dir.join(SUMMARY_FILE);
-        let text = fs::read_to_string(&summary_path)
-            .unwrap()
-            .replace("\"total_packets\": 8", "\"total_packets\": 7");
-        fs::write(&summary_path, text).unwrap();
+        edit_summary(&task_dir, "\"total_packets\": 8", "\"total_packets\": 7");
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
         let want = format!(
             "{}: summary says 7 packets and 1520 bytes, shard files and overflow hold 8 and 1520",
