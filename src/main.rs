@@ -4,11 +4,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use env_logger::Env;
+use indicatif::MultiProgress;
+use indicatif_log_bridge::LogWrapper;
 use netspectra::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(Env::default().default_filter_or("info")).init();
-    match cli::run(Cli::parse()) {
+    let logger = env_logger::Builder::from_env(Env::default().default_filter_or("info")).build();
+    let level = logger.filter();
+    // Log lines go through the progress bars' owner, so they never tear a bar.
+    let bars = MultiProgress::new();
+    if LogWrapper::new(bars.clone(), logger).try_init().is_ok() {
+        log::set_max_level(level);
+    }
+    match cli::run(Cli::parse(), &bars) {
         Ok(status) => status,
         Err(error) => {
             eprintln!("netspectra: {error:#}");

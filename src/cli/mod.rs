@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::MultiProgress;
 
 use crate::capture::live;
 use crate::config::ConfigError;
@@ -166,10 +167,12 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     crate::config::parse_positive_duration(text)
 }
 
-/// Runs one subcommand; the returned status is for runs that completed but lost something.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs one subcommand; the returned status is for runs that completed but
+/// lost something. Progress bars are added to `bars`, which the logger
+/// also writes through.
+pub fn run(cli: Cli, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Analyze(args) => pipeline::analyze(args),
+        Command::Analyze(args) => pipeline::analyze(args, bars),
         Command::Capture(args) => pipeline::capture(args),
         Command::Interfaces => {
             list_interfaces()?;

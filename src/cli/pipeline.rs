@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::actors::reader::{InputFile, PacketSource, ReaderSettings, with_causes};
 use crate::actors::scheduler::TaskInfo;
@@ -28,11 +28,11 @@ use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.pipeline)?;
     let inputs = check_inputs(&args.files, args.strict)?;
     prepare_output_root(&output_root(&config, &args.pipeline))?;
-    let progress = progress_bar(&args.files);
+    let progress = bars.add(progress_bar(&args.files));
     let source = PacketSource::Files {
         inputs,
         strict: args.strict,
