@@ -21,7 +21,7 @@ use std::process::Command;
 #[path = "../tests/support/measure.rs"]
 pub mod measure;
 
-use measure::{Measured, median, run_measured};
+use measure::{Measured, median, release_binary, run_measured, runs_from_env};
 
 const THROUGHPUT_PACKETS: u64 = 2_000_000;
 const DISTINCT_FLOWS: u64 = 2_000_000;
@@ -31,17 +31,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data).expect("bench data folder");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "netspectra"])
-        .current_dir(root)
-        .status()
-        .expect("cargo builds the binary");
-    assert!(status.success(), "release build failed");
-    let binary = root.join("target/release/netspectra");
-    let runs: usize = std::env::var("NETSPECTRA_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(5);
+    let binary = release_binary(root);
+    let runs = runs_from_env(5);
 
     let skewed = data.join("skewed-2m.pcap");
     if !skewed.exists() {

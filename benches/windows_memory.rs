@@ -20,7 +20,7 @@ use std::process::Command;
 #[path = "../tests/support/measure.rs"]
 pub mod measure;
 
-use measure::{median, run_measured};
+use measure::{median, release_binary, run_measured, runs_from_env};
 
 const KEYS_PER_WINDOW: u64 = 200_000;
 const WINDOWS: u64 = 20;
@@ -31,17 +31,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data).expect("bench data folder");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "netspectra"])
-        .current_dir(root)
-        .status()
-        .expect("cargo builds the binary");
-    assert!(status.success(), "release build failed");
-    let binary = root.join("target/release/netspectra");
-    let runs: usize = std::env::var("NETSPECTRA_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(3);
+    let binary = release_binary(root);
+    let runs = runs_from_env(3);
 
     let one = data.join("windows-1x200k.pcap");
     if !one.exists() {

@@ -475,18 +475,24 @@ fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
     cells
 }
 
+/// One output row: the task, the window (unless merged), then `row`'s cells.
+fn labelled_row(table: &Table, record: &Row, merge: bool) -> Vec<(&'static str, Cell)> {
+    let mut cells = vec![("task", Cell::Text(table.task.clone()))];
+    if !merge {
+        cells.push((
+            "window_start",
+            Cell::Text(rfc3339_nanos(table.window_start_ns)),
+        ));
+    }
+    cells.extend(row(table.schema, record));
+    cells
+}
+
 fn render_json(tables: &[Table], merge: bool) -> String {
     let mut out = String::new();
     for table in tables {
         for record in &table.rows {
-            let mut cells = vec![("task", Cell::Text(table.task.clone()))];
-            if !merge {
-                cells.push((
-                    "window_start",
-                    Cell::Text(rfc3339_nanos(table.window_start_ns)),
-                ));
-            }
-            cells.extend(row(table.schema, record));
+            let cells = labelled_row(table, record, merge);
             let fields: Vec<String> = cells
                 .iter()
                 .map(|(column, cell)| {
@@ -522,14 +528,7 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
     let mut out = columns.join(",") + "\n";
     for table in tables {
         for record in &table.rows {
-            let mut cells = vec![("task", Cell::Text(table.task.clone()))];
-            if !merge {
-                cells.push((
-                    "window_start",
-                    Cell::Text(rfc3339_nanos(table.window_start_ns)),
-                ));
-            }
-            cells.extend(row(table.schema, record));
+            let cells = labelled_row(table, record, merge);
             let line: Vec<String> = columns
                 .iter()
                 .map(

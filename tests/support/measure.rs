@@ -58,3 +58,22 @@ pub fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
 }
+
+/// Benches: builds the release binary of the crate at `root` and returns its path.
+pub fn release_binary(root: &std::path::Path) -> std::path::PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--bin", "netspectra"])
+        .current_dir(root)
+        .status()
+        .expect("cargo builds the binary");
+    assert!(status.success(), "release build failed");
+    root.join("target/release/netspectra")
+}
+
+/// Benches: the number of runs, from NETSPECTRA_BENCH_RUNS or `default`.
+pub fn runs_from_env(default: usize) -> usize {
+    std::env::var("NETSPECTRA_BENCH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(default)
+}
