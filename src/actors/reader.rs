@@ -223,7 +223,7 @@ impl ReaderActor {
         self.stream.paced_by_writer = true;
         let mut bytes_before = 0;
         for input in inputs {
-            if self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some() {
+            if self.should_stop() {
                 break;
             }
             let outcome = match input.refused {
