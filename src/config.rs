@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::flow::{KeyField, KeySchema};
+use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
 
 /// The bundled defaults; `Config::bundled` parses this text.
 const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
@@ -282,6 +282,20 @@ impl Default for AggregatorConfig {
 }
 
 impl AggregatorConfig {
+    /// The tasks as the pipeline runs them; a task without its own
+    /// `max_keys` gets `default_max_keys`.
+    pub fn task_specs(&self, default_max_keys: Option<u64>) -> Vec<TaskSpec> {
+        self.exact_tasks
+            .iter()
+            .map(|task| TaskSpec {
+                name: task.name.clone(),
+                kind: TaskKind::Exact,
+                schema: task.schema,
+                max_keys: task.max_keys.or(default_max_keys),
+            })
+            .collect()
+    }
+
     /// Capacity of each shard's mailbox, in batches: the packet capacity
     /// divided by the batch size, at least 1.
     pub fn mailbox_batches(&self) -> usize {

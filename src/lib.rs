@@ -12,3 +12,16 @@ pub mod config;
 pub mod flow;
 pub mod output;
 pub mod packet;
+
+/// An error with its chain of causes, "outer: inner: innermost", for
+/// reports and logs, so an I/O failure names the OS reason (ENOSPC, EROFS).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message
+}

@@ -382,5 +382,5 @@ fn a_second_signal_exits_at_once_with_130_and_says_what_is_on_disk() {
         log.contains("second signal: exiting now; windows up to"),
         "{log}"
     );
-    assert!(log.contains("are on disk under"), "{log}");
+    assert!(log.contains("are stored in files under"), "{log}");
 }

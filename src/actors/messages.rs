@@ -1,138 +1,116 @@
-//! Every message of the pipeline: who sends it, who handles it, what comes back.
+//! The pipeline's protocol: every message, who sends it, who handles it,
+//! what comes back, and every type that crosses an actor boundary.
 //!
 //! Reader -> ShardActor x N -> SchedulerActor -> WriterActor, with the
-//! SupervisorActor starting and stopping them. Messages carry owned data; the
+//! SupervisorActor stopping them in order. Messages carry owned data; the
 //! only shared value is the immutable packet batch, which every shard reads
-//! and none mutates.
+//! and none mutates. Counting happens behind the `Aggregator` seam and
+//! storing behind the `Writer` seam, so nothing here names a task kind or
+//! a sink.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::capture::live::CaptureStats;
-use crate::flow::{FlowKey, FlowMap, Overflow};
-use crate::output::TaskSnapshot;
+use crate::capture::CaptureStats;
+use crate::flow::{Part, PartTotals, WindowBounds};
+use crate::output::ClosedWindow;
 
-use super::reader::ReadReport;
+pub use crate::flow::PacketRecord;
 
-/// One keyed packet: the parser's full 5-tuple, the capture timestamp and the wire length.
-#[derive(Debug, Clone, Copy)]
-pub struct PacketRecord {
-    pub key: FlowKey,
-    /// Nanoseconds since the Unix epoch, from the capture.
-    pub timestamp_ns: u64,
-    /// The frame's original length on the wire.
-    pub wire_len: u32,
-}
-
-/// The half-open time range `[start_ns, end_ns)` of one tumbling window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WindowBounds {
-    pub start_ns: u64,
-    pub end_ns: u64,
-}
-
-/// Reader -> every ShardActor: packets of the current window, in capture order.
-/// Each shard counts the keys that hash to it. Sent with `send`, so a slow
-/// shard holds the reader back instead of growing a queue.
+/// Start-up -> ReaderActor: read every input to the end (or until the stop
+/// flag is raised), then report with `ReaderFinished`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PacketBatch {
-    pub packets: Arc<Vec<PacketRecord>>,
-}
+pub struct StartReading;
 
-/// Reader -> every ShardActor: the window ends here in the packet stream.
-/// The shard hands its maps to the scheduler and starts empty ones. Sent on
-/// the same channel as the batches, after the window's last batch, so the cut
-/// is ordered with the packets.
+/// ReaderActor -> every ShardActor, on one ordered channel: the packet
+/// stream and the cuts in it. Sent with `send`, with a bounded number
+/// unanswered, so a slow shard holds the reader back instead of growing a
+/// queue. A cut travels behind the window's last batch on the same
+/// channel, so no packet can overtake the cut of its window or be
+/// overtaken by it.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CloseWindow {
+pub enum Feed {
+    /// Packets of the open window, in capture order.
+    Packets(Arc<Vec<PacketRecord>>),
+    /// The window ends here: hand over its parts and start empty ones.
+    CloseWindow(WindowBounds),
+}
+
+/// ReaderActor -> SchedulerActor, just before the `Feed::CloseWindow`s of
+/// `window`: what the window needs besides the shards' parts. Sent with
+/// `do_send` before the cut reaches any shard, so it arrives before any
+/// `ShardParts` of that window.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WindowClosing {
     pub window: WindowBounds,
-    /// Live: libpcap's counters for this window.
-    pub capture: Option<CaptureStats>,
+    /// Live: libpcap's counters for this window. Offline: zero.
+    pub capture: CaptureStats,
+    /// Offline: fired when the writer has answered this window; the reader
+    /// waits on it before its next cut, so windows cannot pile up in memory
+    /// faster than the sinks take them. Live: `None`, the reader never waits.
+    pub written: Option<oneshot::Sender<()>>,
 }
 
-/// Reader -> SchedulerActor, offline, just before it cuts `window`: fire
-/// `done` when the writer has answered that window's `WriteWindow`. The
-/// reader waits on it before the next cut, so windows cannot pile up in
-/// memory faster than the disk takes them. Sent with `do_send` before the
-/// `CloseWindow`s, so it arrives before any `ShardWindow` of that window.
+/// ShardActor -> SchedulerActor: everything one shard counted in a closed
+/// window, one part per share it holds. Sent with `do_send` (once per
+/// shard and window; the scheduler's mailbox is unbounded for `do_send`).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AwaitWindow {
+pub struct ShardParts {
     pub window: WindowBounds,
-    pub done: oneshot::Sender<()>,
-}
-
-/// ShardActor -> SchedulerActor: one shard's maps for a closed window, one per task
-/// in config order, and per task what that shard refused beyond its key
-/// limit. Sent with `do_send` (once per window, never dropped: the
-/// scheduler's mailbox is unbounded for `do_send`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ShardWindow {
-    pub window: WindowBounds,
-    /// Live: libpcap's counters for this window, as the reader sent them.
-    pub capture: Option<CaptureStats>,
     pub shard: usize,
-    pub maps: Vec<FlowMap>,
-    /// Per task, in config order: packets of keys refused by `max_keys`.
-    pub overflows: Vec<Overflow>,
+    pub parts: Vec<PlacedPart>,
 }
 
-/// SchedulerActor -> WriterActor: a complete window, every shard of every task.
+/// One share's part, with the task and share it belongs to.
+#[derive(Debug)]
+pub struct PlacedPart {
+    /// Index of the task in config order.
+    pub task: usize,
+    /// Index of the share among the task's shares.
+    pub share: usize,
+    pub part: Box<dyn Part>,
+}
+
+/// SchedulerActor -> WriterActor: a complete window, every share of every task.
 #[derive(Message)]
 #[rtype(result = "WriteReport")]
 pub struct WriteWindow {
-    pub window: WindowBounds,
-    /// Live: libpcap's counters for this window. A live window writes a
-    /// summary for every task, even with no packets, so that a reader can
-    /// tell a quiet interface from a stopped capture.
-    pub capture: Option<CaptureStats>,
-    pub tasks: Vec<TaskSnapshot>,
+    pub window: Arc<ClosedWindow>,
 }
 
-/// SchedulerActor -> WriterActor, at shutdown: try the windows that failed
-/// once more, then give up on those that still fail.
+/// SchedulerActor -> WriterActor, at shutdown: offer the windows that
+/// failed once more to their sinks, then give up on those that still fail.
 #[derive(Message)]
 #[rtype(result = "WriteReport")]
 pub struct RetryBacklog;
 
-/// WriterActor -> SchedulerActor (reply to `WriteWindow` and `RetryBacklog`):
-/// the windows that reached the disk (a retried older one included) and the
-/// windows given up, one message each.
+/// WriterActor -> SchedulerActor (reply to `WriteWindow` and
+/// `RetryBacklog`): the windows every sink has now stored (a retried older
+/// one included) and the windows given up, one message each.
 #[derive(Debug, Default, MessageResponse)]
 pub struct WriteReport {
     pub written: Vec<WindowWritten>,
     pub lost: Vec<String>,
 }
 
-/// One window on disk, with what it holds.
+/// One window stored by every sink, with what it holds.
 #[derive(Debug, Clone)]
 pub struct WindowWritten {
     pub window: WindowBounds,
-    /// Per task in config order: (flows, packets, bytes) written.
-    pub task_totals: Vec<TaskTotals>,
+    /// Per task in config order.
+    pub task_totals: Vec<PartTotals>,
 }
-
-/// Flows, packets and bytes of one task, in one window or summed over a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TaskTotals {
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-/// Supervisor -> ReaderActor: read every input to the end (or until the stop
-/// flag is raised), then report with `ReaderFinished`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StartReading;
 
 /// ReaderActor -> SupervisorActor: the reader sent its last batch and the
-/// final `CloseWindow`, and every shard has handled them.
+/// final cut, and every shard has handled them.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReaderFinished {
@@ -140,7 +118,7 @@ pub struct ReaderFinished {
 }
 
 /// Supervisor -> SchedulerActor: input is over and every shard has handed in
-/// its last window; reply once every window is on disk (or failed).
+/// its last window; reply once every window is stored (or given up).
 #[derive(Message)]
 #[rtype(result = "FlushReport")]
 pub struct Flush;
@@ -150,7 +128,57 @@ pub struct Flush;
 pub struct FlushReport {
     pub windows_written: u64,
     /// Per task in config order, summed over the windows written.
-    pub task_totals: Vec<TaskTotals>,
+    pub task_totals: Vec<PartTotals>,
     /// One message per window that could not be written.
     pub failures: Vec<String>,
+}
+
+/// Counts of everything the reader saw; `packets_read = counted + non_ip + malformed`.
+#[derive(Debug, Clone, Default)]
+pub struct ReadReport {
+    pub files: Vec<FileOutcome>,
+    pub packets_read: u64,
+    pub packets_counted: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+    /// Packets older than the start of the window open when they arrived;
+    /// counted in that window.
+    pub out_of_order: u64,
+    /// The stop flag was raised before the input ended.
+    pub interrupted: bool,
+    /// A shard stopped answering: packets sent to it may be lost.
+    pub pipeline_failure: Option<String>,
+    /// Live: why capture stopped early, if a read failed.
+    pub capture_error: Option<String>,
+    /// Live: libpcap's counters over the whole run.
+    pub capture_stats: Option<CaptureStats>,
+}
+
+/// What happened to one input file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub packets: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    pub error: Option<String>,
+}
+
+/// The end of the newest window every sink has stored, in nanoseconds (0:
+/// none yet), written by the writer and readable from any thread without a
+/// lock: the supervisor reports it when a second signal cuts the shutdown short.
+#[derive(Debug, Clone, Default)]
+pub struct WriteProgress(Arc<AtomicU64>);
+
+impl WriteProgress {
+    /// The end of the newest window written so far, if any.
+    pub fn written_until(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&end| end > 0)
+    }
+
+    /// Records windows that every sink has stored.
+    pub fn record(&self, written: &[WindowWritten]) {
+        for window in written {
+            self.0.fetch_max(window.window.end_ns, Ordering::SeqCst);
+        }
+    }
 }

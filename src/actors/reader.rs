@@ -26,16 +26,15 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use indicatif::ProgressBar;
 
-use crate::capture::live::{CaptureStats, LiveCapture};
-use crate::capture::{CaptureFile, RawPacket};
+use crate::capture::live::LiveCapture;
+use crate::capture::{CaptureFile, CaptureStats, RawPacket};
+use crate::flow::{WindowBounds, Windowing};
 use crate::packet::{self, SkipReason};
+use crate::with_causes;
 
 use super::messages::{
-    AwaitWindow, CloseWindow, PacketBatch, PacketRecord, ReaderFinished, StartReading, WindowBounds,
+    Feed, FileOutcome, PacketRecord, ReadReport, ReaderFinished, StartReading, WindowClosing,
 };
-use super::scheduler::SchedulerActor;
-use super::shard::ShardActor;
-use super::supervisor::SupervisorActor;
 
 /// Longest a live read waits for a packet before the reader checks the
 /// stop flag and the wall clock again.
@@ -44,7 +43,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// the kernel stamped just before the end are still read into it.
 const CLOSE_GRACE_NS: u64 = 200_000_000;
 
-/// A shard's pending answer to one `PacketBatch` or `CloseWindow`.
+/// A shard's pending answer to one `Feed`.
 type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
 
 /// Where the reader's packets come from.
@@ -70,40 +69,10 @@ pub struct InputFile {
     pub refused: Option<String>,
 }
 
-/// What happened to one input file.
-#[derive(Debug, Clone)]
-pub struct FileOutcome {
-    pub path: PathBuf,
-    pub packets: u64,
-    /// Why reading stopped before the end of the file, if it did.
-    pub error: Option<String>,
-}
-
-/// Counts of everything the reader saw; `packets_read = counted + non_ip + malformed`.
-#[derive(Debug, Clone, Default)]
-pub struct ReadReport {
-    pub files: Vec<FileOutcome>,
-    pub packets_read: u64,
-    pub packets_counted: u64,
-    pub non_ip: u64,
-    pub malformed: u64,
-    /// Packets older than the start of the window open when they arrived;
-    /// counted in that window.
-    pub out_of_order: u64,
-    /// The stop flag was raised before the input ended.
-    pub interrupted: bool,
-    /// A shard stopped answering: packets sent to it may be lost.
-    pub pipeline_failure: Option<String>,
-    /// Live: why capture stopped early, if a read failed.
-    pub capture_error: Option<String>,
-    /// Live: libpcap's counters over the whole run.
-    pub capture_stats: Option<CaptureStats>,
-}
-
 /// How the reader batches and paces its sends.
 #[derive(Debug, Clone, Copy)]
 pub struct ReaderSettings {
-    /// Packets per `PacketBatch`.
+    /// Packets per `Feed::Packets` batch.
     pub batch_size: usize,
     /// Unanswered batches allowed per shard before the reader waits.
     pub max_in_flight: usize,
@@ -111,21 +80,23 @@ pub struct ReaderSettings {
     pub interval_ns: u64,
 }
 
-/// The actors the reader talks to, and the stop flag it obeys.
+/// Whom the reader talks to, and the stop flag it obeys.
 pub struct ReaderLinks {
-    pub shards: Vec<Addr<ShardActor>>,
-    pub scheduler: Addr<SchedulerActor>,
-    pub supervisor: Addr<SupervisorActor>,
+    /// Every shard's feed, in shard order.
+    pub shards: Vec<Recipient<Feed>>,
+    /// The scheduler, told of each window before it is cut.
+    pub scheduler: Recipient<WindowClosing>,
+    /// The supervisor, told when reading is over.
+    pub finished_to: Recipient<ReaderFinished>,
     pub stop: Arc<AtomicBool>,
 }
 
 pub struct ReaderActor {
+    /// Taken when reading starts.
     source: PacketSource,
     settings: ReaderSettings,
-    shards: Vec<Addr<ShardActor>>,
-    scheduler: Addr<SchedulerActor>,
-    supervisor: Addr<SupervisorActor>,
-    stop: Arc<AtomicBool>,
+    links: ReaderLinks,
+    /// The bytes-read bar (hidden when stderr is not a terminal).
     progress: ProgressBar,
     stream: StreamState,
 }
@@ -133,13 +104,11 @@ pub struct ReaderActor {
 /// The part of the reader's state that changes per packet.
 struct StreamState {
     batch: Vec<PacketRecord>,
-    window: Option<WindowBounds>,
+    windows: Windowing,
     /// Unanswered sends to shards, oldest first.
     in_flight: VecDeque<ShardReply>,
-    /// Offline: the closed window still on its way to the disk, if any.
+    /// Offline: the closed window still on its way to the sinks, if any.
     unwritten: Option<oneshot::Receiver<()>>,
-    /// Offline reads wait for the writer (`pace_by_writer`); live ones never do.
-    paced_by_writer: bool,
     report: ReadReport,
     skips_seen: Vec<SkipReason>,
 }
@@ -178,17 +147,13 @@ impl ReaderActor {
         ReaderActor {
             source,
             settings,
-            shards: links.shards,
-            scheduler: links.scheduler,
-            supervisor: links.supervisor,
-            stop: links.stop,
+            links,
             progress,
             stream: StreamState {
                 batch: Vec::with_capacity(settings.batch_size),
-                window: None,
+                windows: Windowing::new(settings.interval_ns),
                 in_flight: VecDeque::new(),
                 unwritten: None,
-                paced_by_writer: false,
                 report: ReadReport::default(),
                 skips_seen: Vec::new(),
             },
@@ -214,13 +179,12 @@ impl Handler<StartReading> for ReaderActor {
         }
         self.progress.finish_and_clear();
         let report = std::mem::take(&mut self.stream.report);
-        self.supervisor.do_send(ReaderFinished { report });
+        self.links.finished_to.do_send(ReaderFinished { report });
     }
 }
 
 impl ReaderActor {
     fn read_files(&mut self, inputs: Vec<InputFile>, strict: bool) {
-        self.stream.paced_by_writer = true;
         let mut bytes_before = 0;
         for input in inputs {
             if self.should_stop() {
@@ -268,7 +232,7 @@ impl ReaderActor {
         log::info!("reading {}", path.display());
         while !self.should_stop() {
             let keyed = match file.next_packet() {
-                Ok(Some(raw)) => self.stream.key_packet(&raw, self.settings.interval_ns),
+                Ok(Some(raw)) => self.stream.key_packet(&raw),
                 Ok(None) => break,
                 Err(error) => {
                     let message = with_causes(&error);
@@ -293,15 +257,13 @@ impl ReaderActor {
     /// even when no packet arrives.
     fn read_live(&mut self, capture: LiveCapture, count: Option<u64>) {
         let mut live = LiveState::new(capture);
-        let interval = self.settings.interval_ns;
-        let now = wall_clock_ns();
-        self.stream.window = Some(window_at(now - now % interval, interval));
+        self.stream.windows.open_at(wall_clock_ns());
         log::info!("capturing on {}", live.capture.interface());
         while !self.should_stop()
             && count.is_none_or(|limit| self.stream.report.packets_read < limit)
         {
             let keyed = match live.capture.next_packet(IDLE_WAIT) {
-                Ok(Some(raw)) => self.stream.key_packet(&raw, interval),
+                Ok(Some(raw)) => self.stream.key_packet(&raw),
                 Ok(None) => {
                     // Idle: hand over what is batched so counts do not wait for a full batch.
                     self.send_batch();
@@ -326,7 +288,7 @@ impl ReaderActor {
 
     /// Whether to stop reading: a stop request, or a shard that stopped answering.
     fn should_stop(&mut self) -> bool {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.links.stop.load(Ordering::Relaxed) {
             self.stream.report.interrupted = true;
         }
         self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some()
@@ -336,9 +298,8 @@ impl ReaderActor {
     /// true when the batch was full and has been sent.
     fn push(&mut self, keyed: KeyedPacket, live: Option<&mut LiveState>) -> bool {
         if let Some(closed) = keyed.closes {
-            let capture = live.and_then(LiveState::window_stats);
             self.send_batch();
-            self.send_close(closed, capture);
+            self.send_close(closed, live);
         }
         self.stream.batch.push(keyed.record);
         if self.stream.batch.len() >= self.settings.batch_size {
@@ -351,13 +312,9 @@ impl ReaderActor {
     /// Live: closes every window whose end has passed on the wall clock.
     fn close_elapsed_windows(&mut self, live: &mut LiveState) {
         let now = wall_clock_ns();
-        while let Some(open) = self.stream.window
-            && now >= open.end_ns.saturating_add(CLOSE_GRACE_NS)
-        {
-            let capture = live.window_stats();
+        while let Some(elapsed) = self.stream.windows.close_elapsed(now, CLOSE_GRACE_NS) {
             self.send_batch();
-            self.send_close(open, capture);
-            self.stream.window = Some(window_at(open.end_ns, self.settings.interval_ns));
+            self.send_close(elapsed, Some(&mut *live));
         }
     }
 
@@ -371,14 +328,10 @@ impl ReaderActor {
             Vec::with_capacity(self.settings.batch_size),
         );
         let packets = Arc::new(packets);
-        for shard in &self.shards {
-            self.stream.in_flight.push_back(
-                shard
-                    .send(PacketBatch {
-                        packets: Arc::clone(&packets),
-                    })
-                    .boxed(),
-            );
+        for shard in &self.links.shards {
+            self.stream
+                .in_flight
+                .push_back(shard.send(Feed::Packets(Arc::clone(&packets))).boxed());
         }
         self.bound_in_flight();
     }
@@ -388,7 +341,7 @@ impl ReaderActor {
     /// mailbox must never fill, or actix would hold a message back in its
     /// request and let later ones overtake it.
     fn bound_in_flight(&mut self) {
-        let limit = self.settings.max_in_flight * self.shards.len();
+        let limit = self.settings.max_in_flight * self.links.shards.len();
         while self.stream.in_flight.len() > limit {
             if let Some(oldest) = self.stream.in_flight.pop_front() {
                 self.await_shard(oldest);
@@ -396,40 +349,44 @@ impl ReaderActor {
         }
     }
 
-    /// Sends the window cut to every shard, on the same channel as the batches before it.
-    fn send_close(&mut self, window: WindowBounds, capture: Option<CaptureStats>) {
-        if self.stream.paced_by_writer {
-            self.pace_by_writer(window);
-        }
-        for shard in &self.shards {
+    /// Announces the window to the scheduler, then sends the cut to every
+    /// shard on the same channel as the batches before it. Offline, first
+    /// waits until the sinks are done with the previous window, so at most
+    /// two windows' parts exist at a time (one on its way out, one filling)
+    /// however fast the files are read. Live windows never wait: the reader
+    /// must keep up with the interface.
+    fn send_close(&mut self, window: WindowBounds, live: Option<&mut LiveState>) {
+        let (capture, written) = match live {
+            Some(live) => (live.window_stats().unwrap_or_default(), None),
+            None => {
+                if let Some(previous) = self.stream.unwritten.take() {
+                    // A dropped sender (scheduler gone) is no reason to wait longer.
+                    let _ = futures::executor::block_on(previous);
+                }
+                let (done, written) = oneshot::channel();
+                self.stream.unwritten = Some(written);
+                (CaptureStats::default(), Some(done))
+            }
+        };
+        self.links.scheduler.do_send(WindowClosing {
+            window,
+            capture,
+            written,
+        });
+        for shard in &self.links.shards {
             self.stream
                 .in_flight
-                .push_back(shard.send(CloseWindow { window, capture }).boxed());
+                .push_back(shard.send(Feed::CloseWindow(window)).boxed());
         }
         self.bound_in_flight();
-    }
-
-    /// Offline: before cutting `window`, waits until the writer is done with
-    /// the previous one, so at most two windows' maps exist at a time (one on
-    /// its way to the disk, one filling) however fast the files are read.
-    /// Live windows never wait: the reader must keep up with the interface.
-    fn pace_by_writer(&mut self, window: WindowBounds) {
-        if let Some(previous) = self.stream.unwritten.take() {
-            // A dropped sender (scheduler gone) is no reason to wait longer.
-            let _ = futures::executor::block_on(previous);
-        }
-        let (done, written) = oneshot::channel();
-        self.scheduler.do_send(AwaitWindow { window, done });
-        self.stream.unwritten = Some(written);
     }
 
     /// End of input: send what is left, close the open window, and wait until
     /// every shard has handled everything.
     fn finish_stream(&mut self, live: Option<&mut LiveState>) {
         self.send_batch();
-        if let Some(window) = self.stream.window.take() {
-            let capture = live.and_then(LiveState::window_stats);
-            self.send_close(window, capture);
+        if let Some(window) = self.stream.windows.finish() {
+            self.send_close(window, live);
         }
         while let Some(request) = self.stream.in_flight.pop_front() {
             self.await_shard(request);
@@ -458,7 +415,7 @@ struct KeyedPacket {
 impl StreamState {
     /// Counts one packet read and keys it; `None` when it is a counted skip.
     /// Moves the open window forward when the packet's timestamp passes it.
-    fn key_packet(&mut self, raw: &RawPacket<'_>, interval_ns: u64) -> Option<KeyedPacket> {
+    fn key_packet(&mut self, raw: &RawPacket<'_>) -> Option<KeyedPacket> {
         self.report.packets_read += 1;
         let key = match packet::parse(raw.link_type, raw.data) {
             Ok(key) => key,
@@ -467,25 +424,18 @@ impl StreamState {
                 return None;
             }
         };
-        let timestamp = raw.timestamp_ns;
-        let start = timestamp - timestamp % interval_ns;
-        let mut closes = None;
-        match self.window {
-            None => self.window = Some(window_at(start, interval_ns)),
-            Some(open) if start > open.start_ns => {
-                closes = Some(open);
-                self.window = Some(window_at(start, interval_ns));
-            }
-            Some(open) if timestamp < open.start_ns => self.report.out_of_order += 1,
-            Some(_) => {}
-        }
+        let placed = self.windows.place(raw.timestamp_ns);
+        self.report.out_of_order += u64::from(placed.out_of_order);
         self.report.packets_counted += 1;
         let record = PacketRecord {
             key,
-            timestamp_ns: timestamp,
+            timestamp_ns: raw.timestamp_ns,
             wire_len: raw.wire_len,
         };
-        Some(KeyedPacket { record, closes })
+        Some(KeyedPacket {
+            record,
+            closes: placed.closes,
+        })
     }
 
     fn count_skip(&mut self, reason: SkipReason) {
@@ -503,25 +453,6 @@ impl StreamState {
             );
         }
     }
-}
-
-fn window_at(start_ns: u64, interval_ns: u64) -> WindowBounds {
-    WindowBounds {
-        start_ns,
-        end_ns: start_ns.saturating_add(interval_ns),
-    }
-}
-
-/// An error with its chain of causes, "outer: inner: innermost", for reports.
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    message
 }
 
 /// Now, in nanoseconds since the Unix epoch.

@@ -1,71 +1,85 @@
 //! Snapshot scheduler: assembles closed windows from the shards' parts and
 //! hands each complete window to the writer.
 //!
-//! Accepts: `AwaitWindow` (Reader, offline), `ShardWindow` (each shard, once
-//! per window), `Flush` (Supervisor). Answers an `AwaitWindow` when the
-//! writer has answered that window.
-//! Sends: `WriteWindow` (to the writer), one per complete window, in window
-//! order; `RetryBacklog` once, when flushing.
+//! Accepts: `WindowClosing` (Reader, once per window), `ShardParts` (each
+//! shard, once per window), `Flush` (Supervisor).
+//! Sends: `WriteWindow` (to the writer), one per complete window, in the
+//! order windows complete; `RetryBacklog` once, when flushing. Fires a
+//! window's `written` signal (offline) when the writer has answered it.
 //!
-//! A window is complete when every shard has handed in its maps for it. The
-//! scheduler never touches packets; it only moves whole maps along, and sums
-//! the shards' overflows (packets of keys refused by `max_keys`) per task.
+//! A window is complete when the reader has announced it and every shard
+//! has handed in its parts for it. The scheduler never touches packets or
+//! looks inside a part: it only moves parts into their task's slot.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::capture::live::CaptureStats;
-use crate::flow::{FlowMap, KeySchema, Overflow};
-use crate::output::TaskSnapshot;
+use crate::capture::{CaptureStats, RunMode};
+use crate::flow::{Part, PartTotals, TaskSpec, WindowBounds};
+use crate::output::{ClosedWindow, TaskWindow, layout};
 
 use super::messages::{
-    AwaitWindow, Flush, FlushReport, RetryBacklog, ShardWindow, TaskTotals, WindowBounds,
-    WriteReport, WriteWindow,
+    Flush, FlushReport, RetryBacklog, ShardParts, WindowClosing, WriteReport, WriteWindow,
 };
-use super::writer::WriterActor;
-
-/// One task as the pipeline needs it, in config order.
-#[derive(Debug, Clone)]
-pub struct TaskInfo {
-    pub name: String,
-    pub schema: KeySchema,
-    /// Distinct keys counted per window before new keys go to the overflow;
-    /// each shard holds `ceil(max_keys / shards)`. `None`: no limit.
-    pub max_keys: Option<u64>,
-}
-
-/// One shard's part of a window: per task, its map and its overflow.
-type ShardPart = (Vec<FlowMap>, Vec<Overflow>);
 
 pub struct SchedulerActor {
-    tasks: Vec<TaskInfo>,
+    /// The run's tasks, in config order.
+    tasks: Vec<TaskSpec>,
+    /// Per task: how many shares its keys are split into.
+    share_counts: Vec<usize>,
     shard_count: usize,
-    writer: Addr<WriterActor>,
-    /// Windows still waiting for some shards, by window: per shard, its part.
-    partial: BTreeMap<WindowBounds, Vec<Option<ShardPart>>>,
+    mode: RunMode,
+    /// The writer actor, for complete windows and the final retry.
+    write_to: Recipient<WriteWindow>,
+    retry_to: Recipient<RetryBacklog>,
+    /// Windows still waiting for the reader's announcement or some shards.
+    pending: BTreeMap<WindowBounds, PendingWindow>,
     writes_in_flight: usize,
-    /// Offline: the reader waits for these windows to be written.
-    waiters: HashMap<WindowBounds, oneshot::Sender<()>>,
     report: FlushReport,
     /// Fired when the last write in flight completes after a `Flush`.
     flush_waiter: Option<oneshot::Sender<()>>,
 }
 
+/// A window being assembled.
+struct PendingWindow {
+    /// From the reader's `WindowClosing`: the capture counters and the
+    /// offline writer signal.
+    announced: Option<(CaptureStats, Option<oneshot::Sender<()>>)>,
+    shards_in: usize,
+    /// Per task, per share.
+    parts: Vec<Vec<Option<Box<dyn Part>>>>,
+}
+
+/// How the scheduler reaches the writer actor.
+pub struct WriterLinks {
+    pub write_to: Recipient<WriteWindow>,
+    pub retry_to: Recipient<RetryBacklog>,
+}
+
 impl SchedulerActor {
-    pub fn new(tasks: Vec<TaskInfo>, shard_count: usize, writer: Addr<WriterActor>) -> Self {
+    pub fn new(
+        tasks: Vec<TaskSpec>,
+        share_counts: Vec<usize>,
+        shard_count: usize,
+        mode: RunMode,
+        writer: WriterLinks,
+    ) -> Self {
         let report = FlushReport {
-            task_totals: vec![TaskTotals::default(); tasks.len()],
+            task_totals: vec![PartTotals::default(); tasks.len()],
             ..FlushReport::default()
         };
         SchedulerActor {
             tasks,
+            share_counts,
             shard_count,
-            writer,
-            partial: BTreeMap::new(),
+            mode,
+            write_to: writer.write_to,
+            retry_to: writer.retry_to,
+            pending: BTreeMap::new(),
             writes_in_flight: 0,
-            waiters: HashMap::new(),
             report,
             flush_waiter: None,
         }
@@ -76,31 +90,31 @@ impl Actor for SchedulerActor {
     type Context = Context<Self>;
 }
 
-impl Handler<ShardWindow> for SchedulerActor {
+impl Handler<WindowClosing> for SchedulerActor {
     type Result = ();
 
-    fn handle(&mut self, part: ShardWindow, ctx: &mut Context<Self>) {
-        let shard_count = self.shard_count;
-        let parts = self
-            .partial
-            .entry(part.window)
-            .or_insert_with(|| (0..shard_count).map(|_| None).collect());
-        if let Some(slot) = parts.get_mut(part.shard) {
-            *slot = Some((part.maps, part.overflows));
-        }
-        if parts.iter().all(Option::is_some) {
-            let parts = self.partial.remove(&part.window).unwrap_or_default();
-            let shards = parts.into_iter().flatten().collect();
-            self.write(part.window, part.capture, shards, ctx);
-        }
+    fn handle(&mut self, closing: WindowClosing, ctx: &mut Context<Self>) {
+        self.pending_mut(closing.window).announced = Some((closing.capture, closing.written));
+        self.write_if_complete(closing.window, ctx);
     }
 }
 
-impl Handler<AwaitWindow> for SchedulerActor {
+impl Handler<ShardParts> for SchedulerActor {
     type Result = ();
 
-    fn handle(&mut self, wait: AwaitWindow, _: &mut Context<Self>) {
-        self.waiters.insert(wait.window, wait.done);
+    fn handle(&mut self, shard: ShardParts, ctx: &mut Context<Self>) {
+        let pending = self.pending_mut(shard.window);
+        pending.shards_in += 1;
+        for placed in shard.parts {
+            if let Some(slot) = pending
+                .parts
+                .get_mut(placed.task)
+                .and_then(|shares| shares.get_mut(placed.share))
+            {
+                *slot = Some(placed.part);
+            }
+        }
+        self.write_if_complete(shard.window, ctx);
     }
 }
 
@@ -108,11 +122,11 @@ impl Handler<Flush> for SchedulerActor {
     type Result = ResponseActFuture<Self, FlushReport>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
-        for (window, parts) in std::mem::take(&mut self.partial) {
-            let missing = parts.iter().filter(|part| part.is_none()).count();
+        for (window, pending) in std::mem::take(&mut self.pending) {
             let message = format!(
-                "window {}: {missing} of {} shards never handed in their counts",
-                crate::output::layout::window_dir_name(window.start_ns),
+                "window {}: {} of {} shards never handed in their counts",
+                layout::window_dir_name(window.start_ns),
+                self.shard_count - pending.shards_in,
                 self.shard_count
             );
             log::error!("{message}");
@@ -120,16 +134,17 @@ impl Handler<Flush> for SchedulerActor {
         }
         let (done, wait) = oneshot::channel();
         if self.writes_in_flight == 0 {
+            // The receiver is awaited just below; it cannot be gone.
             let _ = done.send(());
         } else {
             self.flush_waiter = Some(done);
         }
-        let writer = self.writer.clone();
+        let retry_to = self.retry_to.clone();
         Box::pin(
             async move {
                 // A dropped sender means the scheduler stopped: report what we have.
                 let _ = wait.await;
-                writer.send(RetryBacklog).await
+                retry_to.send(RetryBacklog).await
             }
             .into_actor(self)
             .map(|retried, act, _| {
@@ -141,40 +156,54 @@ impl Handler<Flush> for SchedulerActor {
 }
 
 impl SchedulerActor {
-    /// Regroups per-shard map lists into per-task snapshots, sums each
-    /// task's overflow over the shards, and sends them to the writer.
-    fn write(
-        &mut self,
-        window: WindowBounds,
-        capture: Option<CaptureStats>,
-        shards: Vec<ShardPart>,
-        ctx: &mut Context<Self>,
-    ) {
-        let mut tasks: Vec<TaskSnapshot> = self
+    fn pending_mut(&mut self, window: WindowBounds) -> &mut PendingWindow {
+        let share_counts = &self.share_counts;
+        self.pending.entry(window).or_insert_with(|| PendingWindow {
+            announced: None,
+            shards_in: 0,
+            parts: share_counts
+                .iter()
+                .map(|&count| (0..count).map(|_| None).collect())
+                .collect(),
+        })
+    }
+
+    /// Sends `window` to the writer once the reader has announced it and
+    /// every shard has handed in its parts.
+    fn write_if_complete(&mut self, window: WindowBounds, ctx: &mut Context<Self>) {
+        let complete = self.pending.get(&window).is_some_and(|pending| {
+            pending.announced.is_some() && pending.shards_in == self.shard_count
+        });
+        if !complete {
+            return;
+        }
+        let Some(pending) = self.pending.remove(&window) else {
+            return;
+        };
+        let (capture, written) = pending.announced.unwrap_or_default();
+        let tasks = self
             .tasks
             .iter()
-            .map(|task| TaskSnapshot {
-                task: task.name.clone(),
-                schema: task.schema,
-                shards: Vec::with_capacity(shards.len()),
-                overflow: Overflow::default(),
+            .zip(pending.parts)
+            .map(|(spec, parts)| TaskWindow {
+                spec: spec.clone(),
+                parts: parts.into_iter().flatten().collect(),
             })
             .collect();
-        for (maps, overflows) in shards {
-            for ((task, map), overflow) in tasks.iter_mut().zip(maps).zip(&overflows) {
-                task.shards.push(map);
-                task.overflow.merge(overflow);
-            }
-        }
-        self.writes_in_flight += 1;
-        let request = self.writer.send(WriteWindow {
-            window,
+        let closed = ClosedWindow {
+            bounds: window,
+            mode: self.mode,
             capture,
             tasks,
+        };
+        self.writes_in_flight += 1;
+        let request = self.write_to.send(WriteWindow {
+            window: Arc::new(closed),
         });
         ctx.spawn(request.into_actor(self).map(move |result, act, _| {
             act.record(result);
-            if let Some(done) = act.waiters.remove(&window) {
+            if let Some(done) = written {
+                // The reader may have stopped waiting (it is finishing): nothing to tell.
                 let _ = done.send(());
             }
             act.writes_in_flight -= 1;
@@ -201,9 +230,7 @@ impl SchedulerActor {
         for written in report.written {
             self.report.windows_written += 1;
             for (sum, task) in self.report.task_totals.iter_mut().zip(&written.task_totals) {
-                sum.flows += task.flows;
-                sum.packets += task.packets;
-                sum.bytes += task.bytes;
+                *sum = sum.checked_add(*task).unwrap_or(*sum);
             }
         }
         self.report.failures.extend(report.lost);

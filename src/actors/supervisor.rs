@@ -19,7 +19,6 @@
 //!
 //! A second signal during shutdown exits at once with status 130.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -27,31 +26,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_rt::signal::unix::{SignalKind, signal};
 use futures::channel::oneshot;
-use indicatif::ProgressBar;
 
-use crate::output::retention::Retention;
-
-use super::messages::{Flush, FlushReport, ReaderFinished, StartReading};
-use super::reader::{PacketSource, ReadReport, ReaderActor, ReaderLinks, ReaderSettings};
-use super::scheduler::{SchedulerActor, TaskInfo};
-use super::shard::ShardActor;
-use super::writer::{WriteProgress, WriterActor};
-
-/// Everything `run` needs to build the pipeline.
-pub struct PipelineSettings {
-    pub source: PacketSource,
-    pub tasks: Vec<TaskInfo>,
-    /// Number of shard actors, each on its own thread.
-    pub workers: usize,
-    pub reader: ReaderSettings,
-    pub output_root: PathBuf,
-    pub retention: Retention,
-    /// Windows kept in memory for a retry when writing fails.
-    pub write_backlog: usize,
-    /// Raise the stop flag by itself after this long (live `--duration`).
-    pub stop_after: Option<Duration>,
-    pub progress: ProgressBar,
-}
+use super::messages::{Flush, FlushReport, ReadReport, ReaderFinished, WriteProgress};
 
 /// The result of a whole run: what was read and what was written.
 #[derive(Debug, Clone)]
@@ -61,14 +37,43 @@ pub struct RunOutcome {
 }
 
 pub struct SupervisorActor {
-    scheduler: Addr<SchedulerActor>,
-    output_root: PathBuf,
+    /// The scheduler, flushed once the reader is done.
+    flush_to: Recipient<Flush>,
+    /// Names the sinks in what a second signal says.
+    sinks: String,
+    /// Newest window every sink has stored, for a second signal's message.
     progress: WriteProgress,
+    /// Raised on the first signal or when `stop_after` runs out; the reader obeys it.
     stop: Arc<AtomicBool>,
     stop_after: Option<Duration>,
     /// The stop came from `stop_after`, a planned end, not an interruption.
     ran_out: bool,
+    /// Where the outcome goes when the shutdown is complete.
     done: Option<oneshot::Sender<RunOutcome>>,
+}
+
+/// What the supervisor is built from.
+pub struct SupervisorSettings {
+    pub flush_to: Recipient<Flush>,
+    pub sinks: String,
+    pub progress: WriteProgress,
+    pub stop: Arc<AtomicBool>,
+    pub stop_after: Option<Duration>,
+    pub done: oneshot::Sender<RunOutcome>,
+}
+
+impl SupervisorActor {
+    pub fn new(settings: SupervisorSettings) -> SupervisorActor {
+        SupervisorActor {
+            flush_to: settings.flush_to,
+            sinks: settings.sinks,
+            progress: settings.progress,
+            stop: settings.stop,
+            stop_after: settings.stop_after,
+            ran_out: false,
+            done: Some(settings.done),
+        }
+    }
 }
 
 impl Actor for SupervisorActor {
@@ -77,7 +82,7 @@ impl Actor for SupervisorActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let stop = Arc::clone(&self.stop);
         let last_words = LastWords {
-            root: self.output_root.clone(),
+            sinks: self.sinks.clone(),
             progress: self.progress.clone(),
         };
         ctx.spawn(watch_signals(stop, last_words).into_actor(self));
@@ -101,7 +106,7 @@ impl Handler<ReaderFinished> for SupervisorActor {
         log::info!("reader finished; writing the remaining windows");
         let mut read = finished.report;
         read.interrupted &= !self.ran_out;
-        let flush = self.scheduler.send(Flush);
+        let flush = self.flush_to.send(Flush);
         Box::pin(flush.into_actor(self).map(move |written, act, _| {
             let written = written.unwrap_or_else(|error| FlushReport {
                 failures: vec![format!("scheduler unreachable: {error}")],
@@ -116,7 +121,7 @@ impl Handler<ReaderFinished> for SupervisorActor {
 
 /// What a second signal says before the process exits.
 struct LastWords {
-    root: PathBuf,
+    sinks: String,
     progress: WriteProgress,
 }
 
@@ -124,14 +129,14 @@ impl LastWords {
     fn say(&self) {
         let written = match self.progress.written_until() {
             Some(end) => format!(
-                "windows up to {} are on disk",
+                "windows up to {} are stored",
                 crate::output::layout::rfc3339_nanos(end)
             ),
             None => "no window was written".to_string(),
         };
         eprintln!(
-            "netspectra: second signal: exiting now; {written} under {}; the counts after that are not written",
-            self.root.display()
+            "netspectra: second signal: exiting now; {written} in {}; the counts after that are not written",
+            self.sinks
         );
     }
 }
@@ -160,72 +165,4 @@ async fn watch_signals(stop: Arc<AtomicBool>, last_words: LastWords) {
             std::process::exit(130);
         }
     }
-}
-
-/// Builds the pipeline, reads every input, shuts down in order, and returns the outcome.
-pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
-    let system = System::new();
-    let outcome = system.block_on(async move {
-        let mut arbiters = Vec::new();
-        let writer_root = settings.output_root.clone();
-        let (retention, backlog) = (settings.retention, settings.write_backlog);
-        let progress = WriteProgress::default();
-        let writer_progress = progress.clone();
-        let writer = SyncArbiter::start(1, move || {
-            WriterActor::new(
-                writer_root.clone(),
-                retention,
-                backlog,
-                writer_progress.clone(),
-            )
-        });
-        let scheduler =
-            SchedulerActor::new(settings.tasks.clone(), settings.workers, writer).start();
-        let mailbox = settings.reader.max_in_flight + 16;
-        let shards: Vec<Addr<ShardActor>> = (0..settings.workers)
-            .map(|index| {
-                let arbiter = Arbiter::new();
-                let shard =
-                    ShardActor::new(index, settings.workers, &settings.tasks, scheduler.clone());
-                let addr = ShardActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
-                    // Larger than the reader's in-flight limit: a send never finds the
-                    // mailbox full, so batches and cuts stay in the order they were sent.
-                    ctx.set_mailbox_capacity(mailbox);
-                    shard
-                });
-                arbiters.push(arbiter);
-                addr
-            })
-            .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (done, finished) = oneshot::channel();
-        let supervisor = SupervisorActor {
-            scheduler: scheduler.clone(),
-            output_root: settings.output_root.clone(),
-            progress,
-            stop: Arc::clone(&stop),
-            stop_after: settings.stop_after,
-            ran_out: false,
-            done: Some(done),
-        }
-        .start();
-        let links = ReaderLinks {
-            shards,
-            scheduler,
-            supervisor,
-            stop,
-        };
-        let reader = ReaderActor::new(settings.source, settings.reader, links, settings.progress);
-        let reader_arbiter = Arbiter::new();
-        let reader = ReaderActor::start_in_arbiter(&reader_arbiter.handle(), |_| reader);
-        arbiters.push(reader_arbiter);
-        reader.do_send(StartReading);
-        let outcome = finished.await;
-        for arbiter in arbiters {
-            arbiter.stop();
-            let _ = arbiter.join();
-        }
-        outcome
-    });
-    outcome.map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
 }

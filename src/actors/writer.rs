@@ -1,70 +1,76 @@
-//! Snapshot writer: puts complete windows on disk, on its own thread.
+//! Snapshot writer: hands complete windows to every sink, on its own thread.
 //!
 //! Accepts: `WriteWindow` and `RetryBacklog` (Scheduler); replies a
-//! `WriteReport` of the windows that reached the disk and those given up.
-//! Runs in a one-thread `SyncArbiter`, so disk latency never reaches the
-//! packet path, and windows are written in the order sent. The output layer
-//! writes each window under a temporary name and renames it into place, so
-//! no reader sees a half-written window.
+//! `WriteReport` of the windows every sink has stored and those given up.
+//! Runs in a one-thread `SyncArbiter`, so sink latency never reaches the
+//! packet path, and windows reach each sink in the order sent.
 //!
-//! A window whose write fails stays in memory, in a bounded backlog, and is
-//! retried (oldest first) before the next window; when the backlog is full
-//! the oldest window is given up and reported. Nothing already on disk is
-//! touched by a failed write.
+//! The one retry policy of every sink lives here: a window a sink fails to
+//! store stays in that sink's backlog (bounded, shared with the other sinks
+//! through an `Arc`) and is offered again, oldest first, before the next
+//! window; when a backlog is full its oldest window is given up and
+//! reported, and so is a window whose failure the sink calls final. A
+//! window counts as written once every sink has stored it.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::prelude::*;
 
-use crate::output::retention::Retention;
-use crate::output::{self, OutputError, layout};
+use crate::flow::WindowBounds;
+use crate::output::{ClosedWindow, Writer, layout};
 
-use super::messages::{RetryBacklog, TaskTotals, WindowWritten, WriteReport, WriteWindow};
+use super::messages::{RetryBacklog, WindowWritten, WriteProgress, WriteReport, WriteWindow};
 
 pub struct WriterActor {
-    root: PathBuf,
-    retention: Retention,
-    backlog: Backlog,
+    sinks: Vec<Sink>,
+    /// Windows some sink has not stored yet, by window.
+    deliveries: BTreeMap<WindowBounds, Delivery>,
+    /// Newest window stored by every sink, for the supervisor's last words.
     progress: WriteProgress,
 }
 
-/// The end of the newest window on disk, in nanoseconds (0: none yet),
-/// readable from any thread without a lock: the supervisor reports it when
-/// a second signal cuts the shutdown short.
-#[derive(Debug, Clone, Default)]
-pub struct WriteProgress(Arc<AtomicU64>);
+/// One sink and the windows it still has to store, oldest first.
+struct Sink {
+    writer: Box<dyn Writer>,
+    backlog: VecDeque<Arc<ClosedWindow>>,
+    /// Most windows kept for retry; beyond it the oldest is given up.
+    capacity: usize,
+}
 
-impl WriteProgress {
-    /// The end of the newest window written so far, if any.
-    pub fn written_until(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::SeqCst)).filter(|&end| end > 0)
-    }
+/// How far one window has got through the sinks.
+struct Delivery {
+    /// Sinks that have neither stored nor given up the window.
+    waiting: usize,
+    /// Some sink gave it up: it will not be reported as written.
+    lost: bool,
+}
 
-    fn record(&self, written: &[WindowWritten]) {
-        for window in written {
-            self.0.fetch_max(window.window.end_ns, Ordering::SeqCst);
-        }
-    }
+/// What one sink did with one window.
+enum Outcome {
+    Stored,
+    GivenUp(String),
 }
 
 impl WriterActor {
-    /// A writer putting windows under `root` (which must exist and be
-    /// writable), keeping at most `max_backlog` failed windows for retry, and
-    /// removing old windows by `retention` after each write.
+    /// A writer feeding `writers`, keeping at most `max_backlog` failed
+    /// windows per sink for retry.
     pub fn new(
-        root: PathBuf,
-        retention: Retention,
+        writers: Vec<Box<dyn Writer>>,
         max_backlog: usize,
         progress: WriteProgress,
     ) -> WriterActor {
         WriterActor {
-            root,
-            retention,
+            sinks: writers
+                .into_iter()
+                .map(|writer| Sink {
+                    writer,
+                    backlog: VecDeque::new(),
+                    capacity: max_backlog.max(1),
+                })
+                .collect(),
+            deliveries: BTreeMap::new(),
             progress,
-            backlog: Backlog::new(max_backlog),
         }
     }
 }
@@ -76,19 +82,27 @@ impl Actor for WriterActor {
 impl Handler<WriteWindow> for WriterActor {
     type Result = WriteReport;
 
-    fn handle(&mut self, window: WriteWindow, _: &mut SyncContext<Self>) -> WriteReport {
-        let mut report = WriteReport::default();
-        if let Some(given_up) = self.backlog.push(window) {
-            report.lost.push(given_up);
+    fn handle(&mut self, message: WriteWindow, _: &mut SyncContext<Self>) -> WriteReport {
+        let window = message.window;
+        self.deliveries.insert(
+            window.bounds,
+            Delivery {
+                waiting: self.sinks.len(),
+                lost: false,
+            },
+        );
+        let mut outcomes = Vec::new();
+        for sink in &mut self.sinks {
+            sink.backlog.push_back(Arc::clone(&window));
+            if let Some(given_up) = sink.shed_oldest() {
+                outcomes.push(given_up);
+            }
+            outcomes.extend(sink.store_backlog());
         }
-        let root = self.root.clone();
-        self.backlog
-            .write_all(&mut report, |window| write(&root, window));
-        if !report.written.is_empty() {
-            self.progress.record(&report.written);
-            self.retention.apply(&self.root);
+        if self.sinks.is_empty() {
+            outcomes.push((Arc::clone(&window), Outcome::Stored));
         }
-        report
+        self.settle(outcomes)
     }
 }
 
@@ -96,198 +110,244 @@ impl Handler<RetryBacklog> for WriterActor {
     type Result = WriteReport;
 
     fn handle(&mut self, _: RetryBacklog, _: &mut SyncContext<Self>) -> WriteReport {
+        let mut outcomes = Vec::new();
+        for sink in &mut self.sinks {
+            outcomes.extend(sink.store_backlog());
+            outcomes.extend(sink.give_up_all());
+        }
+        self.settle(outcomes)
+    }
+}
+
+impl WriterActor {
+    /// Folds the sinks' outcomes into the windows' deliveries; reports the
+    /// windows now stored by every sink and every window given up.
+    fn settle(&mut self, outcomes: Vec<(Arc<ClosedWindow>, Outcome)>) -> WriteReport {
         let mut report = WriteReport::default();
-        let root = self.root.clone();
-        self.backlog
-            .write_all(&mut report, |window| write(&root, window));
-        report.lost.extend(self.backlog.give_up_all());
+        for (window, outcome) in outcomes {
+            let Some(delivery) = self.deliveries.get_mut(&window.bounds) else {
+                continue;
+            };
+            if let Outcome::GivenUp(message) = outcome {
+                delivery.lost = true;
+                report.lost.push(message);
+            }
+            delivery.waiting = delivery.waiting.saturating_sub(1);
+            if delivery.waiting == 0 {
+                let lost = delivery.lost;
+                self.deliveries.remove(&window.bounds);
+                if !lost {
+                    report.written.push(WindowWritten {
+                        window: window.bounds,
+                        task_totals: window.tasks.iter().map(|task| task.totals()).collect(),
+                    });
+                }
+            }
+        }
+        self.progress.record(&report.written);
         report
     }
 }
 
-/// Windows not yet on disk, oldest first, at most `capacity` of them.
-struct Backlog {
-    windows: VecDeque<WriteWindow>,
-    capacity: usize,
-}
-
-impl Backlog {
-    fn new(capacity: usize) -> Backlog {
-        Backlog {
-            windows: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Queues a window; when over capacity, gives up the oldest and says why.
-    fn push(&mut self, window: WriteWindow) -> Option<String> {
-        self.windows.push_back(window);
-        if self.windows.len() <= self.capacity {
+impl Sink {
+    /// Gives up the oldest window when the backlog is over capacity.
+    fn shed_oldest(&mut self) -> Option<(Arc<ClosedWindow>, Outcome)> {
+        if self.backlog.len() <= self.capacity {
             return None;
         }
-        let oldest = self.windows.pop_front()?;
+        let oldest = self.backlog.pop_front()?;
         let message = format!(
-            "window {}: not written, dropped from a full backlog of {} windows awaiting a retry",
-            layout::window_dir_name(oldest.window.start_ns),
+            "window {}: not written to {}, dropped from a full backlog of {} windows awaiting a retry",
+            layout::window_dir_name(oldest.bounds.start_ns),
+            self.writer.describe(),
             self.capacity
         );
         log::error!("{message}");
-        Some(message)
+        Some((oldest, Outcome::GivenUp(message)))
     }
 
-    /// Writes queued windows oldest first until one fails; that one and the
-    /// later ones stay queued for the next attempt.
-    fn write_all(
-        &mut self,
-        report: &mut WriteReport,
-        mut write: impl FnMut(&WriteWindow) -> Result<WindowWritten, OutputError>,
-    ) {
-        while let Some(window) = self.windows.front() {
-            match write(window) {
-                Ok(written) => {
-                    report.written.push(written);
-                    self.windows.pop_front();
+    /// Stores backlogged windows oldest first until one fails with a
+    /// retryable error; that one and the later ones stay for the next
+    /// attempt. A final failure gives that window up and goes on.
+    fn store_backlog(&mut self) -> Vec<(Arc<ClosedWindow>, Outcome)> {
+        let mut outcomes = Vec::new();
+        while let Some(window) = self.backlog.front() {
+            let window = Arc::clone(window);
+            match self.writer.write(&window) {
+                Ok(()) => {
+                    self.backlog.pop_front();
+                    outcomes.push((window, Outcome::Stored));
+                }
+                Err(error) if error.retryable => {
+                    log::error!(
+                        "window {} not written to {}: {error}; kept in memory and retried with the next window ({} waiting)",
+                        layout::window_dir_name(window.bounds.start_ns),
+                        self.writer.describe(),
+                        self.backlog.len()
+                    );
+                    break;
                 }
                 Err(error) => {
-                    log::error!(
-                        "window {} not written: {error}; kept in memory and retried with the next window ({} waiting)",
-                        layout::window_dir_name(window.window.start_ns),
-                        self.windows.len()
+                    self.backlog.pop_front();
+                    let message = format!(
+                        "window {}: not written to {}: {error}",
+                        layout::window_dir_name(window.bounds.start_ns),
+                        self.writer.describe()
                     );
-                    return;
+                    log::error!("{message}");
+                    outcomes.push((window, Outcome::GivenUp(message)));
                 }
             }
         }
+        outcomes
     }
 
-    /// Gives up every queued window, with one message each.
-    fn give_up_all(&mut self) -> Vec<String> {
-        self.windows
+    /// Gives up every window still backlogged, with one message each.
+    fn give_up_all(&mut self) -> Vec<(Arc<ClosedWindow>, Outcome)> {
+        let describe = self.writer.describe();
+        self.backlog
             .drain(..)
             .map(|window| {
                 let message = format!(
-                    "window {}: not written (the output kept failing until shutdown)",
-                    layout::window_dir_name(window.window.start_ns)
+                    "window {}: not written to {describe} (it kept failing until shutdown)",
+                    layout::window_dir_name(window.bounds.start_ns)
                 );
                 log::error!("{message}");
-                message
+                (window, Outcome::GivenUp(message))
             })
             .collect()
     }
 }
 
-/// Writes one window and sums what it holds.
-fn write(root: &std::path::Path, message: &WriteWindow) -> Result<WindowWritten, OutputError> {
-    let WriteWindow {
-        window,
-        capture,
-        tasks,
-    } = message;
-    match capture {
-        Some(stats) => {
-            output::write_live_window(root, window.start_ns, window.end_ns, tasks, stats)?
-        }
-        None => output::write_window(root, window.start_ns, window.end_ns, tasks)?,
-    };
-    let task_totals: Vec<TaskTotals> = tasks
-        .iter()
-        .map(|task| {
-            let overflow = TaskTotals {
-                flows: 0,
-                packets: task.overflow.stats.packets,
-                bytes: task.overflow.stats.bytes,
-            };
-            task.shards.iter().fold(overflow, |sum, map| {
-                let (packets, bytes) = map.totals();
-                TaskTotals {
-                    flows: sum.flows + map.len() as u64,
-                    packets: sum.packets + packets,
-                    bytes: sum.bytes + bytes,
-                }
-            })
-        })
-        .collect();
-    if let Some(stats) = capture {
-        let packets = task_totals.first().map_or(0, |task| task.packets);
-        let seconds = (window.end_ns - window.start_ns) as f64 / 1e9;
-        log::info!(
-            "window {}: {packets} packets ({:.0} packets/s); pcap received {}, dropped {}, if_dropped {}",
-            layout::window_dir_name(window.start_ns),
-            packets as f64 / seconds,
-            stats.received,
-            stats.dropped,
-            stats.if_dropped
-        );
-    }
-    Ok(WindowWritten {
-        window: *window,
-        task_totals,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::messages::WindowBounds;
+    use crate::capture::{CaptureStats, RunMode};
+    use crate::output::WriteError;
+
+    /// A sink that fails while `failing` holds and records what it stored.
+    struct FlakySink {
+        failing: Arc<std::sync::atomic::AtomicBool>,
+        retryable: bool,
+        stored: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    impl Writer for FlakySink {
+        fn describe(&self) -> String {
+            "the test sink".to_string()
+        }
+
+        fn write(&mut self, window: &ClosedWindow) -> Result<(), WriteError> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(WriteError {
+                    retryable: self.retryable,
+                    message: "disk full".to_string(),
+                });
+            }
+            self.stored.lock().unwrap().push(window.bounds.start_ns);
+            Ok(())
+        }
+    }
 
     fn window(minute: u64) -> WriteWindow {
         let start_ns = minute * 60_000_000_000;
         WriteWindow {
-            window: WindowBounds {
-                start_ns,
-                end_ns: start_ns + 60_000_000_000,
-            },
-            capture: None,
-            tasks: Vec::new(),
+            window: Arc::new(ClosedWindow {
+                bounds: WindowBounds {
+                    start_ns,
+                    end_ns: start_ns + 60_000_000_000,
+                },
+                mode: RunMode::Offline,
+                capture: CaptureStats::default(),
+                tasks: Vec::new(),
+            }),
         }
     }
 
-    fn written(window: &WriteWindow) -> Result<WindowWritten, OutputError> {
-        Ok(WindowWritten {
-            window: window.window,
-            task_totals: Vec::new(),
-        })
+    struct Harness {
+        actor: WriterActor,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+        stored: Arc<std::sync::Mutex<Vec<u64>>>,
     }
 
-    fn failing(window: &WriteWindow) -> Result<WindowWritten, OutputError> {
-        Err(OutputError::BadTaskName {
-            path: PathBuf::from("out"),
-            task: format!("{}", window.window.start_ns),
-            reason: "test failure",
-        })
+    fn harness(capacity: usize, retryable: bool) -> Harness {
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = FlakySink {
+            failing: Arc::clone(&failing),
+            retryable,
+            stored: Arc::clone(&stored),
+        };
+        let actor = WriterActor::new(vec![Box::new(sink)], capacity, WriteProgress::default());
+        Harness {
+            actor,
+            failing,
+            stored,
+        }
+    }
+
+    impl Harness {
+        fn write(&mut self, minute: u64) -> WriteReport {
+            let message = window(minute);
+            let window = message.window;
+            self.actor.deliveries.insert(
+                window.bounds,
+                Delivery {
+                    waiting: 1,
+                    lost: false,
+                },
+            );
+            let sink = &mut self.actor.sinks[0];
+            sink.backlog.push_back(window);
+            let mut outcomes: Vec<_> = sink.shed_oldest().into_iter().collect();
+            outcomes.extend(sink.store_backlog());
+            self.actor.settle(outcomes)
+        }
     }
 
     #[test]
     fn a_failed_window_is_retried_before_the_next_one_and_both_land_in_order() {
-        let mut backlog = Backlog::new(4);
-        let mut report = WriteReport::default();
-        assert!(backlog.push(window(0)).is_none());
-        backlog.write_all(&mut report, failing);
-        assert!(report.written.is_empty());
-        assert!(backlog.push(window(1)).is_none());
-        backlog.write_all(&mut report, written);
+        let mut harness = harness(4, true);
+        let report = harness.write(0);
+        assert!(report.written.is_empty() && report.lost.is_empty());
+        harness
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let report = harness.write(1);
         let order: Vec<u64> = report.written.iter().map(|w| w.window.start_ns).collect();
         assert_eq!(order, vec![0, 60_000_000_000]);
-        assert!(backlog.give_up_all().is_empty());
+        assert_eq!(*harness.stored.lock().unwrap(), order);
     }
 
     #[test]
     fn a_full_backlog_gives_up_its_oldest_window_and_says_which() {
-        let mut backlog = Backlog::new(2);
-        let mut report = WriteReport::default();
-        for minute in 0..2 {
-            assert!(backlog.push(window(minute)).is_none());
-            backlog.write_all(&mut report, failing);
-        }
-        let lost = backlog
-            .push(window(2))
-            .expect("the oldest window is given up");
-        assert!(lost.contains("1970-01-01T00-00-00Z"), "{lost}");
-        let remaining = backlog.give_up_all();
-        assert_eq!(remaining.len(), 2);
+        let mut harness = harness(2, true);
+        harness.write(0);
+        harness.write(1);
+        let report = harness.write(2);
+        assert_eq!(report.lost.len(), 1, "{:?}", report.lost);
         assert!(
-            remaining[0].contains("1970-01-01T00-01-00Z"),
-            "{remaining:?}"
+            report.lost[0].contains("1970-01-01T00-00-00Z"),
+            "{:?}",
+            report.lost
         );
+        assert!(
+            report.lost[0].contains("the test sink"),
+            "{:?}",
+            report.lost
+        );
+    }
+
+    #[test]
+    fn a_final_failure_is_given_up_at_once_and_the_next_window_goes_on() {
+        let mut harness = harness(4, false);
+        let report = harness.write(0);
+        assert_eq!(report.lost.len(), 1);
+        assert!(report.lost[0].contains("disk full"), "{:?}", report.lost);
+        harness
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let report = harness.write(1);
+        assert_eq!(report.written.len(), 1);
     }
 }

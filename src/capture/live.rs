@@ -14,7 +14,7 @@ use pcap::{Active, Capture, Device, Precision};
 
 use crate::packet::LinkType;
 
-use super::RawPacket;
+use super::{CaptureStats, RawPacket};
 
 /// Longest a packet waits in a partly filled ring block before libpcap
 /// hands the block over, in milliseconds.
@@ -30,30 +30,6 @@ pub struct LiveSettings {
     pub promisc: bool,
     /// Kernel buffer in bytes.
     pub buffer_size: u32,
-}
-
-/// libpcap's counters since the capture opened (or a difference of two readings).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CaptureStats {
-    /// Packets the kernel passed to the capture (on `lo`, each packet counts twice).
-    pub received: u64,
-    /// Packets dropped because the capture buffer was full.
-    pub dropped: u64,
-    /// Packets dropped by the interface or its driver.
-    pub if_dropped: u64,
-}
-
-impl CaptureStats {
-    /// The counts between an earlier reading and this one. libpcap's counters
-    /// are 32-bit and wrap, so the difference wraps too.
-    pub fn since(&self, earlier: &CaptureStats) -> CaptureStats {
-        let delta = |now: u64, then: u64| u64::from((now as u32).wrapping_sub(then as u32));
-        CaptureStats {
-            received: delta(self.received, earlier.received),
-            dropped: delta(self.dropped, earlier.dropped),
-            if_dropped: delta(self.if_dropped, earlier.if_dropped),
-        }
-    }
 }
 
 /// Why an interface could not be opened or read.

@@ -11,6 +11,7 @@
 mod check;
 mod file;
 pub mod live;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ use crate::packet::LinkType;
 
 pub use check::check_link_types;
 pub use file::CaptureFile;
+pub use stats::{CaptureStats, RunMode};
 
 /// Largest captured length accepted for one record: a record claiming more
 /// is refused instead of being buffered. Linux BIG TCP frames reach ~80 KB.

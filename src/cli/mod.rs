@@ -7,6 +7,7 @@
 mod pipeline;
 mod privileges;
 mod summary;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use crate::capture::live;
 use crate::config::ConfigError;
 use crate::output::inspect::{self, Format, InspectOptions, SortBy};
 
-pub use pipeline::UsageError;
+pub use usage::UsageError;
 
 /// Exact per-key packet and byte counts from capture files and live
 /// interfaces, cut into time windows.

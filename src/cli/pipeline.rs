@@ -10,23 +10,21 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::actors::reader::{InputFile, PacketSource, ReaderSettings, with_causes};
-use crate::actors::scheduler::TaskInfo;
-use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
+use crate::actors::pipeline::{self, PipelineSettings};
+use crate::actors::reader::{InputFile, PacketSource, ReaderSettings};
+use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
-use crate::capture::{self, CaptureError};
+use crate::capture::{self, CaptureError, RunMode};
 use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
-use crate::output::leftovers;
+use crate::flow::build_aggregator;
 use crate::output::retention::Retention;
+use crate::output::{WriterSpec, build_writers, leftovers};
+use crate::with_causes;
 
 use super::privileges;
 use super::summary::{self, SummaryContext};
+use super::usage::UsageError;
 use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
-
-/// A mistake in what the user asked for, found after clap's own checks; exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.pipeline)?;
@@ -38,7 +36,7 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
         strict: args.strict,
     };
     log::info!("analyzing {} file(s)", args.files.len());
-    run(&config, &args.pipeline, source, progress, "analyze")
+    run(&config, &args.pipeline, source, progress, RunMode::Offline)
 }
 
 pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
@@ -78,7 +76,7 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         &args.pipeline,
         source,
         ProgressBar::hidden(),
-        "capture",
+        RunMode::Live,
     )
 }
 
@@ -150,7 +148,7 @@ fn run(
     args: &PipelineArgs,
     source: PacketSource,
     progress: ProgressBar,
-    command: &str,
+    mode: RunMode,
 ) -> anyhow::Result<ExitCode> {
     let aggregator = &config.aggregator;
     let workers = args.workers.map_or(aggregator.num_workers, usize::from);
@@ -160,18 +158,8 @@ fn run(
     let interval_ns = u64::try_from(interval.as_nanos())
         .map_err(|_| UsageError(format!("snapshot interval {interval:?} is too long")))?;
     let root = output_root(config, args);
-    let tasks: Vec<TaskInfo> = aggregator
-        .exact_tasks
-        .iter()
-        .map(|task| TaskInfo {
-            name: task.name.clone(),
-            schema: task.schema,
-            // Live traffic can be flooded with spoofed keys; a file is what it is.
-            max_keys: task
-                .max_keys
-                .or((command == "capture").then_some(DEFAULT_CAPTURE_MAX_KEYS)),
-        })
-        .collect();
+    // Live traffic can be flooded with spoofed keys; a file is what it is.
+    let tasks = aggregator.task_specs((mode == RunMode::Live).then_some(DEFAULT_CAPTURE_MAX_KEYS));
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
     log::info!(
         "{} task(s), {workers} worker(s), {} windows, output {}",
@@ -181,28 +169,32 @@ fn run(
     );
     let settings = PipelineSettings {
         source,
+        mode,
         tasks,
+        build_aggregator,
         workers,
         reader: ReaderSettings {
             batch_size: aggregator.batch_size,
             max_in_flight: aggregator.mailbox_batches(),
             interval_ns,
         },
-        output_root: root,
-        retention: Retention {
-            max_windows: config.retention.max_windows,
-            max_age: config.retention.max_age,
-            interval,
-        },
+        writers: build_writers(&[WriterSpec::Files {
+            root,
+            retention: Retention {
+                max_windows: config.retention.max_windows,
+                max_age: config.retention.max_age,
+                interval,
+            },
+        }]),
         write_backlog: aggregator.write_backlog,
         stop_after: config.capture.duration,
         progress,
     };
     privileges::set_output_mode_mask();
     let started = Instant::now();
-    let outcome = supervisor::run(settings).context("running the pipeline")?;
+    let outcome = pipeline::run(settings).context("running the pipeline")?;
     let context = SummaryContext {
-        command,
+        mode,
         task_names: &task_names,
         elapsed: started.elapsed(),
     };

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 
-use super::pipeline::UsageError;
+use super::usage::UsageError;
 
 /// The user and group a process switches to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

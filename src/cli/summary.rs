@@ -5,11 +5,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::actors::supervisor::RunOutcome;
+use crate::capture::RunMode;
 
 /// What the summary needs besides the run's outcome.
 pub struct SummaryContext<'a> {
-    /// `analyze` or `capture`.
-    pub command: &'a str,
+    /// Offline for `analyze`, live for `capture`.
+    pub mode: RunMode,
     pub task_names: &'a [String],
     pub elapsed: Duration,
 }
@@ -26,7 +27,7 @@ pub fn print_table(
     } else {
         ""
     };
-    writeln!(out, "netspectra {}{status}", context.command)?;
+    writeln!(out, "netspectra {}{status}", command_name(context.mode))?;
     for file in &read.files {
         let result = file.error.as_deref().unwrap_or("ok");
         writeln!(
@@ -78,7 +79,7 @@ pub fn print_table(
         writeln!(
             out,
             "  {name:<width$} {:>12} {:>14} {:>16}",
-            totals.flows, totals.packets, totals.bytes
+            totals.records, totals.packets, totals.bytes
         )?;
     }
     Ok(())
@@ -108,7 +109,7 @@ pub fn print_json(
         .zip(&outcome.written.task_totals)
         .map(|(name, totals)| {
             let value = serde_json::json!({
-                "flows": totals.flows, "packets": totals.packets, "bytes": totals.bytes,
+                "flows": totals.records, "packets": totals.packets, "bytes": totals.bytes,
             });
             (name.clone(), value)
         })
@@ -143,5 +144,13 @@ fn packets_per_second(packets: u64, elapsed: Duration) -> f64 {
         packets as f64 / seconds
     } else {
         0.0
+    }
+}
+
+/// The subcommand that runs in `mode`.
+fn command_name(mode: RunMode) -> &'static str {
+    match mode {
+        RunMode::Offline => "analyze",
+        RunMode::Live => "capture",
     }
 }

@@ -3,8 +3,9 @@
 //! [`FlowMap`] stores its records densely, in insertion order, in chunks of
 //! [`CHUNK_LEN`] records that never move once allocated (growing never copies
 //! them, and at most one chunk is partly empty), plus an index: a hashbrown
-//! `HashTable<u32>` of record numbers, 5 bytes per bucket. The key's hash is
-//! computed once per packet by the caller (the same hash picks the shard);
+//! `HashTable<u32>` of record numbers, 5 bytes per bucket. The caller computes
+//! the key's hash once per packet and task and passes it in (the same hash
+//! picks the key's share);
 //! when the index grows it recomputes each key's hash from the record instead
 //! of storing it, which keeps a 5-tuple flow under 100 bytes.
 //!
@@ -64,12 +65,18 @@ impl FlowStats {
         self.last_seen = self.last_seen.max(timestamp);
     }
 
-    /// Folds another set of counters for the same key into this one.
-    pub fn merge(&mut self, other: &FlowStats) {
-        self.packets += other.packets;
-        self.bytes += other.bytes;
-        self.first_seen = self.first_seen.min(other.first_seen);
-        self.last_seen = self.last_seen.max(other.last_seen);
+    /// Folds another set of counters for the same key into this one;
+    /// `None`, with `self` unchanged, when a sum would exceed `u64`.
+    pub fn checked_merge(&mut self, other: &FlowStats) -> Option<()> {
+        let packets = self.packets.checked_add(other.packets)?;
+        let bytes = self.bytes.checked_add(other.bytes)?;
+        *self = FlowStats {
+            packets,
+            bytes,
+            first_seen: self.first_seen.min(other.first_seen),
+            last_seen: self.last_seen.max(other.last_seen),
+        };
+        Some(())
     }
 }
 
@@ -186,8 +193,9 @@ impl FlowMap {
         });
     }
 
-    /// Folds a whole record in (used when merging shards or windows).
-    pub fn merge_record(&mut self, record: &FlowRecord) {
+    /// Folds a whole record in (used when merging parts); `None`, with the
+    /// key's counters unchanged, when a sum would exceed `u64`.
+    pub fn merge_record(&mut self, record: &FlowRecord) -> Option<()> {
         let hash = hash_key(&record.key);
         let chunks = &self.chunks;
         match self.index.entry(
@@ -199,10 +207,11 @@ impl FlowMap {
                 let number = *occupied.get();
                 record_at_mut(&mut self.chunks, number)
                     .stats
-                    .merge(&record.stats);
+                    .checked_merge(&record.stats)
             }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert(push(&mut self.chunks, *record));
+                Some(())
             }
         }
     }
@@ -226,7 +235,7 @@ impl FlowMap {
         }
     }
 
-    /// Sum of packets and bytes over all keys.
+    /// Sum of packets and bytes over all keys, by a scan of every record.
     pub fn totals(&self) -> (u64, u64) {
         self.records().fold((0, 0), |(packets, bytes), record| {
             (packets + record.stats.packets, bytes + record.stats.bytes)
@@ -253,19 +262,22 @@ impl Overflow {
         self.stats.packets == 0
     }
 
-    /// Adds another shard's or window's overflow. Shards refuse disjoint
-    /// keys (a key lives in one shard), so their estimates add up; across
-    /// windows the sum counts a key once per window it was refused in.
-    pub fn merge(&mut self, other: &Overflow) {
+    /// Adds another share's, window's or run's overflow; `None`, with
+    /// `self` unchanged, when a sum would exceed `u64`. Shares refuse
+    /// disjoint keys (a key lives in one share), so their estimates add up;
+    /// across windows the sum counts a key once per window it was refused in.
+    pub fn checked_merge(&mut self, other: &Overflow) -> Option<()> {
         if other.is_empty() {
-            return;
+            return Some(());
         }
+        let keys_refused = self.keys_refused.checked_add(other.keys_refused)?;
         if self.is_empty() {
             self.stats = other.stats;
         } else {
-            self.stats.merge(&other.stats);
+            self.stats.checked_merge(&other.stats)?;
         }
-        self.keys_refused += other.keys_refused;
+        self.keys_refused = keys_refused;
+        Some(())
     }
 }
 
@@ -473,11 +485,12 @@ mod tests {
             key: key(1),
             stats: FlowStats::first(5, 10),
         };
-        map.merge_record(&record);
+        map.merge_record(&record).unwrap();
         map.merge_record(&FlowRecord {
             key: key(1),
             stats: FlowStats::first(3, 7),
-        });
+        })
+        .unwrap();
         let merged = map.records().next().expect("one record");
         assert_eq!(
             merged.stats,
@@ -568,7 +581,7 @@ mod tests {
         let counted = map_of_rounds((CHUNK_LEN + 100) as u32, 2);
         let mut merged = FlowMap::new();
         for record in counted.records().chain(counted.records()) {
-            merged.merge_record(record);
+            merged.merge_record(record).unwrap();
         }
         assert_eq!(merged.len(), counted.len());
         let (packets, bytes) = counted.totals();
@@ -658,9 +671,9 @@ mod tests {
             },
             keys_refused: 2,
         };
-        total.merge(&part(10, 20));
-        total.merge(&Overflow::default());
-        total.merge(&part(5, 15));
+        total.checked_merge(&part(10, 20)).unwrap();
+        total.checked_merge(&Overflow::default()).unwrap();
+        total.checked_merge(&part(5, 15)).unwrap();
         assert_eq!(
             total.stats,
             FlowStats {

@@ -1,14 +1,32 @@
-//! The aggregation data model: fixed-size flow keys, per-key counters and
-//! the hash table that holds them.
+//! The aggregation data model and the Aggregator seam: fixed-size flow
+//! keys, per-key counters and the tables that hold them, task kinds, the
+//! plan of which shard counts which share of a task, and tumbling windows.
 //!
-//! Nothing here does I/O or knows about actors; the shard actor drives a
-//! [`FlowMap`] and the output layer serialises its records. A map may be
-//! bounded: the packets of refused keys go to an [`OverflowCounter`].
+//! Nothing here does I/O or knows about actors; the shard actor drives
+//! [`Aggregator`]s and the output layer stores their [`Part`]s.
 
+mod aggregator;
+mod exact;
 mod key;
 mod map;
+mod placement;
+mod windowing;
 
+pub use aggregator::{
+    Aggregator, MergeError, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
+};
+pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
+pub use placement::{Placement, place_tasks};
+pub use windowing::{Placed, WindowBounds, Windowing};
+
+/// The registry of task kinds: builds the aggregator of `spec`'s kind for
+/// one share of its keys. A new kind adds one arm here.
+pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
+    match spec.kind {
+        TaskKind::Exact => Box::new(ExactAggregator::new(spec, share)),
+    }
+}

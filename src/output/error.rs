@@ -119,6 +119,13 @@ pub enum OutputError {
 }
 
 impl OutputError {
+    /// Whether writing the same window again may succeed: a failed file
+    /// system call may (a full disk gets space, a permission is fixed),
+    /// anything about the window's content will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OutputError::Io { .. })
+    }
+
     /// Wraps an `io::Error` from acting on `path`.
     pub(crate) fn io(
         path: impl Into<PathBuf>,

@@ -311,9 +311,13 @@ fn merged_tables(
             });
         }
         for record in loaded.map.records() {
-            total.map.merge_record(record);
+            total
+                .map
+                .merge_record(record)
+                .ok_or_else(|| counts_overflow(&dir.path))?;
         }
-        total.other = merge_other(total.other, loaded.other);
+        total.other =
+            merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(&dir.path))?;
         total.window_start_ns = total.window_start_ns.min(loaded.window_start_ns);
         total.window_end_ns = total.window_end_ns.max(loaded.window_end_ns);
         *windows += 1;
@@ -334,13 +338,22 @@ struct Loaded {
     other: Option<FlowStats>,
 }
 
-fn merge_other(total: Option<FlowStats>, more: Option<FlowStats>) -> Option<FlowStats> {
+/// The two overflow records summed; `None` when a sum exceeds `u64`.
+fn merge_other(total: Option<FlowStats>, more: Option<FlowStats>) -> Option<Option<FlowStats>> {
     match (total, more) {
         (Some(mut total), Some(more)) => {
-            total.merge(&more);
-            Some(total)
+            total.checked_merge(&more)?;
+            Some(Some(total))
         }
-        (total, more) => total.or(more),
+        (total, more) => Some(total.or(more)),
+    }
+}
+
+/// Counts that no longer fit in 64 bits can only come from a damaged file.
+fn counts_overflow(path: &Path) -> OutputError {
+    OutputError::Inconsistent {
+        path: path.to_path_buf(),
+        what: "packet or byte counts exceed 2^64 - 1".to_string(),
     }
 }
 
@@ -375,7 +388,10 @@ fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
             ));
         }
         for record in &file.records {
-            total.map.merge_record(record);
+            total
+                .map
+                .merge_record(record)
+                .ok_or_else(|| counts_overflow(&path))?;
         }
     }
     let mut loaded = loaded.ok_or_else(|| {
@@ -642,8 +658,7 @@ mod tests {
 
     use super::*;
     use crate::flow::{FlowRecord, Overflow};
-    use crate::output::window::tests::{SEC, T0, by_src, map};
-    use crate::output::{TaskSnapshot, write_window};
+    use crate::output::window::tests::{SEC, T0, TestTask, by_src, map, write_test_window};
 
     /// Two windows: `by_src` in both, `five` (mixed IPv4/IPv6) and `ports` in the first only.
     fn written_root() -> tempfile::TempDir {
@@ -657,30 +672,32 @@ mod tests {
             53,
             17,
         );
-        five_map.merge_record(&FlowRecord {
-            key: v6,
-            stats: FlowStats {
-                packets: 2,
-                bytes: 90,
-                first_seen: T0 + 5,
-                last_seen: T0 + 6,
-            },
-        });
+        five_map
+            .merge_record(&FlowRecord {
+                key: v6,
+                stats: FlowStats {
+                    packets: 2,
+                    bytes: 90,
+                    first_seen: T0 + 5,
+                    last_seen: T0 + 6,
+                },
+            })
+            .unwrap();
         let ports = KeySchema::from_fields(&[KeyField::DstPort]);
         let first = [
-            TaskSnapshot {
+            TestTask {
                 task: "five".into(),
                 schema: five,
                 shards: vec![five_map],
                 overflow: Overflow::default(),
             },
-            TaskSnapshot {
+            TestTask {
                 task: "ports".into(),
                 schema: ports,
                 shards: vec![map(ports, &[(1, 443, 4, 400), (2, 80, 1, 50)], T0)],
                 overflow: Overflow::default(),
             },
-            TaskSnapshot {
+            TestTask {
                 task: "by_src".into(),
                 schema: by_src(),
                 shards: vec![
@@ -690,8 +707,8 @@ mod tests {
                 overflow: Overflow::default(),
             },
         ];
-        write_window(root.path(), T0, T0 + 60 * SEC, &first).unwrap();
-        let second = [TaskSnapshot {
+        write_test_window(root.path(), T0, T0 + 60 * SEC, &first).unwrap();
+        let second = [TestTask {
             task: "by_src".into(),
             schema: by_src(),
             shards: vec![
@@ -700,7 +717,7 @@ mod tests {
             ],
             overflow: Overflow::default(),
         }];
-        write_window(root.path(), T0 + 60 * SEC, T0 + 120 * SEC, &second).unwrap();
+        write_test_window(root.path(), T0 + 60 * SEC, T0 + 120 * SEC, &second).unwrap();
         fs::create_dir(root.path().join(".tmp-2025-09-09T10-02-00Z-99")).unwrap();
         root
     }
@@ -947,7 +964,7 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
         let root = tempfile::tempdir().unwrap();
         for (minute, other_packets) in [(0, 4), (1, 1)] {
             let start = T0 + minute * 60 * SEC;
-            let tasks = [TaskSnapshot {
+            let tasks = [TestTask {
                 task: "by_src".into(),
                 schema: by_src(),
                 shards: vec![map(by_src(), &[(1, 80, 5, 500), (2, 80, 2, 20)], start)],
@@ -961,7 +978,7 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
                     keys_refused: other_packets,
                 },
             }];
-            write_window(root.path(), start, start + 60 * SEC, &tasks).unwrap();
+            write_test_window(root.path(), start, start + 60 * SEC, &tasks).unwrap();
         }
         root
     }

@@ -1,25 +1,55 @@
-//! Snapshot output: `.dat` shard files, the on-disk window layout, atomic
-//! window writing, and reading it all back for `inspect`.
+//! Snapshot output: the Writer seam and its sinks, the `.dat` format, the
+//! on-disk window layout, and loading stored windows back for `inspect`.
 //!
 //! Layout: `<root>/<window start, e.g. 2025-09-09T10-00-00Z>/<task>/shard_<i>.dat`
 //! plus `summary.json` per task; the binary format is in `docs/dat-format.md`.
 //!
-//! This module never aggregates packets and never imports `actix`: the writer
-//! actor hands it finished [`TaskSnapshot`]s and runs it on a blocking thread.
-//! A window appears on disk only complete, via rename. Reading never panics
-//! on any bytes; every defect is an [`OutputError`] naming the file.
+//! This module never aggregates packets and never imports `actix`: the
+//! writer actor hands a [`Writer`] each [`ClosedWindow`] on a blocking
+//! thread. A window appears on disk only complete, via rename. Reading
+//! never panics on any bytes; every defect is an [`OutputError`] naming the file.
 
 pub mod dat;
 mod error;
+mod files;
 pub mod inspect;
 pub mod layout;
 pub mod leftovers;
 pub mod retention;
 mod window;
+mod writer;
+
+use std::path::PathBuf;
 
 pub use error::OutputError;
+pub use files::FilesWriter;
 pub use inspect::{Format, InspectOptions, SortBy, inspect};
-pub use window::{Summary, TaskSnapshot, write_live_window, write_window};
+pub use window::{Summary, write_window};
+pub use writer::{ClosedWindow, TaskWindow, WriteError, Writer};
+
+use retention::Retention;
+
+/// One configured sink.
+#[derive(Debug, Clone)]
+pub enum WriterSpec {
+    /// Window directories under `root`, pruned by `retention`.
+    Files { root: PathBuf, retention: Retention },
+}
+
+/// The registry of sinks: one writer per spec, in order. A new sink adds
+/// one arm here.
+pub fn build_writers(specs: &[WriterSpec]) -> Vec<Box<dyn Writer>> {
+    specs
+        .iter()
+        .map(|spec| -> Box<dyn Writer> {
+            match spec {
+                WriterSpec::Files { root, retention } => {
+                    Box::new(FilesWriter::new(root.clone(), *retention))
+                }
+            }
+        })
+        .collect()
+}
 
 /// Creates or truncates `path`, writes `bytes` and fsyncs the file.
 fn write_synced(path: &std::path::Path, bytes: &[u8]) -> Result<(), OutputError> {

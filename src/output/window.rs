@@ -14,30 +14,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
+use super::writer::{ClosedWindow, TaskWindow};
 use super::{OutputError, dat, write_synced};
-use crate::capture::live::CaptureStats;
-use crate::flow::{FlowMap, KeySchema, Overflow};
-
-/// One task's part of a closed window, as produced by the shard actors: one
-/// [`FlowMap`] per shard, in shard order (shard `i` becomes `shard_<i>.dat`).
-#[derive(Debug)]
-pub struct TaskSnapshot {
-    /// Task name; becomes a directory name, so it must not be empty, start
-    /// with `.`, or contain `/` or `\`.
-    pub task: String,
-    pub schema: KeySchema,
-    pub shards: Vec<FlowMap>,
-    /// Packets of keys refused by the task's `max_keys`, summed over the
-    /// shards; not in any shard file, shown as `other` by `inspect`.
-    pub overflow: Overflow,
-}
-
-impl TaskSnapshot {
-    /// Whether the task counted any packet, in a shard or in the overflow.
-    fn has_packets(&self) -> bool {
-        !self.overflow.is_empty() || self.shards.iter().any(|shard| !shard.is_empty())
-    }
-}
+use crate::capture::RunMode;
 
 /// Content of `<window>/<task>/summary.json`; field order is the JSON key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,46 +62,20 @@ pub struct Summary {
 }
 
 /// Writes a whole window atomically (temp dir + rename) and returns the
-/// final directory, `<root>/<window_dir_name(window_start_ns)>`.
+/// final directory, `<root>/<window_dir_name(window start)>`.
 ///
-/// Tasks without packets get no directory; a window where no task saw a
-/// packet is an empty directory, so a rerun still replaces an older window.
-/// Every shard of a task with packets gets a file, empty shards included.
-/// On error the temporary directory is left behind (readers ignore it) and
-/// any older window stays in place.
-pub fn write_window(
-    root: &Path,
-    window_start_ns: u64,
-    window_end_ns: u64,
-    tasks: &[TaskSnapshot],
-) -> Result<PathBuf, OutputError> {
-    write_window_with(root, window_start_ns..window_end_ns, tasks, None)
-}
-
-/// Like [`write_window`], for a live capture: every task gets a summary,
-/// with zero totals and no shard files when it saw no packet (so a reader
-/// can tell a quiet interface from a stopped capture), and every summary
-/// carries libpcap's counters for the window.
-pub fn write_live_window(
-    root: &Path,
-    window_start_ns: u64,
-    window_end_ns: u64,
-    tasks: &[TaskSnapshot],
-    capture: &CaptureStats,
-) -> Result<PathBuf, OutputError> {
-    write_window_with(root, window_start_ns..window_end_ns, tasks, Some(capture))
-}
-
-fn write_window_with(
-    root: &Path,
-    window: std::ops::Range<u64>,
-    tasks: &[TaskSnapshot],
-    capture: Option<&CaptureStats>,
-) -> Result<PathBuf, OutputError> {
-    let window_start_ns = window.start;
-    check_task_names(root, tasks)?;
+/// Offline, tasks without packets get no directory, and a window where no
+/// task saw a packet is an empty directory, so a rerun still replaces an
+/// older window. Live, every task gets a summary, with zero totals and no
+/// shard files when it saw no packet (so a reader can tell a quiet
+/// interface from a stopped capture), and every summary carries libpcap's
+/// counters for the window. Every part of a task with packets gets a file,
+/// empty parts included. On error the temporary directory is left behind
+/// (readers ignore it) and any older window stays in place.
+pub fn write_window(root: &Path, window: &ClosedWindow) -> Result<PathBuf, OutputError> {
+    check_task_names(root, &window.tasks)?;
     fs::create_dir_all(root).map_err(OutputError::io(root, "create output directory"))?;
-    let name = window_dir_name(window_start_ns);
+    let name = window_dir_name(window.bounds.start_ns);
     let pid = std::process::id();
     let temp = root.join(format!(".tmp-{name}-{pid}"));
     if temp.exists() {
@@ -130,9 +83,9 @@ fn write_window_with(
             .map_err(OutputError::io(&temp, "remove stale temporary directory"))?;
     }
     fs::create_dir(&temp).map_err(OutputError::io(&temp, "create directory"))?;
-    for task in tasks {
-        if task.has_packets() || capture.is_some() {
-            write_task(&temp, window.clone(), task, capture)?;
+    for task in &window.tasks {
+        if task.has_packets() || window.mode == RunMode::Live {
+            write_task(&temp, window, task)?;
         }
         warn_overflow(&name, task);
     }
@@ -144,16 +97,19 @@ fn write_window_with(
     Ok(target)
 }
 
-fn check_task_names(root: &Path, tasks: &[TaskSnapshot]) -> Result<(), OutputError> {
+fn check_task_names(root: &Path, tasks: &[TaskWindow]) -> Result<(), OutputError> {
     for (index, task) in tasks.iter().enumerate() {
-        let name = task.task.as_str();
+        let name = task.spec.name.as_str();
         let reason = if name.is_empty() {
             Some("empty")
         } else if name.starts_with('.') {
             Some("starts with '.'")
         } else if name.contains(['/', '\\']) {
             Some("contains a path separator")
-        } else if tasks[..index].iter().any(|earlier| earlier.task == name) {
+        } else if tasks[..index]
+            .iter()
+            .any(|earlier| earlier.spec.name == name)
+        {
             Some("appears twice in one window")
         } else {
             None
@@ -171,26 +127,28 @@ fn check_task_names(root: &Path, tasks: &[TaskSnapshot]) -> Result<(), OutputErr
 
 fn write_task(
     window_dir: &Path,
-    window: std::ops::Range<u64>,
-    task: &TaskSnapshot,
-    capture: Option<&CaptureStats>,
+    window: &ClosedWindow,
+    task: &TaskWindow,
 ) -> Result<(), OutputError> {
-    let shards = if task.has_packets() {
-        task.shards.as_slice()
+    let parts = if task.has_packets() {
+        task.parts.as_slice()
     } else {
         &[]
     };
-    let dir = window_dir.join(&task.task);
+    let dir = window_dir.join(&task.spec.name);
     fs::create_dir(&dir).map_err(OutputError::io(&dir, "create directory"))?;
-    let overflow = Some(&task.overflow).filter(|overflow| !overflow.is_empty());
-    let mut summary = Summary {
-        task: task.task.clone(),
-        window_start: rfc3339_nanos(window.start),
-        window_end: rfc3339_nanos(window.end),
-        total_flows: 0,
-        total_packets: task.overflow.stats.packets,
-        total_bytes: task.overflow.stats.bytes,
-        shards: shards.len(),
+    let bounds = window.bounds.start_ns..window.bounds.end_ns;
+    let totals = task.totals();
+    let overflow = Some(task.overflow()).filter(|overflow| !overflow.is_empty());
+    let capture = (window.mode == RunMode::Live).then_some(window.capture);
+    let summary = Summary {
+        task: task.spec.name.clone(),
+        window_start: rfc3339_nanos(bounds.start),
+        window_end: rfc3339_nanos(bounds.end),
+        total_flows: totals.records,
+        total_packets: totals.packets,
+        total_bytes: totals.bytes,
+        shards: parts.len(),
         written_at: rfc3339_nanos(now_ns()),
         pcap_received: capture.map(|stats| stats.received),
         pcap_dropped: capture.map(|stats| stats.dropped),
@@ -201,20 +159,16 @@ fn write_task(
         overflow_last_seen: overflow.map(|overflow| rfc3339_nanos(overflow.stats.last_seen)),
         overflow_keys_refused: overflow.map(|overflow| overflow.keys_refused),
     };
-    for (index, shard) in shards.iter().enumerate() {
+    for (index, part) in parts.iter().enumerate() {
         // Streamed in first-seen order, which depends only on the input and
         // the worker count, so a rerun over the same capture writes identical files.
         dat::write_dat(
             &dir.join(shard_file_name(index)),
-            &task.task,
-            task.schema,
-            window.clone(),
-            shard.records(),
+            &task.spec.name,
+            task.spec.schema,
+            bounds.clone(),
+            part.records(),
         )?;
-        let (packets, bytes) = shard.totals();
-        summary.total_flows += shard.len() as u64;
-        summary.total_packets += packets;
-        summary.total_bytes += bytes;
     }
     let path = dir.join(SUMMARY_FILE);
     let mut json =
@@ -226,14 +180,14 @@ fn write_task(
 
 /// One warning per task and window that refused keys: detail was lost, so
 /// the operator should hear of it even without reading the summaries.
-fn warn_overflow(window_name: &str, task: &TaskSnapshot) {
-    let overflow = &task.overflow;
+fn warn_overflow(window_name: &str, task: &TaskWindow) {
+    let overflow = task.overflow();
     if overflow.is_empty() {
         return;
     }
     log::warn!(
         "window {window_name}: task {}: max_keys reached; about {} more keys refused, their {} packets and {} bytes counted as `other`",
-        task.task,
+        task.spec.name,
         overflow.keys_refused,
         overflow.stats.packets,
         overflow.stats.bytes
@@ -288,7 +242,65 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow::{FlowKey, FlowRecord, FlowStats, KeyField, Overflow};
+    use crate::capture::CaptureStats;
+    use crate::flow::{
+        ExactPart, FlowKey, FlowMap, FlowRecord, FlowStats, KeyField, KeySchema, Overflow, Part,
+        TaskKind, TaskSpec, WindowBounds,
+    };
+    use crate::output::writer::TaskWindow;
+
+    /// One task's shares as plain maps, for building windows in tests.
+    pub(crate) struct TestTask {
+        pub task: String,
+        pub schema: KeySchema,
+        pub shards: Vec<FlowMap>,
+        pub overflow: Overflow,
+    }
+
+    /// An offline window of `tasks` (the overflow goes with the first part).
+    pub(crate) fn test_window(start_ns: u64, end_ns: u64, tasks: &[TestTask]) -> ClosedWindow {
+        let tasks = tasks
+            .iter()
+            .map(|task| {
+                let mut parts: Vec<Box<dyn Part>> = Vec::new();
+                let mut overflow = task.overflow;
+                for map in &task.shards {
+                    let records: Vec<FlowRecord> = map.records().copied().collect();
+                    let part = ExactPart::from_records(&records, std::mem::take(&mut overflow));
+                    parts.push(Box::new(part.expect("test counts fit")));
+                }
+                if !overflow.is_empty() {
+                    parts.push(Box::new(
+                        ExactPart::from_records(&[], overflow).expect("fits"),
+                    ));
+                }
+                TaskWindow {
+                    spec: TaskSpec {
+                        name: task.task.clone(),
+                        kind: TaskKind::Exact,
+                        schema: task.schema,
+                        max_keys: None,
+                    },
+                    parts,
+                }
+            })
+            .collect();
+        ClosedWindow {
+            bounds: WindowBounds { start_ns, end_ns },
+            mode: RunMode::Offline,
+            capture: CaptureStats::default(),
+            tasks,
+        }
+    }
+
+    pub(crate) fn write_test_window(
+        root: &Path,
+        start_ns: u64,
+        end_ns: u64,
+        tasks: &[TestTask],
+    ) -> Result<PathBuf, OutputError> {
+        write_window(root, &test_window(start_ns, end_ns, tasks))
+    }
 
     pub(crate) const SEC: u64 = 1_000_000_000;
     pub(crate) const T0: u64 = 1_757_412_000 * SEC;
@@ -313,7 +325,8 @@ pub(crate) mod tests {
             map.merge_record(&FlowRecord {
                 key: schema.project(&full),
                 stats,
-            });
+            })
+            .expect("test counts fit");
         }
         map
     }
@@ -339,13 +352,13 @@ pub(crate) mod tests {
             FlowMap::new(),
             map(by_src(), &[(2, 80, 1, 60)], T0),
         ];
-        let tasks = [TaskSnapshot {
+        let tasks = [TestTask {
             task: "by_src".into(),
             schema: by_src(),
             shards,
             overflow: Overflow::default(),
         }];
-        let dir = write_window(root.path(), T0, T0 + 60 * SEC, &tasks).unwrap();
+        let dir = write_test_window(root.path(), T0, T0 + 60 * SEC, &tasks).unwrap();
         assert_eq!(dir, root.path().join("2025-09-09T10-00-00Z"));
         assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
         assert_eq!(entries(&dir), ["by_src"]);
@@ -387,13 +400,13 @@ pub(crate) mod tests {
     #[test]
     fn summary_json_keys_come_in_the_documented_order() {
         let root = tempfile::tempdir().unwrap();
-        let tasks = [TaskSnapshot {
+        let tasks = [TestTask {
             task: "t".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
             overflow: Overflow::default(),
         }];
-        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let dir = write_test_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
         let text = fs::read_to_string(dir.join("t").join("summary.json")).unwrap();
         let keys: Vec<&str> = text
             .lines()
@@ -424,13 +437,13 @@ pub(crate) mod tests {
             },
             keys_refused: 2,
         };
-        let tasks = [TaskSnapshot {
+        let tasks = [TestTask {
             task: "t".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
             overflow,
         }];
-        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let dir = write_test_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
         let text = fs::read_to_string(dir.join("t").join("summary.json")).unwrap();
         let summary: Summary = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -462,20 +475,20 @@ pub(crate) mod tests {
     #[test]
     fn rewriting_the_same_window_replaces_it_entirely() {
         let root = tempfile::tempdir().unwrap();
-        let first = [TaskSnapshot {
+        let first = [TestTask {
             task: "old".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
             overflow: Overflow::default(),
         }];
-        write_window(root.path(), T0, T0 + SEC, &first).unwrap();
-        let second = [TaskSnapshot {
+        write_test_window(root.path(), T0, T0 + SEC, &first).unwrap();
+        let second = [TestTask {
             task: "new".into(),
             schema: by_src(),
             shards: vec![map(by_src(), &[(1, 80, 7, 7)], T0)],
             overflow: Overflow::default(),
         }];
-        let dir = write_window(root.path(), T0, T0 + SEC, &second).unwrap();
+        let dir = write_test_window(root.path(), T0, T0 + SEC, &second).unwrap();
         assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
         assert_eq!(entries(&dir), ["new"]);
         let shard = dat::read_dat(&dir.join("new").join("shard_0.dat")).unwrap();
@@ -486,26 +499,26 @@ pub(crate) mod tests {
     fn tasks_without_packets_write_nothing() {
         let root = tempfile::tempdir().unwrap();
         let tasks = [
-            TaskSnapshot {
+            TestTask {
                 task: "idle".into(),
                 schema: by_src(),
                 shards: vec![FlowMap::new(), FlowMap::new()],
                 overflow: Overflow::default(),
             },
-            TaskSnapshot {
+            TestTask {
                 task: "none".into(),
                 schema: by_src(),
                 shards: vec![],
                 overflow: Overflow::default(),
             },
-            TaskSnapshot {
+            TestTask {
                 task: "busy".into(),
                 schema: by_src(),
                 shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
                 overflow: Overflow::default(),
             },
         ];
-        let dir = write_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let dir = write_test_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
         assert_eq!(entries(&dir), ["busy"]);
     }
 
@@ -517,13 +530,13 @@ pub(crate) mod tests {
             (".hidden", "starts with '.'"),
             ("", "empty"),
         ] {
-            let tasks = [TaskSnapshot {
+            let tasks = [TestTask {
                 task: name.into(),
                 schema: by_src(),
                 shards: vec![],
                 overflow: Overflow::default(),
             }];
-            let err = write_window(root.path(), T0, T0 + SEC, &tasks)
+            let err = write_test_window(root.path(), T0, T0 + SEC, &tasks)
                 .unwrap_err()
                 .to_string();
             assert_eq!(

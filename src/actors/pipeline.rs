@@ -1,0 +1,152 @@
+//! Start-up: builds the actors, wires them to each other, starts reading,
+//! and waits for the supervisor's outcome. The only code that names the
+//! concrete actor types; the actors themselves address each other through
+//! `Recipient`s.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::channel::oneshot;
+use indicatif::ProgressBar;
+
+use crate::capture::RunMode;
+use crate::flow::{Aggregator, Share, TaskSpec, place_tasks};
+use crate::output::Writer;
+
+use super::messages::{StartReading, WriteProgress};
+use super::reader::{PacketSource, ReaderActor, ReaderLinks, ReaderSettings};
+use super::scheduler::{SchedulerActor, WriterLinks};
+use super::shard::ShardActor;
+use super::supervisor::{RunOutcome, SupervisorActor, SupervisorSettings};
+use super::writer::WriterActor;
+
+/// Everything `run` needs to build the pipeline.
+pub struct PipelineSettings {
+    pub source: PacketSource,
+    pub mode: RunMode,
+    pub tasks: Vec<TaskSpec>,
+    /// Builds each share's aggregator: `flow::build_aggregator`, the
+    /// registry of task kinds (tests pass kinds of their own).
+    pub build_aggregator: fn(&TaskSpec, Share) -> Box<dyn Aggregator>,
+    /// Number of shard actors, each on its own thread.
+    pub workers: usize,
+    pub reader: ReaderSettings,
+    /// The sinks every window goes to (`output::build_writers`).
+    pub writers: Vec<Box<dyn Writer>>,
+    /// Windows kept in memory per sink for a retry when storing fails.
+    pub write_backlog: usize,
+    /// Raise the stop flag by itself after this long (live `--duration`).
+    pub stop_after: Option<Duration>,
+    pub progress: ProgressBar,
+}
+
+/// Builds the pipeline, reads every input, shuts down in order, and returns the outcome.
+pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
+    let system = System::new();
+    let outcome = system.block_on(async move {
+        let writers = settings.writers;
+        let sinks = describe_sinks(&writers.iter().map(|w| w.describe()).collect::<Vec<_>>());
+        let progress = WriteProgress::default();
+        let writer_progress = progress.clone();
+        let backlog = settings.write_backlog;
+        // A SyncArbiter builds its actor in the thread it runs on, through a
+        // shared factory; it runs once, for the one thread.
+        let writers = std::sync::Mutex::new(Some(writers));
+        let writer = SyncArbiter::start(1, move || {
+            let writers = writers.lock().ok().and_then(|mut slot| slot.take());
+            WriterActor::new(
+                writers.unwrap_or_default(),
+                backlog,
+                writer_progress.clone(),
+            )
+        });
+        let plan = place_tasks(&settings.tasks, settings.workers);
+        let share_counts = share_counts(&settings.tasks, &plan);
+        let scheduler = SchedulerActor::new(
+            settings.tasks.clone(),
+            share_counts,
+            plan.len(),
+            settings.mode,
+            WriterLinks {
+                write_to: writer.clone().recipient(),
+                retry_to: writer.recipient(),
+            },
+        )
+        .start();
+        let mailbox = settings.reader.max_in_flight + 16;
+        let mut arbiters = Vec::new();
+        let shards = plan
+            .iter()
+            .enumerate()
+            .map(|(index, placements)| {
+                let aggregators = placements
+                    .iter()
+                    .map(|placed| {
+                        let spec = &settings.tasks[placed.task];
+                        let aggregator = (settings.build_aggregator)(spec, placed.share);
+                        (placed.task, placed.share.index, aggregator)
+                    })
+                    .collect();
+                let shard = ShardActor::new(index, aggregators, scheduler.clone().recipient());
+                let arbiter = Arbiter::new();
+                let addr = ShardActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+                    // Larger than the reader's in-flight limit: a send never finds the
+                    // mailbox full, so batches and cuts stay in the order they were sent.
+                    ctx.set_mailbox_capacity(mailbox);
+                    shard
+                });
+                arbiters.push(arbiter);
+                addr.recipient()
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done, finished) = oneshot::channel();
+        let supervisor = SupervisorActor::new(SupervisorSettings {
+            flush_to: scheduler.clone().recipient(),
+            sinks,
+            progress,
+            stop: Arc::clone(&stop),
+            stop_after: settings.stop_after,
+            done,
+        })
+        .start();
+        let links = ReaderLinks {
+            shards,
+            scheduler: scheduler.recipient(),
+            finished_to: supervisor.recipient(),
+            stop,
+        };
+        let reader = ReaderActor::new(settings.source, settings.reader, links, settings.progress);
+        let reader_arbiter = Arbiter::new();
+        let reader = ReaderActor::start_in_arbiter(&reader_arbiter.handle(), |_| reader);
+        arbiters.push(reader_arbiter);
+        reader.do_send(StartReading);
+        let outcome = finished.await;
+        for arbiter in arbiters {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
+        outcome
+    });
+    outcome.map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
+}
+
+/// Per task: the number of shares the plan split it into.
+fn share_counts(tasks: &[TaskSpec], plan: &[Vec<crate::flow::Placement>]) -> Vec<usize> {
+    let mut counts = vec![0; tasks.len()];
+    for placed in plan.iter().flatten() {
+        counts[placed.task] = placed.share.count;
+    }
+    counts
+}
+
+/// "files under a and files under b", for messages about all sinks.
+fn describe_sinks(sinks: &[String]) -> String {
+    match sinks {
+        [] => "no sink".to_string(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}

@@ -1,0 +1,153 @@
+//! The Aggregator seam: what a task kind is to the rest of the program.
+//!
+//! A task kind implements [`Aggregator`]: built from its [`TaskSpec`] for
+//! one [`Share`] of the task's keys, it counts batches of [`PacketRecord`]s
+//! and, on a window cut, hands over what it counted as a [`Part`] by value.
+//! A part knows its own totals (kept while counting, so nothing downstream
+//! rescans it), yields its rows for writers, and merges with parts of the
+//! same task from other shards, windows or runs. The pipeline, the writers
+//! and `inspect` speak only of these traits; which kind is built for a task
+//! is decided in one place, [`crate::flow::build_aggregator`].
+//!
+//! Nothing here does I/O or knows about actors.
+
+use std::any::Any;
+use std::fmt;
+
+use super::{FlowKey, FlowRecord, KeySchema, Overflow};
+
+/// One keyed packet: the parser's full 5-tuple, the capture timestamp and the wire length.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketRecord {
+    pub key: FlowKey,
+    /// Nanoseconds since the Unix epoch, from the capture.
+    pub timestamp_ns: u64,
+    /// The frame's original length on the wire.
+    pub wire_len: u32,
+}
+
+/// The kinds of task there are; the config's task entry names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    /// Exact packets, bytes, first and last seen per key.
+    Exact,
+}
+
+impl TaskKind {
+    /// The name used in config files, summaries and the store's manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Exact => "exact",
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One task as the pipeline runs it, resolved from its config entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// Unique name; a directory name in the store.
+    pub name: String,
+    pub kind: TaskKind,
+    /// The key fields the task counts by.
+    pub schema: KeySchema,
+    /// Distinct keys counted per window before the packets of further keys
+    /// go to the overflow; a hard cap summed over all shares. `None`: no limit.
+    pub max_keys: Option<u64>,
+}
+
+/// Which portion of a task's keys one aggregator counts: the keys whose
+/// hash routes to `index` among `count` equal ranges, holding at most
+/// `key_limit` of them per window (`None`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+    pub key_limit: Option<u64>,
+}
+
+impl Share {
+    /// The whole of a task: every key, up to the task's own `max_keys`.
+    pub fn whole(spec: &TaskSpec) -> Share {
+        Share {
+            index: 0,
+            count: 1,
+            key_limit: spec.max_keys,
+        }
+    }
+}
+
+/// Packets, bytes and records (distinct keys) of a part, or of several.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartTotals {
+    /// Rows the part holds (distinct keys for an exact task); overflow not included.
+    pub records: u64,
+    /// Every packet the part counted, overflow included.
+    pub packets: u64,
+    /// Wire bytes of those packets.
+    pub bytes: u64,
+}
+
+impl PartTotals {
+    /// Adds another part's totals; `None` when a sum overflows `u64`.
+    pub fn checked_add(self, other: PartTotals) -> Option<PartTotals> {
+        Some(PartTotals {
+            records: self.records.checked_add(other.records)?,
+            packets: self.packets.checked_add(other.packets)?,
+            bytes: self.bytes.checked_add(other.bytes)?,
+        })
+    }
+}
+
+/// A task kind: counts the packets of its share for one window at a time.
+pub trait Aggregator: Send {
+    /// Counts the packets of `batch` that fall in this share. Called once
+    /// per batch, never per packet, so the dispatch costs nothing per packet.
+    fn count(&mut self, batch: &[PacketRecord]);
+
+    /// Hands over everything counted since the last cut and starts empty:
+    /// a packet is in exactly one part.
+    fn take_part(&mut self) -> Box<dyn Part>;
+}
+
+/// What an aggregator counted in one window: owned, immutable once handed
+/// over, mergeable with parts of the same task and kind.
+pub trait Part: Send + Sync + fmt::Debug {
+    /// The kind's name, as in [`TaskKind::name`] (a kind that lives only in
+    /// tests has a name of its own).
+    fn kind(&self) -> &'static str;
+
+    /// Totals kept while counting; O(1).
+    fn totals(&self) -> PartTotals;
+
+    /// The rows a writer stores, each key once, in a deterministic order.
+    fn records(&self) -> Box<dyn ExactSizeIterator<Item = &FlowRecord> + '_>;
+
+    /// The packets counted without a row of their own (keys refused by
+    /// `max_keys`); empty when there were none.
+    fn overflow(&self) -> Overflow;
+
+    /// Folds `other` into this part. Keys present in both are combined. On
+    /// error the part may hold some of `other`'s records: discard it.
+    fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError>;
+
+    /// For a kind's own `merge` and for tests that look inside.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Why two parts could not be merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("cannot merge a {theirs} part into a {ours} part")]
+    KindMismatch {
+        ours: &'static str,
+        theirs: &'static str,
+    },
+    #[error("a packet or byte count exceeds 2^64 - 1")]
+    CountOverflow,
+}

@@ -1,0 +1,312 @@
+//! The exact task kind: packets, bytes, first and last seen for every key.
+//!
+//! [`ExactAggregator`] owns one [`FlowMap`] per window for its share of a
+//! task's keys and an [`OverflowCounter`] for keys refused by the share's
+//! key limit; [`ExactPart`] is what it hands over on a cut. Totals are kept
+//! as packets are counted, so a part never has to be rescanned to be summed.
+
+use std::any::Any;
+
+use super::aggregator::{Aggregator, MergeError, Part, PartTotals, Share, TaskKind, TaskSpec};
+use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
+
+/// Packets keyed and hashed before the first of them is looked up: enough
+/// to cover a memory access with the others' hashing and probing.
+const PREFETCH_GROUP: usize = 16;
+
+/// Counts one share of an exact task's keys.
+pub struct ExactAggregator {
+    schema: KeySchema,
+    share: Share,
+    /// Keys this share may hold per window (`usize::MAX`: no limit).
+    key_limit: usize,
+    map: FlowMap,
+    overflow: OverflowCounter,
+    totals: PartTotals,
+}
+
+impl ExactAggregator {
+    pub fn new(spec: &TaskSpec, share: Share) -> ExactAggregator {
+        ExactAggregator {
+            schema: spec.schema,
+            share,
+            key_limit: share.key_limit.map_or(usize::MAX, |limit| {
+                usize::try_from(limit).unwrap_or(usize::MAX)
+            }),
+            map: FlowMap::new(),
+            overflow: OverflowCounter::default(),
+            totals: PartTotals::default(),
+        }
+    }
+
+    /// Counts the packets of `group` whose key falls in this share. Each
+    /// owned key's record is prefetched first and updated in a second pass,
+    /// so the cache misses of the group overlap instead of queueing.
+    #[inline]
+    fn count_group(&mut self, group: &[super::PacketRecord]) {
+        let mut owned = [(0u64, FlowKey::default(), 0u64, 0u32); PREFETCH_GROUP];
+        let mut count = 0;
+        for packet in group {
+            let key = self.schema.project(&packet.key);
+            let hash = hash_key(&key);
+            if self.share.count == 1 || share_of_hash(hash, self.share.count) == self.share.index {
+                self.map.prefetch(hash);
+                owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
+                count += 1;
+            }
+        }
+        for &(hash, key, timestamp, wire_len) in &owned[..count] {
+            self.totals.packets += 1;
+            self.totals.bytes += u64::from(wire_len);
+            if !self
+                .map
+                .add_bounded(hash, key, timestamp, wire_len, self.key_limit)
+            {
+                self.overflow.add(hash, timestamp, wire_len);
+            }
+        }
+    }
+}
+
+impl Aggregator for ExactAggregator {
+    fn count(&mut self, batch: &[super::PacketRecord]) {
+        for group in batch.chunks(PREFETCH_GROUP) {
+            self.count_group(group);
+        }
+    }
+
+    fn take_part(&mut self) -> Box<dyn Part> {
+        let map = std::mem::take(&mut self.map);
+        let mut totals = std::mem::take(&mut self.totals);
+        totals.records = map.len() as u64;
+        Box::new(ExactPart {
+            map,
+            overflow: self.overflow.take(),
+            totals,
+        })
+    }
+}
+
+/// The share among `count` that a key hash belongs to. Uses bits 24..56 of
+/// the hash: hashbrown indexes buckets with the low bits and tags with the
+/// top 7, so routing on either would leave each share's table unevenly filled.
+#[inline]
+pub fn share_of_hash(hash: u64, count: usize) -> usize {
+    let middle = (hash >> 24) & 0xFFFF_FFFF;
+    ((middle * count as u64) >> 32) as usize
+}
+
+/// One window's exact counts for one share (or, merged, for several).
+#[derive(Debug, Default)]
+pub struct ExactPart {
+    map: FlowMap,
+    overflow: Overflow,
+    totals: PartTotals,
+}
+
+impl ExactPart {
+    /// A part holding `records` and `overflow`, as read back from a store.
+    /// Returns `None` when the packets or bytes overflow `u64`.
+    pub fn from_records(records: &[FlowRecord], overflow: Overflow) -> Option<ExactPart> {
+        let mut part = ExactPart {
+            overflow,
+            totals: PartTotals {
+                records: 0,
+                packets: overflow.stats.packets,
+                bytes: overflow.stats.bytes,
+            },
+            ..ExactPart::default()
+        };
+        for record in records {
+            part.add_record(record)?;
+        }
+        Some(part)
+    }
+
+    /// Folds one record in; `None` when a total overflows `u64`.
+    fn add_record(&mut self, record: &FlowRecord) -> Option<()> {
+        self.totals.packets = self.totals.packets.checked_add(record.stats.packets)?;
+        self.totals.bytes = self.totals.bytes.checked_add(record.stats.bytes)?;
+        self.map.merge_record(record)?;
+        self.totals.records = self.map.len() as u64;
+        Some(())
+    }
+}
+
+impl Part for ExactPart {
+    fn kind(&self) -> &'static str {
+        TaskKind::Exact.name()
+    }
+
+    fn totals(&self) -> PartTotals {
+        self.totals
+    }
+
+    fn records(&self) -> Box<dyn ExactSizeIterator<Item = &FlowRecord> + '_> {
+        Box::new(self.map.records())
+    }
+
+    fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError> {
+        let mismatch = MergeError::KindMismatch {
+            ours: TaskKind::Exact.name(),
+            theirs: other.kind(),
+        };
+        let other = other.as_any().downcast_ref::<ExactPart>().ok_or(mismatch)?;
+        let totals = self
+            .totals
+            .checked_add(other.totals)
+            .ok_or(MergeError::CountOverflow)?;
+        for record in other.map.records() {
+            self.map
+                .merge_record(record)
+                .ok_or(MergeError::CountOverflow)?;
+        }
+        self.overflow
+            .checked_merge(&other.overflow)
+            .ok_or(MergeError::CountOverflow)?;
+        self.totals = PartTotals {
+            records: self.map.len() as u64,
+            ..totals
+        };
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::flow::{KeyField, PacketRecord};
+
+    fn packet(src: u8, port: u16, timestamp_ns: u64, wire_len: u32) -> PacketRecord {
+        PacketRecord {
+            key: FlowKey::ipv4(
+                Ipv4Addr::new(10, 0, 0, src),
+                Ipv4Addr::new(10, 9, 9, 9),
+                40000,
+                port,
+                6,
+            ),
+            timestamp_ns,
+            wire_len,
+        }
+    }
+
+    fn spec(max_keys: Option<u64>) -> TaskSpec {
+        TaskSpec {
+            name: "per_src_ip".into(),
+            kind: TaskKind::Exact,
+            schema: KeySchema::from_fields(&[KeyField::SrcIp]),
+            max_keys,
+        }
+    }
+
+    fn batch(sources: u8) -> Vec<PacketRecord> {
+        (0..sources)
+            .flat_map(|src| (0..3).map(move |n| packet(src, 80 + n, u64::from(n), 100)))
+            .collect()
+    }
+
+    #[test]
+    fn a_part_knows_its_totals_without_a_rescan() {
+        let mut aggregator = ExactAggregator::new(&spec(None), Share::whole(&spec(None)));
+        aggregator.count(&batch(5));
+        let part = aggregator.take_part();
+        assert_eq!(
+            part.totals(),
+            PartTotals {
+                records: 5,
+                packets: 15,
+                bytes: 1500
+            }
+        );
+        let summed = part
+            .records()
+            .fold(0, |sum, record| sum + record.stats.packets);
+        assert_eq!(summed, 15);
+        assert_eq!(aggregator.take_part().totals(), PartTotals::default());
+    }
+
+    #[test]
+    fn shares_of_a_task_split_its_keys_without_overlap_or_loss() {
+        for count in [1, 2, 3, 7] {
+            let mut seen = Vec::new();
+            let mut packets = 0;
+            for index in 0..count {
+                let share = Share {
+                    index,
+                    count,
+                    key_limit: None,
+                };
+                let mut aggregator = ExactAggregator::new(&spec(None), share);
+                aggregator.count(&batch(200));
+                let part = aggregator.take_part();
+                packets += part.totals().packets;
+                seen.extend(part.records().map(|record| record.key));
+            }
+            let distinct: std::collections::HashSet<_> = seen.iter().collect();
+            assert_eq!(
+                (seen.len(), distinct.len(), packets),
+                (200, 200, 600),
+                "{count} shares"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_limit_sends_further_keys_to_the_overflow_and_keeps_the_totals() {
+        let share = Share {
+            index: 0,
+            count: 1,
+            key_limit: Some(2),
+        };
+        let mut aggregator = ExactAggregator::new(&spec(Some(2)), share);
+        aggregator.count(&batch(5));
+        let part = aggregator.take_part();
+        assert_eq!(part.totals().records, 2);
+        assert_eq!(part.totals().packets, 15);
+        assert_eq!(part.overflow().stats.packets, 9);
+        assert_eq!(part.overflow().keys_refused, 3);
+    }
+
+    #[test]
+    fn merging_parts_combines_equal_keys_and_sums_totals() {
+        let mut first = ExactAggregator::new(&spec(None), Share::whole(&spec(None)));
+        first.count(&batch(3));
+        let mut second = ExactAggregator::new(&spec(None), Share::whole(&spec(None)));
+        second.count(&batch(4));
+        let mut merged = first.take_part();
+        merged.merge(second.take_part().as_ref()).unwrap();
+        assert_eq!(
+            merged.totals(),
+            PartTotals {
+                records: 4,
+                packets: 21,
+                bytes: 2100
+            }
+        );
+    }
+
+    #[test]
+    fn shares_cover_every_range_and_stay_in_bounds() {
+        for count in [1, 2, 3, 4, 16] {
+            let mut seen = vec![0u32; count];
+            for n in 0..10_000u64 {
+                seen[share_of_hash(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), count)] += 1;
+            }
+            assert!(
+                seen.iter().all(|&hits| hits > 0),
+                "{count} shares: {seen:?}"
+            );
+        }
+    }
+}

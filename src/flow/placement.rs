@@ -1,0 +1,205 @@
+//! Which shard counts which share of which task.
+//!
+//! With at least as many tasks as shards, every task goes whole to one
+//! shard (heaviest first, each to the least loaded shard), so no shard
+//! hashes a key it does not keep. With more shards than tasks, every shard
+//! gets one share of one task, and the heaviest tasks are split first: a
+//! split task is hashed once per share, and each share keeps its part of
+//! the keys. A task's `max_keys` is divided among its shares so that the
+//! shares' limits sum to exactly `max_keys`.
+//!
+//! The plan depends only on the tasks and the shard count, so the same
+//! config gives the same files on every run.
+
+use super::{Share, TaskSpec};
+
+/// One share of one task, given to a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Index of the task in config order.
+    pub task: usize,
+    pub share: Share,
+}
+
+/// The plan: for each of `shards` shards, the shares it counts (never
+/// empty while there is a task). Every task's shares together cover its
+/// keys exactly once.
+pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
+    let shards = shards.max(1);
+    let weights: Vec<u64> = tasks.iter().map(weight).collect();
+    let mut heaviest_first: Vec<usize> = (0..tasks.len()).collect();
+    heaviest_first.sort_by_key(|&task| std::cmp::Reverse(weights[task]));
+    let share_counts = share_counts(&weights, &heaviest_first, shards);
+    let mut plan: Vec<Vec<Placement>> = vec![Vec::new(); shards];
+    let mut load = vec![0u64; shards];
+    for &task in &heaviest_first {
+        let count = share_counts[task];
+        for index in 0..count {
+            let shard = least_loaded(&load);
+            load[shard] += weights[task] / count as u64;
+            plan[shard].push(Placement {
+                task,
+                share: Share {
+                    index,
+                    count,
+                    key_limit: tasks[task]
+                        .max_keys
+                        .map(|max| share_of_limit(max, index, count)),
+                },
+            });
+        }
+    }
+    for shard in &mut plan {
+        shard.sort_by_key(|placement| placement.task);
+    }
+    plan
+}
+
+/// How many shares each task gets: one each, then the spare shards go one
+/// at a time to the task with the most weight per share.
+fn share_counts(weights: &[u64], heaviest_first: &[usize], shards: usize) -> Vec<usize> {
+    let mut counts = vec![1usize; weights.len()];
+    for _ in weights.len()..shards {
+        let Some(&task) = heaviest_first.iter().max_by_key(|&&task| {
+            (
+                weights[task] * 1000 / counts[task] as u64,
+                std::cmp::Reverse(task),
+            )
+        }) else {
+            break;
+        };
+        counts[task] += 1;
+    }
+    counts
+}
+
+/// A task's relative cost per packet: wider keys mean bigger tables and
+/// more cache misses.
+fn weight(task: &TaskSpec) -> u64 {
+    1000 * (1 + task.schema.fields().count() as u64)
+}
+
+fn least_loaded(load: &[u64]) -> usize {
+    (0..load.len())
+        .min_by_key(|&shard| (load[shard], shard))
+        .unwrap_or(0)
+}
+
+/// Share `index` of `count` of a limit of `max` keys: the shares differ by
+/// at most one and sum to exactly `max`.
+fn share_of_limit(max: u64, index: usize, count: usize) -> u64 {
+    let (count, index) = (count as u64, index as u64);
+    max / count + u64::from(index < max % count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{KeyField, KeySchema, TaskKind};
+
+    fn task(name: &str, fields: &[KeyField], max_keys: Option<u64>) -> TaskSpec {
+        TaskSpec {
+            name: name.into(),
+            kind: TaskKind::Exact,
+            schema: KeySchema::from_fields(fields),
+            max_keys,
+        }
+    }
+
+    fn default_tasks() -> Vec<TaskSpec> {
+        vec![
+            task("per_src_ip", &[KeyField::SrcIp], None),
+            task("per_dst_ip", &[KeyField::DstIp], None),
+            task("per_src_port", &[KeyField::SrcPort], None),
+            task("per_dst_port", &[KeyField::DstPort], None),
+            task("per_protocol", &[KeyField::Protocol], None),
+            task("per_five_tuple", &KeyField::ALL, Some(100)),
+        ]
+    }
+
+    /// Per task: the share indexes placed, sorted, and the sum of their key limits.
+    fn coverage(plan: &[Vec<Placement>], tasks: usize) -> Vec<(Vec<usize>, Option<u64>)> {
+        (0..tasks)
+            .map(|task| {
+                let shares: Vec<Share> = plan
+                    .iter()
+                    .flatten()
+                    .filter(|placement| placement.task == task)
+                    .map(|placement| placement.share)
+                    .collect();
+                let mut indexes: Vec<usize> = shares.iter().map(|share| share.index).collect();
+                indexes.sort_unstable();
+                let limit = shares
+                    .iter()
+                    .map(|share| share.key_limit)
+                    .sum::<Option<u64>>();
+                (indexes, limit)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_task_is_covered_exactly_once_for_any_shard_count() {
+        let tasks = default_tasks();
+        for shards in [1, 2, 3, 4, 6, 7, 8, 16, 64] {
+            let plan = place_tasks(&tasks, shards);
+            assert_eq!(plan.len(), shards);
+            assert!(
+                plan.iter().all(|shard| !shard.is_empty()),
+                "{shards}: {plan:?}"
+            );
+            for (task, (indexes, _)) in coverage(&plan, tasks.len()).into_iter().enumerate() {
+                let count = indexes.len();
+                assert_eq!(
+                    indexes,
+                    (0..count).collect::<Vec<_>>(),
+                    "{shards} shards, task {task}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn with_no_more_shards_than_tasks_each_task_is_whole_on_one_shard() {
+        let plan = place_tasks(&default_tasks(), 2);
+        assert!(
+            plan.iter()
+                .flatten()
+                .all(|placement| placement.share.count == 1)
+        );
+        // Five-tuple (weight 6) and destination port (2) on one shard; the
+        // four other single-field tasks (2 each) on the other: 8 and 8.
+        let per_shard: Vec<Vec<usize>> = plan
+            .iter()
+            .map(|shard| shard.iter().map(|placement| placement.task).collect())
+            .collect();
+        assert_eq!(per_shard, [vec![3, 5], vec![0, 1, 2, 4]]);
+    }
+
+    #[test]
+    fn split_key_limits_sum_to_exactly_max_keys() {
+        for shards in [1, 3, 7, 8, 64] {
+            let tasks = vec![
+                task("t", &KeyField::ALL, Some(1)),
+                task("u", &[KeyField::SrcIp], Some(100)),
+            ];
+            let plan = place_tasks(&tasks, shards);
+            let limits: Vec<Option<u64>> = coverage(&plan, 2)
+                .into_iter()
+                .map(|(_, limit)| limit)
+                .collect();
+            assert_eq!(limits, [Some(1), Some(100)], "{shards} shards");
+        }
+    }
+
+    #[test]
+    fn the_heaviest_task_is_split_first() {
+        let plan = place_tasks(&default_tasks(), 7);
+        let five_tuple_shares = plan
+            .iter()
+            .flatten()
+            .filter(|placement| placement.task == 5)
+            .count();
+        assert_eq!(five_tuple_shares, 2);
+    }
+}
