@@ -13,6 +13,13 @@
 //!
 //! Prints median packets/s, the ratio to the baseline, and peak RSS.
 //! Set NETSPECTRA_BENCH_RUNS to change the number of runs (default 5).
+//!
+//! With NETSPECTRA_BASELINE_REV set to a git revision (e.g. `HEAD~1`), it
+//! first builds that revision's release binary in a worktree under
+//! target/bench-baseline and runs it against the current binary on the
+//! skewed capture with the default config, interleaved, printing both
+//! medians and the median of the pair-by-pair ratios (current / baseline,
+//! in packets/s: above 1 is faster).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -50,6 +57,13 @@ fn main() {
         &["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"],
     );
 
+    if let Ok(revision) = std::env::var("NETSPECTRA_BASELINE_REV") {
+        let baseline = build_revision(root, &revision);
+        compare_binaries(
+            &baseline, &binary, &skewed, &six_tasks, runs, &data, &revision,
+        );
+    }
+
     println!(
         "throughput: {THROUGHPUT_PACKETS} packets, ~{FIVE_TUPLES} skewed 5-tuples, {runs} runs each"
     );
@@ -77,6 +91,76 @@ fn main() {
     println!(
         "memory per 5-tuple flow: {:.1} bytes",
         extra * 1024.0 / DISTINCT_FLOWS as f64
+    );
+}
+
+/// Builds `revision`'s release binary in its own worktree and target folder.
+fn build_revision(root: &Path, revision: &str) -> PathBuf {
+    let base = root.join("target/bench-baseline");
+    let tree = base.join("tree");
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?} failed");
+    };
+    if !tree.exists() {
+        git(&[
+            "worktree",
+            "add",
+            "--detach",
+            &tree.to_string_lossy(),
+            revision,
+        ]);
+    }
+    let status = Command::new("git")
+        .current_dir(&tree)
+        .args(["checkout", "--detach", "--quiet", revision])
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "cannot check out {revision}");
+    let status = Command::new("cargo")
+        .current_dir(&tree)
+        .args(["build", "--release", "--quiet", "--bin", "netspectra"])
+        .env("CARGO_TARGET_DIR", base.join("target"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cannot build {revision}");
+    base.join("target/release/netspectra")
+}
+
+/// The same file and config through two binaries, interleaved.
+fn compare_binaries(
+    baseline: &Path,
+    candidate: &Path,
+    capture: &Path,
+    config: &Path,
+    runs: usize,
+    data: &Path,
+    revision: &str,
+) {
+    println!("against {revision}: {THROUGHPUT_PACKETS} packets, default config, {runs} runs each");
+    let mut base = Vec::new();
+    let mut cand = Vec::new();
+    for _ in 0..runs {
+        base.push(run_once(baseline, capture, config, data));
+        cand.push(run_once(candidate, capture, config, data));
+    }
+    report(revision, &base, THROUGHPUT_PACKETS);
+    report("this tree", &cand, THROUGHPUT_PACKETS);
+    let mut ratios: Vec<f64> = base
+        .iter()
+        .zip(&cand)
+        .map(|(base, cand)| base.seconds / cand.seconds)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "  speed ratio this tree / {revision}: median {:.3} (min {:.3}, max {:.3})\n",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
     );
 }
 

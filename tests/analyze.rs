@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use support::cli::{analyze, inspect_json, netspectra};
+use support::store::{leftovers, window_dirs};
 use support::traffic::{expected_tables, mixed_packets, tables_from_inspect, write_pcap};
 
 const SECOND: u64 = 1_000_000_000;
@@ -58,11 +59,10 @@ fn windows_follow_packet_timestamps_and_sum_to_the_totals() {
     let run = analyze(&[&capture], &out, &["--snapshot-interval", "10s"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(run.summary["windows"], 5);
-    let mut windows: Vec<String> = std::fs::read_dir(&out)
-        .expect("output root exists")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+    let windows: Vec<String> = window_dirs(&out)
+        .iter()
+        .filter_map(|path| Some(path.file_name()?.to_str()?.to_string()))
         .collect();
-    windows.sort();
     let want: Vec<String> = (0..5)
         .map(|n| format!("2025-09-09T10-00-{:02}Z", n * 10))
         .collect();
@@ -182,14 +182,6 @@ fn reruns_on_the_same_output_replace_windows_instead_of_doubling_them() {
         "temporary directories left: {:?}",
         leftovers(&out)
     );
-}
-
-fn leftovers(root: &Path) -> Vec<String> {
-    std::fs::read_dir(root)
-        .expect("root exists")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with('.'))
-        .collect()
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::cli::{capture_on_loopback, inspect_json, netspectra, running_as_root};
+use support::store::{task_dir, window_dirs};
 use support::traffic::tables_from_inspect;
 
 /// Ethernet (14) + IPv4 (20) + UDP (8): loopback frames are Ethernet-framed.
@@ -199,18 +200,8 @@ fn traffic_over_three_one_second_windows_lands_in_each_window() {
     assert_eq!(summary["packets_counted"], 15, "{log}");
 
     let mut counts = Vec::new();
-    let mut windows: Vec<_> = std::fs::read_dir(&out)
-        .expect("output root")
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            !path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    windows.sort();
-    for window in &windows {
-        let summary_path = window.join("per_protocol/summary.json");
+    for window in &window_dirs(&out) {
+        let summary_path = task_dir(window, "per_protocol").join("summary.json");
         let text = std::fs::read_to_string(&summary_path).expect("every live window has a summary");
         let window_summary: serde_json::Value =
             serde_json::from_str(&text).expect("summary is JSON");
@@ -239,11 +230,10 @@ fn an_idle_interface_writes_its_windows_on_time_and_stops_within_a_second() {
     let (summary, _, took) = capture.terminate();
     assert_eq!(summary["packets_read"], 0);
     assert!(took < Duration::from_secs(1), "stopping took {took:?}");
-    let quiet: Vec<serde_json::Value> = std::fs::read_dir(&out)
-        .expect("output root")
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            std::fs::read_to_string(entry.path().join("per_src_ip/summary.json")).ok()
+    let quiet: Vec<serde_json::Value> = window_dirs(&out)
+        .iter()
+        .filter_map(|window| {
+            std::fs::read_to_string(task_dir(window, "per_src_ip").join("summary.json")).ok()
         })
         .map(|text| serde_json::from_str(&text).expect("summary is JSON"))
         .collect();

@@ -13,6 +13,7 @@ use serde_json::Value;
 use support::capture_writer::{Endian, PcapWriter};
 use support::cli::{inspect_json, netspectra};
 use support::measure;
+use support::store::task_dir;
 use support::traffic::Rng;
 
 const PACKETS: usize = 1_000_000;
@@ -173,7 +174,7 @@ fn run_measured(capture: &Path, config: &Path, out: &Path) -> (u64, Value) {
 }
 
 fn summary(window: &Path, task: &str) -> Value {
-    let path = window.join(task).join("summary.json");
+    let path = task_dir(window, task).join("summary.json");
     let text = std::fs::read_to_string(&path).expect("summary.json is written");
     serde_json::from_str(&text).expect("summary.json is JSON")
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use support::cli::{analyze, inspect_json, netspectra};
+use support::store::{leftovers, window_dirs};
 use support::traffic::{mixed_packets, write_pcap};
 
 const SECOND: u64 = 1_000_000_000;
@@ -33,16 +34,6 @@ impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn window_dirs(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root)
-        .expect("root")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -123,15 +114,17 @@ fn sigkill_mid_run_never_shows_a_partial_window_and_the_next_start_cleans_up() {
     assert!(!visible.is_empty());
     for window in &visible {
         // Fails if any shard file is missing or disagrees with its summary.
-        inspect_json(&out.join(window), &[]);
+        inspect_json(window, &[]);
     }
     let tiny = dir.path().join("tiny.pcap");
     let mut one = mixed_packets(1, START, 1, 23);
     write_pcap(&tiny, &mut one);
-    assert_eq!(analyze(&[&tiny], &out, &[]).status, 0);
-    let leftovers: Vec<String> = std::fs::read_dir(&out)
-        .expect("root")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+    assert_eq!(
+        analyze(&[&tiny], &out, &["--snapshot-interval", "1s"]).status,
+        0
+    );
+    let leftovers: Vec<String> = leftovers(&out)
+        .into_iter()
         .filter(|name| name.ends_with(&format!("-{killed_pid}")))
         .collect();
     assert!(leftovers.is_empty(), "left after restart: {leftovers:?}");

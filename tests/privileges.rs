@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::cli::{analyze, capture_on_loopback, running_as_root};
+use support::store::task_dir;
 use support::traffic::{mixed_packets, write_pcap};
 
 const NOBODY: u32 = 65_534;
@@ -139,7 +140,11 @@ fn a_symlink_planted_at_a_window_name_is_replaced_and_its_target_untouched() {
             .file_type()
             .is_symlink()
     );
-    assert!(window.join("per_src_ip/summary.json").is_file());
+    assert!(
+        task_dir(&window, "per_src_ip")
+            .join("summary.json")
+            .is_file()
+    );
     let kept: Vec<_> = std::fs::read_dir(&elsewhere)
         .expect("target")
         .filter_map(Result::ok)

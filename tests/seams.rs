@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
+use netspectra::actors::messages::RunInfo;
 use netspectra::actors::pipeline::{self, PipelineSettings};
 use netspectra::actors::reader::{InputFile, PacketSource, ReaderSettings};
 use netspectra::capture::RunMode;
@@ -17,6 +18,7 @@ use netspectra::flow::{
     Aggregator, FlowRecord, KeyField, KeySchema, MergeError, Overflow, PacketRecord, Part,
     PartTotals, Share, TaskKind, TaskSpec, WindowBounds, build_aggregator,
 };
+use netspectra::output::run::RunId;
 use netspectra::output::{ClosedWindow, WriteError, Writer};
 use support::traffic::{expected_tables, mixed_packets, write_pcap};
 
@@ -143,7 +145,10 @@ fn run_into_memory(capture: &std::path::Path, workers: usize) -> Vec<Stored> {
             }],
             strict: false,
         },
-        mode: RunMode::Offline,
+        run: RunInfo {
+            mode: RunMode::Offline,
+            run: RunId(0x5ea5),
+        },
         tasks,
         build_aggregator: with_tally,
         workers,

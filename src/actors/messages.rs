@@ -15,11 +15,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix::prelude::*;
 use futures::channel::oneshot;
 
-use crate::capture::CaptureStats;
+use crate::capture::{CaptureStats, RunMode};
 use crate::flow::{Part, PartTotals, WindowBounds};
 use crate::output::ClosedWindow;
+use crate::output::run::RunId;
 
 pub use crate::flow::PacketRecord;
+
+/// What every window of a run shares: how it reads, and the identity that
+/// names its part of each window. Given to the scheduler at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInfo {
+    pub mode: RunMode,
+    pub run: RunId,
+}
 
 /// Start-up -> ReaderActor: read every input to the end (or until the stop
 /// flag is raised), then report with `ReaderFinished`.

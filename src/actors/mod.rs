@@ -11,5 +11,6 @@ pub mod pipeline;
 pub mod reader;
 pub mod scheduler;
 pub mod shard;
+pub mod signals;
 pub mod supervisor;
 pub mod writer;

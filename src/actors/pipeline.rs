@@ -11,11 +11,10 @@ use actix::prelude::*;
 use futures::channel::oneshot;
 use indicatif::ProgressBar;
 
-use crate::capture::RunMode;
 use crate::flow::{Aggregator, Share, TaskSpec, place_tasks};
 use crate::output::Writer;
 
-use super::messages::{StartReading, WriteProgress};
+use super::messages::{RunInfo, StartReading, WriteProgress};
 use super::reader::{PacketSource, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, WriterLinks};
 use super::shard::ShardActor;
@@ -25,7 +24,8 @@ use super::writer::WriterActor;
 /// Everything `run` needs to build the pipeline.
 pub struct PipelineSettings {
     pub source: PacketSource,
-    pub mode: RunMode,
+    /// Offline or live, and the run identity naming its parts.
+    pub run: RunInfo,
     pub tasks: Vec<TaskSpec>,
     /// Builds each share's aggregator: `flow::build_aggregator`, the
     /// registry of task kinds (tests pass kinds of their own).
@@ -68,7 +68,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
             settings.tasks.clone(),
             share_counts,
             plan.len(),
-            settings.mode,
+            settings.run,
             WriterLinks {
                 write_to: writer.clone().recipient(),
                 retry_to: writer.recipient(),

@@ -19,10 +19,11 @@ use futures::channel::oneshot;
 
 use crate::capture::{CaptureStats, RunMode};
 use crate::flow::{Part, PartTotals, TaskSpec, WindowBounds};
+use crate::output::run::RunId;
 use crate::output::{ClosedWindow, TaskWindow, layout};
 
 use super::messages::{
-    Flush, FlushReport, RetryBacklog, ShardParts, WindowClosing, WriteReport, WriteWindow,
+    Flush, FlushReport, RetryBacklog, RunInfo, ShardParts, WindowClosing, WriteReport, WriteWindow,
 };
 
 pub struct SchedulerActor {
@@ -32,6 +33,8 @@ pub struct SchedulerActor {
     share_counts: Vec<usize>,
     shard_count: usize,
     mode: RunMode,
+    /// Names this run's part of every window.
+    run: RunId,
     /// The writer actor, for complete windows and the final retry.
     write_to: Recipient<WriteWindow>,
     retry_to: Recipient<RetryBacklog>,
@@ -64,7 +67,7 @@ impl SchedulerActor {
         tasks: Vec<TaskSpec>,
         share_counts: Vec<usize>,
         shard_count: usize,
-        mode: RunMode,
+        run: RunInfo,
         writer: WriterLinks,
     ) -> Self {
         let report = FlushReport {
@@ -75,7 +78,8 @@ impl SchedulerActor {
             tasks,
             share_counts,
             shard_count,
-            mode,
+            mode: run.mode,
+            run: run.run,
             write_to: writer.write_to,
             retry_to: writer.retry_to,
             pending: BTreeMap::new(),
@@ -192,6 +196,7 @@ impl SchedulerActor {
             .collect();
         let closed = ClosedWindow {
             bounds: window,
+            run: self.run,
             mode: self.mode,
             capture,
             tasks,

@@ -1,33 +1,37 @@
-//! Supervisor: starts the pipeline, watches for signals, and runs the ordered shutdown.
+//! Supervisor: watches for stop requests and runs the ordered shutdown.
 //!
-//! Accepts: `ReaderFinished` (Reader). Sends: `StartReading` (Reader),
-//! `Flush` (Scheduler).
+//! Accepts: `ReaderFinished` (Reader). Sends: `Flush` (Scheduler).
 //!
-//! Shutdown protocol, the same at end of input and on SIGINT/SIGTERM:
-//! 1. A signal (or `--duration`) raises the stop flag; the reader checks it
-//!    before every packet and at least every 100 ms when a live interface is
-//!    idle, and stops reading (end of input or `--count` needs no flag).
-//! 2. The reader sends its last partial batch and the final `CloseWindow` to
-//!    every shard, and waits until every shard has answered every message it
-//!    sent. Each shard has then handed its last maps to the scheduler.
+//! Shutdown protocol, the same at end of input and on SIGINT, SIGTERM or SIGHUP:
+//! 1. A signal (counted by `signals`, polled every 20 ms) or `--duration`
+//!    raises the stop flag; the reader checks it before every packet and at
+//!    least every 100 ms when a live interface is idle, and stops reading
+//!    (end of input or `--count` needs no flag).
+//! 2. The reader sends its last partial batch and the final
+//!    `Feed::CloseWindow` to every shard (announced to the scheduler with
+//!    `WindowClosing`), and waits until every shard has answered every
+//!    message it sent. Each shard has then handed its last parts to the
+//!    scheduler.
 //! 3. The reader reports `ReaderFinished`; the supervisor sends `Flush` to the
-//!    scheduler, which is handled after every shard's `ShardWindow` (they were
+//!    scheduler, which is handled after every shard's `ShardParts` (they were
 //!    queued before step 2 ended).
 //! 4. The scheduler answers `Flush` once the writer has answered every
-//!    `WriteWindow`: every window is on disk or reported as failed.
-//! 5. The supervisor hands the outcome to `run`, which stops the arbiters.
+//!    `WriteWindow` and one last `RetryBacklog`: every window is stored by
+//!    every sink or reported as given up.
+//! 5. The supervisor hands the outcome to `pipeline::run`, which stops the arbiters.
 //!
-//! A second signal during shutdown exits at once with status 130.
+//! A second signal during shutdown exits at once with status 130, naming
+//! the newest window every sink has stored.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_rt::signal::unix::{SignalKind, signal};
 use futures::channel::oneshot;
 
 use super::messages::{Flush, FlushReport, ReadReport, ReaderFinished, WriteProgress};
+use super::signals;
 
 /// The result of a whole run: what was read and what was written.
 #[derive(Debug, Clone)]
@@ -48,6 +52,8 @@ pub struct SupervisorActor {
     stop_after: Option<Duration>,
     /// The stop came from `stop_after`, a planned end, not an interruption.
     ran_out: bool,
+    /// The first stop signal has been acted on.
+    signalled: bool,
     /// Where the outcome goes when the shutdown is complete.
     done: Option<oneshot::Sender<RunOutcome>>,
 }
@@ -71,6 +77,7 @@ impl SupervisorActor {
             stop: settings.stop,
             stop_after: settings.stop_after,
             ran_out: false,
+            signalled: false,
             done: Some(settings.done),
         }
     }
@@ -80,12 +87,7 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let stop = Arc::clone(&self.stop);
-        let last_words = LastWords {
-            sinks: self.sinks.clone(),
-            progress: self.progress.clone(),
-        };
-        ctx.spawn(watch_signals(stop, last_words).into_actor(self));
+        ctx.run_interval(SIGNAL_POLL, |act, _| act.obey_signals());
         if let Some(after) = self.stop_after {
             ctx.run_later(after, move |act, _| {
                 act.ran_out = !act.stop.load(Ordering::SeqCst);
@@ -98,6 +100,9 @@ impl Actor for SupervisorActor {
         }
     }
 }
+
+/// How often the supervisor looks at the signal count.
+const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
 impl Handler<ReaderFinished> for SupervisorActor {
     type Result = ResponseActFuture<Self, ()>;
@@ -119,14 +124,25 @@ impl Handler<ReaderFinished> for SupervisorActor {
     }
 }
 
-/// What a second signal says before the process exits.
-struct LastWords {
-    sinks: String,
-    progress: WriteProgress,
-}
+impl SupervisorActor {
+    /// The first stop signal raises the stop flag; a second one exits at
+    /// once with status 130, saying what is stored.
+    fn obey_signals(&mut self) {
+        let received = signals::received();
+        if received >= 2 {
+            self.last_words();
+            std::process::exit(130);
+        }
+        if received == 1 && !self.signalled {
+            self.signalled = true;
+            log::warn!(
+                "signal received: stopping; everything read so far will be counted and written"
+            );
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
 
-impl LastWords {
-    fn say(&self) {
+    fn last_words(&self) {
         let written = match self.progress.written_until() {
             Some(end) => format!(
                 "windows up to {} are stored",
@@ -138,31 +154,5 @@ impl LastWords {
             "netspectra: second signal: exiting now; {written} in {}; the counts after that are not written",
             self.sinks
         );
-    }
-}
-
-/// Raises the stop flag on the first SIGINT or SIGTERM; exits with 130 on the second.
-async fn watch_signals(stop: Arc<AtomicBool>, last_words: LastWords) {
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        log::warn!(
-            "cannot install signal handlers; Ctrl-C will kill the run without a final snapshot"
-        );
-        return;
-    };
-    let received = AtomicU32::new(0);
-    loop {
-        futures::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
-        if received.fetch_add(1, Ordering::SeqCst) == 0 {
-            log::warn!(
-                "signal received: stopping; everything read so far will be counted and written"
-            );
-            stop.store(true, Ordering::SeqCst);
-        } else {
-            last_words.say();
-            std::process::exit(130);
-        }
     }
 }

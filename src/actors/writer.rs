@@ -224,6 +224,7 @@ mod tests {
     use super::*;
     use crate::capture::{CaptureStats, RunMode};
     use crate::output::WriteError;
+    use crate::output::run::RunId;
 
     /// A sink that fails while `failing` holds and records what it stored.
     struct FlakySink {
@@ -257,6 +258,7 @@ mod tests {
                     start_ns,
                     end_ns: start_ns + 60_000_000_000,
                 },
+                run: RunId(7),
                 mode: RunMode::Offline,
                 capture: CaptureStats::default(),
                 tasks: Vec::new(),

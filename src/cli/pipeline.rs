@@ -5,19 +5,23 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::actors::messages::RunInfo;
 use crate::actors::pipeline::{self, PipelineSettings};
 use crate::actors::reader::{InputFile, PacketSource, ReaderSettings};
+use crate::actors::signals;
 use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError, RunMode};
 use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
-use crate::flow::build_aggregator;
+use crate::flow::{TaskSpec, build_aggregator};
+use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
+use crate::output::run::{self, RunId};
 use crate::output::{WriterSpec, build_writers, leftovers};
 use crate::with_causes;
 
@@ -27,19 +31,24 @@ use super::usage::UsageError;
 use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
 
 pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
+    signals::install().context("installing signal handlers")?;
     let config = load_config(&args.pipeline)?;
+    let plan = Plan::new(&config, &args.pipeline, RunMode::Offline)?;
     let inputs = check_inputs(&args.files, args.strict)?;
-    prepare_output_root(&output_root(&config, &args.pipeline))?;
+    let (run_id, record) = offline_identity(&plan, &inputs);
+    prepare_output_root(&plan.root)?;
+    admit(&plan, run_id, record)?;
     let progress = bars.add(progress_bar(&args.files));
     let source = PacketSource::Files {
         inputs,
         strict: args.strict,
     };
-    log::info!("analyzing {} file(s)", args.files.len());
-    run(&config, &args.pipeline, source, progress, RunMode::Offline)
+    log::info!("analyzing {} file(s) as run {run_id}", args.files.len());
+    run(&config, &args.pipeline, plan, run_id, source, progress)
 }
 
 pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
+    signals::install().context("installing signal handlers")?;
     let mut config = load_config(&args.pipeline)?;
     let section = &config.capture;
     let interface = args.interface.clone().or_else(|| section.interface.clone()).ok_or_else(|| {
@@ -59,14 +68,23 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let count = args.count.or(section.count);
     let user = args.user.clone().or_else(|| section.user.clone());
     config.capture.duration = args.duration.or(section.duration);
-    let root = output_root(&config, &args.pipeline);
-    prepare_output_root(&root)?;
+    let plan = Plan::new(&config, &args.pipeline, RunMode::Live)?;
+    prepare_output_root(&plan.root)?;
     let capture = LiveCapture::open(&settings)?;
     if let Some(user) = user {
         privileges::drop_to_user(&user)?;
         // Checked again as the new user: root could write where it cannot.
-        prepare_output_root(&root)?;
+        prepare_output_root(&plan.root)?;
     }
+    let run_id = RunId::live(&settings.interface, wall_clock_ns());
+    let record = RunRecord {
+        mode: "live".to_string(),
+        inputs: vec![InputRecord {
+            path: settings.interface.clone(),
+            fingerprint: String::new(),
+        }],
+    };
+    admit(&plan, run_id, record)?;
     let source = PacketSource::Live {
         capture: Box::new(capture),
         count,
@@ -74,9 +92,10 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     run(
         &config,
         &args.pipeline,
+        plan,
+        run_id,
         source,
         ProgressBar::hidden(),
-        RunMode::Live,
     )
 }
 
@@ -141,25 +160,106 @@ fn output_root(config: &Config, args: &PipelineArgs) -> PathBuf {
         .unwrap_or_else(|| config.aggregator.storage_root_path.clone())
 }
 
+/// What a run counts and where, resolved from the config and the flags
+/// before anything is read.
+struct Plan {
+    mode: RunMode,
+    tasks: Vec<TaskSpec>,
+    interval: Duration,
+    interval_ns: u64,
+    workers: usize,
+    root: PathBuf,
+}
+
+impl Plan {
+    fn new(config: &Config, args: &PipelineArgs, mode: RunMode) -> Result<Plan, UsageError> {
+        let aggregator = &config.aggregator;
+        let interval = args
+            .snapshot_interval
+            .unwrap_or(aggregator.snapshot_interval);
+        let interval_ns = u64::try_from(interval.as_nanos())
+            .map_err(|_| UsageError(format!("snapshot interval {interval:?} is too long")))?;
+        Ok(Plan {
+            mode,
+            // Live traffic can be flooded with spoofed keys; a file is what it is.
+            tasks: aggregator
+                .task_specs((mode == RunMode::Live).then_some(DEFAULT_CAPTURE_MAX_KEYS)),
+            interval,
+            interval_ns,
+            workers: args.workers.map_or(aggregator.num_workers, usize::from),
+            root: output_root(config, args),
+        })
+    }
+}
+
+/// The identity of an offline run over the inputs that passed their check,
+/// and the manifest's record of it.
+fn offline_identity(plan: &Plan, inputs: &[InputFile]) -> (RunId, RunRecord) {
+    let mut fingerprints = Vec::new();
+    let mut records = Vec::new();
+    for input in inputs.iter().filter(|input| input.refused.is_none()) {
+        // A file that cannot be read for its fingerprint fails again, with
+        // its error reported, when the reader opens it.
+        let Ok(fingerprint) = run::fingerprint_file(&input.path) else {
+            continue;
+        };
+        fingerprints.push(fingerprint);
+        let path = std::fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone());
+        records.push(InputRecord {
+            path: path.display().to_string(),
+            fingerprint: format!("{fingerprint:016x}"),
+        });
+    }
+    let run_id = RunId::offline(plan.interval, &plan.tasks, &fingerprints);
+    let record = RunRecord {
+        mode: "offline".to_string(),
+        inputs: records,
+    };
+    (run_id, record)
+}
+
+/// Records the run in the root's manifest; a root that holds other windows
+/// or other task definitions refuses it (exit status 2).
+fn admit(plan: &Plan, run_id: RunId, record: RunRecord) -> anyhow::Result<()> {
+    let admission = Admission {
+        interval: plan.interval,
+        tasks: &plan.tasks,
+        run: run_id,
+        record,
+    };
+    match manifest::admit(&plan.root, &admission) {
+        Ok(warnings) => {
+            for warning in warnings {
+                log::warn!("{warning}");
+            }
+            Ok(())
+        }
+        Err(error @ (ManifestError::Interval { .. } | ManifestError::Task { .. })) => {
+            Err(UsageError(error.to_string()).into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Runs the pipeline on `source` and prints the summary; the exit status says
 /// whether anything was lost.
 fn run(
     config: &Config,
     args: &PipelineArgs,
+    plan: Plan,
+    run_id: RunId,
     source: PacketSource,
     progress: ProgressBar,
-    mode: RunMode,
 ) -> anyhow::Result<ExitCode> {
     let aggregator = &config.aggregator;
-    let workers = args.workers.map_or(aggregator.num_workers, usize::from);
-    let interval = args
-        .snapshot_interval
-        .unwrap_or(aggregator.snapshot_interval);
-    let interval_ns = u64::try_from(interval.as_nanos())
-        .map_err(|_| UsageError(format!("snapshot interval {interval:?} is too long")))?;
-    let root = output_root(config, args);
-    // Live traffic can be flooded with spoofed keys; a file is what it is.
-    let tasks = aggregator.task_specs((mode == RunMode::Live).then_some(DEFAULT_CAPTURE_MAX_KEYS));
+    let Plan {
+        mode,
+        tasks,
+        interval,
+        interval_ns,
+        workers,
+        root,
+    } = plan;
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
     log::info!(
         "{} task(s), {workers} worker(s), {} windows, output {}",
@@ -169,7 +269,7 @@ fn run(
     );
     let settings = PipelineSettings {
         source,
-        mode,
+        run: RunInfo { mode, run: run_id },
         tasks,
         build_aggregator,
         workers,
@@ -264,4 +364,13 @@ fn report_failures(outcome: &RunOutcome) -> anyhow::Result<ExitCode> {
         "the run completed with errors:\n  {}",
         problems.join("\n  ")
     )
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
 }

@@ -1,7 +1,9 @@
-//! The file store as a [`Writer`]: each window becomes a directory of
-//! `.dat` files and `summary.json`s under an output root (see `window`),
-//! after which the root's retention limits are applied.
+//! The file store as a [`Writer`]: each window gets this run's part, a
+//! directory of `.dat` files and `summary.json`s, under an output root (see
+//! `window`), after which the root's retention limits are applied, sparing
+//! every window this run wrote.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::retention::Retention;
@@ -12,11 +14,17 @@ use super::writer::{ClosedWindow, WriteError, Writer};
 pub struct FilesWriter {
     root: PathBuf,
     retention: Retention,
+    /// Starts of the windows this run wrote: retention never removes them.
+    written: BTreeSet<u64>,
 }
 
 impl FilesWriter {
     pub fn new(root: PathBuf, retention: Retention) -> FilesWriter {
-        FilesWriter { root, retention }
+        FilesWriter {
+            root,
+            retention,
+            written: BTreeSet::new(),
+        }
     }
 }
 
@@ -30,7 +38,8 @@ impl Writer for FilesWriter {
             retryable: error.is_retryable(),
             message: crate::with_causes(&error),
         })?;
-        self.retention.apply(&self.root);
+        self.written.insert(window.bounds.start_ns);
+        self.retention.apply(&self.root, &self.written);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::layout::{SUMMARY_FILE, parse_window_dir_name, rfc3339_nanos, shard_file_name};
+use super::run::RunId;
 use super::{OutputError, Summary, dat};
 use crate::flow::{AddressFamily, FlowKey, FlowMap, FlowStats, KeyField, KeySchema};
 
@@ -105,10 +106,12 @@ pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), Outp
         .map_err(|source| OutputError::Report { source })
 }
 
-/// A task directory inside a window directory.
+/// A task in one window: its directory in each run part that has it.
 struct TaskDir {
     task: String,
+    /// The window directory.
     path: PathBuf,
+    parts: Vec<PathBuf>,
 }
 
 /// One table of the report: a task in one window, or in all windows with `--merge`.
@@ -201,7 +204,7 @@ fn key_order(key: &FlowKey) -> (AddressFamily, [u8; 16], [u8; 16], u16, u16, u8)
 }
 
 /// Window directories under `path` in chronological order, or `path` itself
-/// when it is one window (it holds task directories with a summary).
+/// when it is one window (it holds run parts of task directories).
 fn find_windows(path: &Path) -> Result<Vec<PathBuf>, OutputError> {
     if !task_dirs(path)?.is_empty() {
         return Ok(vec![path.to_path_buf()]);
@@ -214,15 +217,41 @@ fn find_windows(path: &Path) -> Result<Vec<PathBuf>, OutputError> {
     Ok(windows.into_iter().map(|(_, dir)| dir).collect())
 }
 
-/// Task directories of one window, alphabetically; those without a summary are skipped.
+/// The tasks of one window, alphabetically, each with its directory in
+/// every run part (`run-<id>`) that has it; task directories without a
+/// summary, and temporary parts (`.tmp-*`), are skipped.
 fn task_dirs(window: &Path) -> Result<Vec<TaskDir>, OutputError> {
-    let mut tasks: Vec<TaskDir> = subdirectories(window)?
+    let mut parts: Vec<(String, PathBuf)> = subdirectories(window)?
         .into_iter()
-        .filter(|(name, dir)| !name.starts_with('.') && dir.join(SUMMARY_FILE).is_file())
-        .map(|(task, path)| TaskDir { task, path })
+        .filter(|(name, _)| RunId::parse_part_name(name).is_some())
         .collect();
-    tasks.sort_by(|a, b| a.task.cmp(&b.task));
-    Ok(tasks)
+    parts.sort();
+    let mut tasks: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (_, part) in parts {
+        let found = match subdirectories(&part) {
+            Ok(found) => found,
+            // Removed by retention or replaced by a rerun since the window was listed.
+            Err(OutputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        for (task, dir) in found {
+            if !task.starts_with('.') && dir.join(SUMMARY_FILE).is_file() {
+                tasks.entry(task).or_default().push(dir);
+            }
+        }
+    }
+    Ok(tasks
+        .into_iter()
+        .map(|(task, parts)| TaskDir {
+            task,
+            path: window.to_path_buf(),
+            parts,
+        })
+        .collect())
 }
 
 fn subdirectories(path: &Path) -> Result<Vec<(String, PathBuf)>, OutputError> {
@@ -357,9 +386,88 @@ fn counts_overflow(path: &Path) -> OutputError {
     }
 }
 
+/// Every run's part of one task in one window, merged. A part that a rerun
+/// replaces while it is read is read again; one that disappears (retention
+/// removed the window) is skipped with a note.
+fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
+    let mut total: Option<Loaded> = None;
+    for part in &dir.parts {
+        let Some(loaded) = load_part_retrying(&dir.task, part)? else {
+            log::warn!("{}: removed while being read; skipped", part.display());
+            continue;
+        };
+        let Some(total) = total.as_mut() else {
+            total = Some(loaded);
+            continue;
+        };
+        if loaded.schema != total.schema {
+            return Err(OutputError::SchemaMismatch {
+                path: part.clone(),
+                task: dir.task.clone(),
+                found: loaded.schema,
+                want: total.schema,
+            });
+        }
+        for record in loaded.map.records() {
+            total
+                .map
+                .merge_record(record)
+                .ok_or_else(|| counts_overflow(part))?;
+        }
+        total.other =
+            merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(part))?;
+    }
+    total.ok_or_else(|| OutputError::Inconsistent {
+        path: dir.path.clone(),
+        what: format!(
+            "every part of task {} disappeared while being read",
+            dir.task
+        ),
+    })
+}
+
+/// Attempts at reading a part that keeps changing under the reader.
+const PART_READ_ATTEMPTS: usize = 3;
+
+/// Reads one part, again when it changed between its files; `None` when it is gone.
+fn load_part_retrying(task: &str, path: &Path) -> Result<Option<Loaded>, OutputError> {
+    let mut attempt = 1;
+    loop {
+        match load_part(task, path) {
+            Ok(loaded) => return Ok(Some(loaded)),
+            Err(OutputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !path.exists() =>
+            {
+                return Ok(None);
+            }
+            Err(error) if attempt >= PART_READ_ATTEMPTS || !changes_under_reader(&error) => {
+                return Err(error);
+            }
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Errors a concurrent replacement of the part can cause.
+fn changes_under_reader(error: &OutputError) -> bool {
+    match error {
+        OutputError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        OutputError::Inconsistent { .. } => true,
+        _ => false,
+    }
+}
+
 /// Reads a task directory's summary and all its shard files, checking that
 /// they agree with each other and with the summary.
-fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
+fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
+    let dir = TaskDir {
+        task: task.to_string(),
+        path: path.to_path_buf(),
+        parts: Vec::new(),
+    };
     let summary = read_summary(&dir.path.join(SUMMARY_FILE))?;
     let inconsistent = |path: PathBuf, what: String| OutputError::Inconsistent { path, what };
     let mut loaded: Option<Loaded> = None;
@@ -658,7 +766,7 @@ mod tests {
 
     use super::*;
     use crate::flow::{FlowRecord, Overflow};
-    use crate::output::window::tests::{SEC, T0, TestTask, by_src, map, write_test_window};
+    use crate::output::window::tests::{PART, SEC, T0, TestTask, by_src, map, write_test_window};
 
     /// Two windows: `by_src` in both, `five` (mixed IPv4/IPv6) and `ports` in the first only.
     fn written_root() -> tempfile::TempDir {
@@ -928,6 +1036,7 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
         let shard = root
             .path()
             .join("2025-09-09T10-00-00Z")
+            .join(PART)
             .join("by_src")
             .join("shard_1.dat");
         fs::remove_file(&shard).unwrap();
@@ -949,7 +1058,11 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
     #[test]
     fn a_summary_that_disagrees_with_the_shards_is_an_error() {
         let root = written_root();
-        let task_dir = root.path().join("2025-09-09T10-00-00Z").join("ports");
+        let task_dir = root
+            .path()
+            .join("2025-09-09T10-00-00Z")
+            .join(PART)
+            .join("ports");
         edit_summary(&task_dir, "\"total_packets\": 5", "\"total_packets\": 6");
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
         let want = format!(
@@ -1027,7 +1140,11 @@ by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003
     #[test]
     fn a_summary_whose_totals_leave_out_the_overflow_is_an_error() {
         let root = flooded_root();
-        let task_dir = root.path().join("2025-09-09T10-01-00Z").join("by_src");
+        let task_dir = root
+            .path()
+            .join("2025-09-09T10-01-00Z")
+            .join(PART)
+            .join("by_src");
         edit_summary(&task_dir, "\"total_packets\": 8", "\"total_packets\": 7");
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
         let want = format!(

@@ -1,84 +1,91 @@
 //! Leftovers of an interrupted writer (kill -9, power loss): the temporary
-//! `.tmp-<window>-<pid>` directories of windows being written and the
-//! `.old-<window>-<pid>` directories of windows being replaced.
+//! `.tmp-run-<id>-<pid>` part directories inside window directories, and
+//! the `.del-<window>-<pid>` directories of windows retention was removing.
 //!
 //! Owns finding them and cleaning them up at start. Only directories whose
-//! whole name has that shape and whose writer process is gone are touched:
-//! another netspectra still writing into the same root keeps its own, and
-//! nothing else in the root is ever looked at twice. `inspect` ignores all
-//! of them anyway (their names start with a dot).
+//! whole name is exactly what the writer makes, and whose writer process is
+//! gone, are touched: another netspectra still writing into the same root
+//! keeps its own, and a `.tmp-<anything else>` made by someone else
+//! survives. `inspect` ignores all of them anyway (their names start with a dot).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::layout::{parse_window_dir_name, window_dir_name};
+use super::run::RunId;
+use super::window::temp_part_name;
 
 /// What the clean-up did, one line per directory, for the log.
 pub fn clean_leftovers(root: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(root) else {
+    let mut done = Vec::new();
+    for (name, path) in subdirectories(root) {
+        if let Some(pid) = removal_pid(&name) {
+            if !process_alive(pid) {
+                done.push(remove(&path));
+            }
+        } else if parse_window_dir_name(&name).is_some() {
+            for (part, part_path) in subdirectories(&path) {
+                if temp_part_pid(&part).is_some_and(|pid| !process_alive(pid)) {
+                    done.push(remove(&part_path));
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The directories directly under `dir`, by name (names that are not UTF-8 are skipped).
+fn subdirectories(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     entries
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let leftover = Leftover::parse(&name)?;
-            (!process_alive(leftover.pid)).then(|| leftover.clean(root, &entry.path()))
-        })
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
         .collect()
 }
 
-/// A parsed leftover name.
-struct Leftover {
-    replacing: bool,
-    window_start_ns: u64,
-    pid: u32,
+/// The writer's pid in `.tmp-run-<16 hex>-<pid>`, exactly as `window` names it.
+fn temp_part_pid(name: &str) -> Option<u32> {
+    let (part, pid) = name.strip_prefix(".tmp-")?.rsplit_once('-')?;
+    let run = RunId::parse_part_name(part)?;
+    let pid = pid.parse().ok()?;
+    (temp_part_name(run, pid) == name).then_some(pid)
 }
 
-impl Leftover {
-    /// `.tmp-<window>-<pid>` or `.old-<window>-<pid>`, with a valid window name.
-    fn parse(name: &str) -> Option<Leftover> {
-        let (replacing, rest) = if let Some(rest) = name.strip_prefix(".tmp-") {
-            (false, rest)
-        } else {
-            (true, name.strip_prefix(".old-")?)
-        };
-        let (window, pid) = rest.rsplit_once('-')?;
-        let window_start_ns = parse_window_dir_name(window)?;
-        let pid = pid.parse().ok()?;
-        // The name must be exactly what the writer makes, nothing looser.
-        (window_dir_name(window_start_ns) == window).then_some(Leftover {
-            replacing,
-            window_start_ns,
-            pid,
-        })
-    }
+/// The remover's pid in `.del-<window>-<pid>`, exactly as retention names it.
+fn removal_pid(name: &str) -> Option<u32> {
+    let (window, pid) = name.strip_prefix(".del-")?.rsplit_once('-')?;
+    let start = parse_window_dir_name(window)?;
+    let pid: u32 = pid.parse().ok()?;
+    (removal_name(start, pid) == name).then_some(pid)
+}
 
-    /// Removes a half-written window; puts back a replaced window whose
-    /// replacement never arrived, or removes it if the replacement did.
-    fn clean(&self, root: &Path, dir: &PathBuf) -> String {
-        let target = root.join(window_dir_name(self.window_start_ns));
-        let outcome = if self.replacing && !target.exists() {
-            fs::rename(dir, &target)
-                .map(|()| format!("restored {} from {}", target.display(), dir.display()))
-        } else {
-            fs::remove_dir_all(dir)
-                .map(|()| format!("removed {} left by an interrupted run", dir.display()))
-        };
-        outcome.unwrap_or_else(|error| format!("cannot clean up {}: {error}", dir.display()))
+/// The name retention gives a window while removing it.
+pub fn removal_name(window_start_ns: u64, pid: u32) -> String {
+    format!(".del-{}-{pid}", window_dir_name(window_start_ns))
+}
+
+fn remove(path: &Path) -> String {
+    match fs::remove_dir_all(path) {
+        Ok(()) => format!("removed {} left by an interrupted run", path.display()),
+        Err(error) => format!("cannot clean up {}: {error}", path.display()),
     }
 }
 
 fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    pid == 0 || Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     const WINDOW: &str = "2025-09-09T10-00-00Z";
+    const PART: &str = "run-00000000000000ab";
     /// Far above Linux's pid_max (4194304): never a running process.
     const DEAD_PID: u32 = 9_999_999;
 
@@ -89,20 +96,15 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_writers_temporary_window_is_removed() {
+    fn a_dead_writers_temporary_part_and_removal_are_removed() {
         let root = tempfile::tempdir().expect("temp dir");
-        let temp = dir(root.path(), &format!(".tmp-{WINDOW}-{DEAD_PID}"));
+        let temp = dir(root.path(), &format!("{WINDOW}/.tmp-{PART}-{DEAD_PID}"));
+        let removal = dir(root.path(), &format!(".del-{WINDOW}-{DEAD_PID}"));
+        let kept = dir(root.path(), &format!("{WINDOW}/{PART}"));
         let done = clean_leftovers(root.path());
-        assert_eq!(done.len(), 1, "{done:?}");
-        assert!(!temp.exists());
-    }
-
-    #[test]
-    fn a_replaced_window_without_its_replacement_is_restored() {
-        let root = tempfile::tempdir().expect("temp dir");
-        dir(root.path(), &format!(".old-{WINDOW}-{DEAD_PID}"));
-        clean_leftovers(root.path());
-        assert!(root.path().join(WINDOW).join("per_src_ip").is_dir());
+        assert_eq!(done.len(), 2, "{done:?}");
+        assert!(!temp.exists() && !removal.exists());
+        assert!(kept.exists());
     }
 
     #[test]
@@ -110,20 +112,23 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let own = dir(
             root.path(),
-            &format!(".tmp-{WINDOW}-{}", std::process::id()),
+            &format!("{WINDOW}/.tmp-{PART}-{}", std::process::id()),
         );
         let foreign = [
-            ".tmp-notes",
-            ".tmp-2025-09-09T10-00-00Z-x",
-            ".old-backup-12",
-            "tmp-2025-09-09T10-00-00Z-1",
+            format!("{WINDOW}/.tmp-{WINDOW}-0"),
+            format!("{WINDOW}/.tmp-notes"),
+            format!("{WINDOW}/.tmp-run-00000000000000AB-{DEAD_PID}"),
+            format!("{WINDOW}/.tmp-{PART}-0{DEAD_PID}"),
+            format!(".tmp-{WINDOW}-{DEAD_PID}"),
+            format!(".del-backup-{DEAD_PID}"),
+            format!("notes/.tmp-{PART}-{DEAD_PID}"),
         ];
-        for name in foreign {
+        for name in &foreign {
             dir(root.path(), name);
         }
         assert!(clean_leftovers(root.path()).is_empty());
         assert!(own.exists());
-        for name in foreign {
+        for name in &foreign {
             assert!(root.path().join(name).exists(), "{name} was touched");
         }
     }

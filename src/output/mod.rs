@@ -15,7 +15,9 @@ mod files;
 pub mod inspect;
 pub mod layout;
 pub mod leftovers;
+pub mod manifest;
 pub mod retention;
+pub mod run;
 mod window;
 mod writer;
 

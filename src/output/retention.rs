@@ -1,52 +1,60 @@
 //! Retention: removes the oldest complete windows of an output root.
 //!
 //! Owns deciding which window directories are past `max_windows` or
-//! `max_age`, and removing them. It only ever removes a directory whose name
-//! is a window name and whose content is exactly what the writer puts there
-//! (task directories holding `summary.json` and `shard_<i>.dat`); anything
-//! else is left alone with a warning. Failures are logged, never fatal: a
-//! window that could not be removed is retried after the next write.
+//! `max_age`, and removing them. Age is event time: a window is too old
+//! when it ended more than `max_age` before the newest window end in the
+//! root, so analyzing an old capture keeps what it wrote (live, the newest
+//! window is close to the wall clock). A window the current run wrote is
+//! never removed by that run. Only a directory whose name is a window name
+//! and whose content is exactly what the writer puts there (run parts of
+//! task directories holding `summary.json` and `shard_<i>.dat`) is removed,
+//! by renaming it aside (`.del-<window>-<pid>`) first, so it disappears at
+//! once for readers; anything else is left alone with a warning. Failures
+//! are logged, never fatal: a window that could not be removed is retried
+//! after the next write.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::layout::{SUMMARY_FILE, parse_window_dir_name};
+use super::leftovers::removal_name;
+use super::run::RunId;
 
 /// Limits on the windows kept; both `None` keeps everything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
     /// Keep at most this many windows, the newest.
     pub max_windows: Option<usize>,
-    /// Remove windows that ended longer ago than this.
+    /// Remove windows that ended longer than this before the newest window ended.
     pub max_age: Option<Duration>,
     /// Window length, to know when a window ended.
     pub interval: Duration,
 }
 
 impl Retention {
-    /// Removes the windows under `root` beyond the limits; returns how many were removed.
-    pub fn apply(&self, root: &Path) -> usize {
+    /// Removes the windows under `root` beyond the limits, except those
+    /// starting at a time in `protected`; returns how many were removed.
+    pub fn apply(&self, root: &Path, protected: &BTreeSet<u64>) -> usize {
         if self.max_windows.is_none() && self.max_age.is_none() {
             return 0;
         }
-        let now_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-            });
-        self.expired(&windows(root), now_ns)
+        self.expired(&windows(root), protected)
             .into_iter()
-            .filter(|name| remove_window(&root.join(name)))
+            .filter(|&(start_ns, ref name)| remove_window(root, start_ns, name))
             .count()
     }
 
-    /// The names of the windows to remove among `windows` (sorted oldest first).
-    fn expired(&self, windows: &[(u64, String)], now_ns: u64) -> Vec<String> {
+    /// The windows to remove among `windows` (sorted oldest first).
+    fn expired(&self, windows: &[(u64, String)], protected: &BTreeSet<u64>) -> Vec<(u64, String)> {
         let over_count = self
             .max_windows
             .map_or(0, |keep| windows.len().saturating_sub(keep));
         let interval_ns = u64::try_from(self.interval.as_nanos()).unwrap_or(u64::MAX);
+        let newest_end = windows
+            .last()
+            .map_or(0, |(start_ns, _)| start_ns.saturating_add(interval_ns));
         windows
             .iter()
             .enumerate()
@@ -54,11 +62,11 @@ impl Retention {
                 let too_many = *index < over_count;
                 let too_old = self.max_age.is_some_and(|age| {
                     let age_ns = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
-                    start_ns.saturating_add(interval_ns).saturating_add(age_ns) < now_ns
+                    start_ns.saturating_add(interval_ns).saturating_add(age_ns) < newest_end
                 });
-                too_many || too_old
+                (too_many || too_old) && !protected.contains(start_ns)
             })
-            .map(|(_, (_, name))| name.clone())
+            .map(|(_, window)| window.clone())
             .collect()
     }
 }
@@ -80,16 +88,20 @@ fn windows(root: &Path) -> Vec<(u64, String)> {
     windows
 }
 
-/// Removes one window directory if it holds only what the writer writes.
-fn remove_window(dir: &Path) -> bool {
-    if !written_by_us(dir) {
+/// Removes one window directory if it holds only what the writer writes:
+/// renamed aside first, so readers see it whole or not at all.
+fn remove_window(root: &Path, start_ns: u64, name: &str) -> bool {
+    let dir = root.join(name);
+    if !written_by_us(&dir) {
         log::warn!(
             "retention: {} holds files netspectra did not write; left in place",
             dir.display()
         );
         return false;
     }
-    match fs::remove_dir_all(dir) {
+    let aside = root.join(removal_name(start_ns, std::process::id()));
+    let removed = fs::rename(&dir, &aside).and_then(|()| fs::remove_dir_all(&aside));
+    match removed {
         Ok(()) => {
             log::info!("retention: removed {}", dir.display());
             true
@@ -101,25 +113,37 @@ fn remove_window(dir: &Path) -> bool {
     }
 }
 
-/// True when every entry is a task directory of `summary.json` and `shard_<i>.dat` files.
+/// True when every entry is a run part of task directories of
+/// `summary.json` and `shard_<i>.dat` files.
 fn written_by_us(dir: &Path) -> bool {
-    let Ok(tasks) = fs::read_dir(dir) else {
+    entries_all(dir, |part, name, is_dir| {
+        is_dir && RunId::parse_part_name(name).is_some() && entries_all(part, is_task_dir)
+    })
+}
+
+fn is_task_dir(task: &Path, _: &str, is_dir: bool) -> bool {
+    is_dir
+        && entries_all(task, |_, name, is_dir| {
+            !is_dir
+                && (name == SUMMARY_FILE
+                    || name
+                        .strip_prefix("shard_")
+                        .and_then(|rest| rest.strip_suffix(".dat"))
+                        .is_some_and(|index| index.parse::<usize>().is_ok()))
+        })
+}
+
+/// Whether `dir` can be listed and `check(path, name, is_dir)` holds for
+/// every entry (a symlink is never a directory here).
+fn entries_all(dir: &Path, check: impl Fn(&Path, &str, bool) -> bool) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };
-    tasks.filter_map(Result::ok).all(|task| {
-        task.file_type().is_ok_and(|kind| kind.is_dir())
-            && fs::read_dir(task.path()).is_ok_and(|files| {
-                files.filter_map(Result::ok).all(|file| {
-                    let name = file.file_name();
-                    let name = name.to_string_lossy();
-                    file.file_type().is_ok_and(|kind| kind.is_file())
-                        && (name == SUMMARY_FILE
-                            || name
-                                .strip_prefix("shard_")
-                                .and_then(|rest| rest.strip_suffix(".dat"))
-                                .is_some_and(|index| index.parse::<usize>().is_ok()))
-                })
-            })
+    entries.filter_map(Result::ok).all(|entry| {
+        let name = entry.file_name();
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+        (is_dir || is_file) && check(&entry.path(), &name.to_string_lossy(), is_dir)
     })
 }
 
@@ -132,7 +156,10 @@ mod tests {
 
     fn make_window(root: &Path, start_ns: u64) -> String {
         let name = window_dir_name(start_ns);
-        let task = root.join(&name).join("per_src_ip");
+        let task = root
+            .join(&name)
+            .join("run-00000000000000ab")
+            .join("per_src_ip");
         fs::create_dir_all(&task).expect("window dir");
         fs::write(task.join(SUMMARY_FILE), b"{}").expect("summary");
         fs::write(task.join("shard_0.dat"), b"x").expect("shard");
@@ -143,49 +170,65 @@ mod tests {
         windows(root).into_iter().map(|(_, name)| name).collect()
     }
 
+    fn retention(max_windows: Option<usize>, max_age_s: Option<u64>) -> Retention {
+        Retention {
+            max_windows,
+            max_age: max_age_s.map(Duration::from_secs),
+            interval: Duration::from_secs(60),
+        }
+    }
+
     #[test]
     fn max_windows_keeps_the_newest_and_removes_the_oldest() {
         let root = tempfile::tempdir().expect("temp dir");
         let names: Vec<String> = (0..5)
             .map(|n| make_window(root.path(), n * MINUTE))
             .collect();
-        let retention = Retention {
-            max_windows: Some(2),
-            max_age: None,
-            interval: Duration::from_secs(60),
-        };
-        assert_eq!(retention.apply(root.path()), 3);
+        assert_eq!(
+            retention(Some(2), None).apply(root.path(), &BTreeSet::new()),
+            3
+        );
         assert_eq!(remaining(root.path()), names[3..].to_vec());
     }
 
     #[test]
-    fn max_age_removes_windows_that_ended_longer_ago() {
-        let retention = Retention {
-            max_windows: None,
-            max_age: Some(Duration::from_secs(120)),
-            interval: Duration::from_secs(60),
-        };
+    fn max_age_counts_from_the_newest_window_end_not_the_clock() {
         let windows: Vec<(u64, String)> = (0..5)
             .map(|n| (n * MINUTE, window_dir_name(n * MINUTE)))
             .collect();
-        // At minute 5, window 0 ended at minute 1 (4 minutes ago), window 2 at minute 3.
-        let expired = retention.expired(&windows, 5 * MINUTE);
-        assert_eq!(expired, vec![windows[0].1.clone(), windows[1].1.clone()]);
+        // The newest window ends at minute 5; window 0 ended at minute 1
+        // (4 minutes before), window 1 at 2 (3 before), window 2 at 3 (2 before).
+        let expired = retention(None, Some(120)).expired(&windows, &BTreeSet::new());
+        assert_eq!(expired, windows[..2].to_vec());
+    }
+
+    #[test]
+    fn windows_the_run_wrote_are_never_removed_by_it() {
+        let windows: Vec<(u64, String)> = (0..5)
+            .map(|n| (n * MINUTE, window_dir_name(n * MINUTE)))
+            .collect();
+        let protected: BTreeSet<u64> = [0, MINUTE].into();
+        let expired = retention(Some(1), Some(60)).expired(&windows, &protected);
+        assert_eq!(expired, windows[2..4].to_vec());
     }
 
     #[test]
     fn a_window_holding_foreign_files_is_never_removed() {
         let root = tempfile::tempdir().expect("temp dir");
         let old = make_window(root.path(), 0);
-        fs::write(root.path().join(&old).join("per_src_ip/notes.txt"), b"mine").expect("write");
+        fs::write(
+            root.path()
+                .join(&old)
+                .join("run-00000000000000ab/per_src_ip/notes.txt"),
+            b"mine",
+        )
+        .expect("write");
         make_window(root.path(), MINUTE);
         fs::create_dir(root.path().join("not-a-window")).expect("dir");
-        let retention = Retention {
-            max_windows: Some(1),
-            max_age: None,
-            interval: Duration::from_secs(60),
-        };
-        assert_eq!(retention.apply(root.path()), 0);
+        assert_eq!(
+            retention(Some(1), None).apply(root.path(), &BTreeSet::new()),
+            0
+        );
         assert_eq!(remaining(root.path()).len(), 2);
         assert!(root.path().join("not-a-window").exists());
     }

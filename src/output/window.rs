@@ -1,11 +1,14 @@
-//! Writing one closed window to disk, atomically.
+//! Writing one run's part of a closed window to disk, atomically.
 //!
-//! Owns the directory protocol: a window is written under a temporary name
-//! (`.tmp-<window>-<pid>`) in the output root, fsynced, then renamed into
-//! place, so a reader never sees a half-written window. A rerun over the same
-//! root replaces the old window: the old directory is renamed aside to
-//! `.old-<window>-<pid>`, the new one renamed in, then the old one deleted.
-//! Between those two renames the window is briefly absent, never mixed.
+//! Owns the directory protocol. A window is a directory named by its start,
+//! holding one immutable part per run that wrote into it:
+//! `<root>/<window>/run-<id>/<task>/{shard_<i>.dat, summary.json}`. A part
+//! is written under a temporary name in the window directory
+//! (`.tmp-run-<id>-<pid>`), fsynced, then renamed into place, so a reader
+//! never sees half of one. A rerun (same run identity) replaces its own
+//! part with an atomic exchange of the two directories (`renameat2` with
+//! `RENAME_EXCHANGE`), so the old part is visible until the instant the new
+//! one is; other runs' parts are never touched.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
+use super::run::RunId;
 use super::writer::{ClosedWindow, TaskWindow};
 use super::{OutputError, dat, write_synced};
 use crate::capture::RunMode;
@@ -61,40 +65,90 @@ pub struct Summary {
     pub overflow_keys_refused: Option<u64>,
 }
 
-/// Writes a whole window atomically (temp dir + rename) and returns the
-/// final directory, `<root>/<window_dir_name(window start)>`.
+/// Writes the run's part of a window atomically and returns its directory,
+/// `<root>/<window_dir_name(window start)>/run-<id>`.
 ///
-/// Offline, tasks without packets get no directory, and a window where no
-/// task saw a packet is an empty directory, so a rerun still replaces an
-/// older window. Live, every task gets a summary, with zero totals and no
-/// shard files when it saw no packet (so a reader can tell a quiet
-/// interface from a stopped capture), and every summary carries libpcap's
-/// counters for the window. Every part of a task with packets gets a file,
-/// empty parts included. On error the temporary directory is left behind
-/// (readers ignore it) and any older window stays in place.
+/// Offline, tasks without packets get no directory. Live, every task gets a
+/// summary, with zero totals and no shard files when it saw no packet (so a
+/// reader can tell a quiet interface from a stopped capture), and every
+/// summary carries libpcap's counters for the window. Every part of a task
+/// with packets gets a file, empty parts included. On error the temporary
+/// directory is removed at once, and what was in place stays in place.
 pub fn write_window(root: &Path, window: &ClosedWindow) -> Result<PathBuf, OutputError> {
     check_task_names(root, &window.tasks)?;
-    fs::create_dir_all(root).map_err(OutputError::io(root, "create output directory"))?;
     let name = window_dir_name(window.bounds.start_ns);
-    let pid = std::process::id();
-    let temp = root.join(format!(".tmp-{name}-{pid}"));
+    let window_dir = root.join(&name);
+    ensure_window_dir(&window_dir)?;
+    let part = window.run.part_name();
+    let temp = window_dir.join(temp_part_name(window.run, std::process::id()));
     if temp.exists() {
         fs::remove_dir_all(&temp)
             .map_err(OutputError::io(&temp, "remove stale temporary directory"))?;
     }
     fs::create_dir(&temp).map_err(OutputError::io(&temp, "create directory"))?;
+    let target = window_dir.join(&part);
+    let written = write_tasks(&temp, window, &name)
+        .and_then(|()| sync_dir(&temp))
+        .and_then(|()| install(&temp, &target));
+    if let Err(error) = written {
+        if let Err(cleanup) = fs::remove_dir_all(&temp) {
+            log::warn!(
+                "{}: cannot remove after a failed write: {cleanup}",
+                temp.display()
+            );
+        }
+        // Succeeds only when no run has a part there: no empty window is left behind.
+        if fs::remove_dir(&window_dir).is_ok() {
+            log::debug!(
+                "{}: removed, empty after a failed write",
+                window_dir.display()
+            );
+        }
+        return Err(error);
+    }
+    sync_dir(&window_dir)?;
+    sync_dir(root)?;
+    log::info!("window {name}: part {part} written to {}", target.display());
+    Ok(target)
+}
+
+/// Makes `window_dir` a real directory. A symlink planted at a window's
+/// name is removed (never followed, so its target is never written into).
+fn ensure_window_dir(window_dir: &Path) -> Result<(), OutputError> {
+    match fs::symlink_metadata(window_dir) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            log::warn!(
+                "{}: a symlink at a window's name; replaced by a directory",
+                window_dir.display()
+            );
+            fs::remove_file(window_dir).map_err(OutputError::io(window_dir, "remove symlink"))?;
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(OutputError::io(window_dir, "inspect")(error)),
+    }
+    match fs::create_dir(window_dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && window_dir.is_dir() => {
+            Ok(())
+        }
+        Err(error) => Err(OutputError::io(window_dir, "create directory")(error)),
+    }
+}
+
+/// The temporary name of a part being written by process `pid`.
+pub fn temp_part_name(run: RunId, pid: u32) -> String {
+    format!(".tmp-{}-{pid}", run.part_name())
+}
+
+fn write_tasks(temp: &Path, window: &ClosedWindow, name: &str) -> Result<(), OutputError> {
     for task in &window.tasks {
         if task.has_packets() || window.mode == RunMode::Live {
-            write_task(&temp, window, task)?;
+            write_task(temp, window, task)?;
         }
-        warn_overflow(&name, task);
+        warn_overflow(name, task);
     }
-    sync_dir(&temp)?;
-    let target = root.join(&name);
-    replace_dir(&temp, &target, &root.join(format!(".old-{name}-{pid}")))?;
-    sync_dir(root)?;
-    log::info!("window {name} written to {}", target.display());
-    Ok(target)
+    Ok(())
 }
 
 fn check_task_names(root: &Path, tasks: &[TaskWindow]) -> Result<(), OutputError> {
@@ -194,28 +248,50 @@ fn warn_overflow(window_name: &str, task: &TaskWindow) {
     );
 }
 
-/// Moves `temp` to `target`; an existing `target` is moved to `aside` first
-/// and deleted once the new directory is in place.
-fn replace_dir(temp: &Path, target: &Path, aside: &Path) -> Result<(), OutputError> {
-    if !target.exists() {
-        return fs::rename(temp, target).map_err(OutputError::io(temp, "rename into place"));
+/// Puts the complete part `temp` in place at `target`. A new part is a
+/// plain rename; an existing one (a rerun) is exchanged atomically with the
+/// new one, and the old content, now under the temporary name, is removed.
+fn install(temp: &Path, target: &Path) -> Result<(), OutputError> {
+    match fs::rename(temp, target) {
+        Ok(()) => return Ok(()),
+        Err(error) if target.is_dir() => log::debug!("{}: replacing ({error})", target.display()),
+        Err(error) => return Err(OutputError::io(temp, "rename into place")(error)),
     }
-    fs::rename(target, aside).map_err(OutputError::io(target, "move old window aside"))?;
-    if let Err(source) = fs::rename(temp, target) {
-        if let Err(err) = fs::rename(aside, target) {
-            log::error!("{}: cannot restore old window: {err}", aside.display());
-        }
-        return Err(OutputError::Io {
-            path: temp.to_path_buf(),
-            action: "rename into place",
-            source,
-        });
-    }
-    if let Err(err) = fs::remove_dir_all(aside) {
-        // The new window is in place; the leftover is ignored by readers.
-        log::warn!("{}: cannot delete replaced window: {err}", aside.display());
+    exchange(temp, target).map_err(OutputError::io(temp, "exchange with the part it replaces"))?;
+    if let Err(error) = fs::remove_dir_all(temp) {
+        // The new part is in place; the old one is a leftover readers ignore.
+        log::warn!(
+            "{}: cannot delete the replaced part: {error}",
+            temp.display()
+        );
     }
     Ok(())
+}
+
+/// Swaps two directory entries in one step (Linux `renameat2`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let path = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::other("path holds a NUL byte"))
+    };
+    let (a, b) = (path(a)?, path(b)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the call's duration.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Makes a directory's entries durable. Only Unix can open a directory for this.
@@ -287,6 +363,7 @@ pub(crate) mod tests {
             .collect();
         ClosedWindow {
             bounds: WindowBounds { start_ns, end_ns },
+            run: RunId(1),
             mode: RunMode::Offline,
             capture: CaptureStats::default(),
             tasks,
@@ -303,6 +380,8 @@ pub(crate) mod tests {
     }
 
     pub(crate) const SEC: u64 = 1_000_000_000;
+    /// The part name of the test windows' run, `RunId(1)`.
+    pub(crate) const PART: &str = "run-0000000000000001";
     pub(crate) const T0: u64 = 1_757_412_000 * SEC;
 
     /// A map holding `(src last octet, dst port, packets, bytes)` flows, projected to `schema`.
@@ -359,8 +438,9 @@ pub(crate) mod tests {
             overflow: Overflow::default(),
         }];
         let dir = write_test_window(root.path(), T0, T0 + 60 * SEC, &tasks).unwrap();
-        assert_eq!(dir, root.path().join("2025-09-09T10-00-00Z"));
+        assert_eq!(dir, root.path().join("2025-09-09T10-00-00Z").join(PART));
         assert_eq!(entries(root.path()), ["2025-09-09T10-00-00Z"]);
+        assert_eq!(entries(&root.path().join("2025-09-09T10-00-00Z")), [PART]);
         assert_eq!(entries(&dir), ["by_src"]);
         let task_dir = dir.join("by_src");
         assert_eq!(
@@ -493,6 +573,25 @@ pub(crate) mod tests {
         assert_eq!(entries(&dir), ["new"]);
         let shard = dat::read_dat(&dir.join("new").join("shard_0.dat")).unwrap();
         assert_eq!(shard.records[0].stats.packets, 7);
+    }
+
+    #[test]
+    fn another_run_adds_its_part_beside_the_first_and_leaves_no_temporary_part() {
+        let root = tempfile::tempdir().unwrap();
+        let tasks = [TestTask {
+            task: "t".into(),
+            schema: by_src(),
+            shards: vec![map(by_src(), &[(1, 80, 1, 1)], T0)],
+            overflow: Overflow::default(),
+        }];
+        write_test_window(root.path(), T0, T0 + SEC, &tasks).unwrap();
+        let mut second = test_window(T0, T0 + SEC, &tasks);
+        second.run = RunId(2);
+        write_window(root.path(), &second).unwrap();
+        assert_eq!(
+            entries(&root.path().join("2025-09-09T10-00-00Z")),
+            [PART, "run-0000000000000002"]
+        );
     }
 
     #[test]

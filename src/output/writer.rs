@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use super::run::RunId;
 use crate::capture::{CaptureStats, RunMode};
 use crate::flow::{Overflow, Part, PartTotals, TaskSpec, WindowBounds};
 
@@ -17,6 +18,8 @@ use crate::flow::{Overflow, Part, PartTotals, TaskSpec, WindowBounds};
 #[derive(Debug)]
 pub struct ClosedWindow {
     pub bounds: WindowBounds,
+    /// The run that counted it; names the run's part of the window.
+    pub run: RunId,
     pub mode: RunMode,
     /// Live: libpcap's counters for this window. Offline: zero.
     pub capture: CaptureStats,

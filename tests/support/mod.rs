@@ -3,4 +3,5 @@
 pub mod capture_writer;
 pub mod cli;
 pub mod measure;
+pub mod store;
 pub mod traffic;
