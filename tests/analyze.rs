@@ -5,7 +5,6 @@
 pub mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Stdio;
 
 use support::cli::{analyze, inspect_json, netspectra};
