@@ -5,7 +5,7 @@ Run from anywhere after `cargo build --release` of the main crate:
 
     python3 fuzz/make_seeds.py
 
-Sources: tests/data/*.pcap, the conformance corpus ../shared/corpus/pcaps
+Sources: tests/data/*.pcap, tests/data/encap/*.pcap*, the conformance corpus ../shared/corpus/pcaps
 (next to the repository, used when present, never copied into git),
 config/default.yaml and the .dat files of an `analyze` run on
 tests/data/sample.pcap. The corpora are generated, not committed.
@@ -27,7 +27,10 @@ SHARED_PCAPS = REPO.parent / "shared" / "corpus" / "pcaps"
 # (a cut capture is a useful seed too: it ends in a truncated record).
 MAX_CAPTURE_SEED = 64 * 1024
 # Link type codes in the order of the parse target's selector byte.
-PARSE_LINK_TYPES = {0: 0, 1: 1, 12: 2, 14: 2, 101: 2, 108: 3, 113: 4, 276: 5, 228: 6, 229: 7}
+PARSE_LINK_TYPES = {
+    0: 0, 1: 1, 12: 2, 14: 2, 101: 2, 108: 3, 113: 4, 276: 5, 228: 6, 229: 7,
+    9: 8, 50: 8, 166: 9, 104: 10, 105: 11, 127: 12, 239: 13, 197: 14,
+}
 MAX_FRAMES_PER_CAPTURE = 200
 
 
@@ -81,6 +84,7 @@ def pcapng_frames(data):
 
 def captures():
     paths = sorted((REPO / "tests" / "data").glob("*.pcap*"))
+    paths += sorted((REPO / "tests" / "data" / "encap").glob("*.pcap*"))
     if SHARED_PCAPS.is_dir():
         paths += sorted(SHARED_PCAPS.iterdir())
     else:

@@ -1,9 +1,12 @@
 //! Conformance: netspectra's counts equal tshark's on every capture of the
-//! shared corpus (`../shared/corpus`, expected results computed by tshark).
+//! shared corpus (`../shared/corpus`, expected results computed by tshark)
+//! and of the encapsulation captures kept in the repository
+//! (`tests/data/encap`, same layout and oracle, see its MANIFEST.tsv).
 //!
 //! Each file is analyzed with the default six tasks; the merged snapshots
-//! are compared key by key with `expected/<file>.json`. Skipped, with a
-//! printed reason, where the corpus folder is absent.
+//! are compared key by key with `expected/<file>.json`. The shared corpus
+//! part is skipped, with a printed reason, where its folder is absent; the
+//! encapsulation part never is.
 
 pub mod support;
 
@@ -123,12 +126,28 @@ fn every_corpus_file_agrees_with_tshark() {
         );
         return;
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus.join("pcaps"))
-        .expect("corpus pcaps folder is readable")
+    assert_every_file_agrees(&corpus.join("pcaps"), &corpus.join("expected"));
+}
+
+#[test]
+fn every_encapsulation_capture_agrees_with_tshark() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/encap");
+    assert_every_file_agrees(&dir, &dir.join("expected"));
+}
+
+/// Analyzes every capture file in `captures` and compares it with
+/// `expected/<file>.json`; fails listing every file that disagrees.
+fn assert_every_file_agrees(captures: &Path, expected_dir: &Path) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(captures)
+        .expect("captures folder is readable")
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "pcap" || ext == "pcapng")
+        })
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "the corpus has no captures");
+    assert!(!files.is_empty(), "{} has no captures", captures.display());
     let mut failures = Vec::new();
     for file in &files {
         let name = file
@@ -136,41 +155,14 @@ fn every_corpus_file_agrees_with_tshark() {
             .and_then(|name| name.to_str())
             .unwrap_or_default()
             .to_string();
-        let expected_path = corpus.join("expected").join(format!("{name}.json"));
+        let expected_path = expected_dir.join(format!("{name}.json"));
         let expected: Value = serde_json::from_str(
             &std::fs::read_to_string(&expected_path)
                 .expect("expected JSON exists for every capture"),
         )
         .expect("expected JSON parses");
-        let out = tempfile::tempdir().expect("temp dir");
-        let run = analyze(&[file.as_path()], out.path(), &[]);
-        let broken = expected["notes"]
-            .as_str()
-            .is_some_and(|notes| !notes.is_empty());
-        if run.status != 0 && !(broken && run.status == 1) {
-            failures.push(format!(
-                "{name}: exit status {} ({})",
-                run.status,
-                run.stderr.trim()
-            ));
-            continue;
-        }
-        let lines = if run.summary["windows"].as_u64() == Some(0) {
-            Vec::new()
-        } else {
-            inspect_json(out.path(), &["--merge"])
-        };
-        let problems = differences(&run, &lines, &expected);
-        if !problems.is_empty() {
-            failures.push(format!(
-                "{name}:\n    {}",
-                problems
-                    .iter()
-                    .take(10)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n    ")
-            ));
+        if let Some(failure) = disagreement(file, &name, &expected) {
+            failures.push(failure);
         }
     }
     assert!(
@@ -180,4 +172,37 @@ fn every_corpus_file_agrees_with_tshark() {
         files.len(),
         failures.join("\n")
     );
+}
+
+/// How netspectra's run over `file` differs from `expected`, if it does.
+fn disagreement(file: &Path, name: &str, expected: &Value) -> Option<String> {
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = analyze(&[file], out.path(), &[]);
+    let broken = expected["notes"]
+        .as_str()
+        .is_some_and(|notes| !notes.is_empty());
+    if run.status != 0 && !(broken && run.status == 1) {
+        return Some(format!(
+            "{name}: exit status {} ({})",
+            run.status,
+            run.stderr.trim()
+        ));
+    }
+    let lines = if run.summary["windows"].as_u64() == Some(0) {
+        Vec::new()
+    } else {
+        inspect_json(out.path(), &["--merge"])
+    };
+    let problems = differences(&run, &lines, expected);
+    (!problems.is_empty()).then(|| {
+        format!(
+            "{name}:\n    {}",
+            problems
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n    ")
+        )
+    })
 }

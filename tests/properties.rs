@@ -25,7 +25,7 @@ const ETHERNET_HEADER_LEN: usize = 14;
 /// 2025-09-09T10:00:00Z
 const START_NS: u64 = 1_757_412_000_000_000_000;
 
-const LINK_TYPES: [LinkType; 8] = [
+const LINK_TYPES: [LinkType; 15] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -34,6 +34,13 @@ const LINK_TYPES: [LinkType; 8] = [
     LinkType::LinuxSll2,
     LinkType::Ipv4,
     LinkType::Ipv6,
+    LinkType::Ppp,
+    LinkType::PppPppd,
+    LinkType::CiscoHdlc,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
+    LinkType::Nflog,
+    LinkType::Erf,
 ];
 
 /// One generated IP packet, as the model sees it.
@@ -149,9 +156,44 @@ fn frame(link: LinkType, spec: &IpSpec) -> Vec<u8> {
             header
         }
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => Vec::new(),
+        LinkType::Ppp => [0xFF, 0x03, 0x00, ppp_protocol(spec)].to_vec(),
+        LinkType::PppPppd => [0x01, 0x03, 0x00, ppp_protocol(spec)].to_vec(),
+        LinkType::CiscoHdlc => [&[0x0F, 0x00][..], &ether_type.to_be_bytes()].concat(),
+        LinkType::Ieee80211 => wlan_data_header(ether_type),
+        LinkType::Radiotap => {
+            [&[0, 0, 8, 0, 0, 0, 0, 0][..], &wlan_data_header(ether_type)].concat()
+        }
+        LinkType::Nflog => {
+            let family = if spec.is_v6() { 10 } else { 2 };
+            let tlv_len = u16::try_from(4 + ip.len()).expect("fits an NFLOG TLV");
+            [&[family, 0, 0, 0][..], &tlv_len.to_le_bytes(), &[9, 0]].concat()
+        }
+        LinkType::Erf => {
+            let mut header = vec![0; 8];
+            header.extend([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            header.extend([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
+            header.extend(ether_type.to_be_bytes());
+            header
+        }
     };
     out.extend(ip);
     out
+}
+
+/// The PPP protocol number (low byte) of `spec`'s IP version.
+fn ppp_protocol(spec: &IpSpec) -> u8 {
+    if spec.is_v6() { 0x57 } else { 0x21 }
+}
+
+/// An 802.11 data frame header from the AP, then LLC/SNAP announcing `ether_type`.
+fn wlan_data_header(ether_type: u16) -> Vec<u8> {
+    let mut header = vec![0x08, 0x02, 0, 0];
+    header.extend([
+        2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x10, 0,
+    ]);
+    header.extend([0xAA, 0xAA, 0x03, 0, 0, 0]);
+    header.extend(ether_type.to_be_bytes());
+    header
 }
 
 /// Link types that can carry `spec`: all but the single-version raw ones

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use netspectra::flow::AddressFamily;
 use netspectra::packet::{LinkType, parse};
 
-const LINK_TYPES: [LinkType; 8] = [
+const LINK_TYPES: [LinkType; 15] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -17,6 +17,13 @@ const LINK_TYPES: [LinkType; 8] = [
     LinkType::LinuxSll2,
     LinkType::Ipv4,
     LinkType::Ipv6,
+    LinkType::Ppp,
+    LinkType::PppPppd,
+    LinkType::CiscoHdlc,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
+    LinkType::Nflog,
+    LinkType::Erf,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -52,7 +52,7 @@ pub enum LiveError {
         message: String,
     },
     #[error(
-        "{interface}: link type {code} is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)"
+        "{interface}: link type {code} is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback, PPP, Cisco HDLC, IEEE 802.11, radiotap, NFLOG, ERF)"
     )]
     LinkType { interface: String, code: i32 },
     #[error("{interface}: cannot capture: {message}")]

@@ -78,7 +78,7 @@ pub enum CaptureError {
         minor: u16,
         packets_read: u64,
     },
-    #[error("{}: link type {code} ({name}) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)", .path.display())]
+    #[error("{}: link type {code} ({name}) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback, PPP, Cisco HDLC, IEEE 802.11, radiotap, NFLOG, ERF)", .path.display())]
     LinkType {
         path: PathBuf,
         code: u32,
@@ -224,12 +224,7 @@ fn unsupported_link_type(path: PathBuf, code: u32) -> CaptureError {
 fn unsupported_link_type_name(code: u32) -> &'static str {
     match code {
         6 => "IEEE 802.5 Token Ring",
-        9 => "PPP",
         10 => "FDDI",
-        50 => "PPP in HDLC framing",
-        104 => "Cisco HDLC",
-        105 => "IEEE 802.11",
-        127 => "IEEE 802.11 radiotap",
         192 => "PPI",
         195 => "IEEE 802.15.4",
         220 => "Linux USB",

@@ -449,7 +449,7 @@ fn unsupported_pcap_version_is_refused() {
     );
 }
 
-const REFUSED_147: &str = "link type 147 (unknown) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)";
+const REFUSED_147: &str = "link type 147 (unknown) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback, PPP, Cisco HDLC, IEEE 802.11, radiotap, NFLOG, ERF)";
 
 #[test]
 fn unsupported_pcap_link_type_is_refused_by_open_and_by_the_check() {
@@ -471,20 +471,20 @@ fn check_refuses_an_unsupported_interface_in_the_middle_of_a_pcapng() {
         writer.packet(0, TS, b"a", 1);
         writer.section(1, 0);
         writer.interface(Interface::new(1));
-        writer.interface(Interface::new(105));
+        writer.interface(Interface::new(192));
         writer.packet(0, TS, b"b", 1);
         writer.packet(1, TS, b"radio", 5);
         let file = fixture("x.pcapng", &writer.finish());
         let err = check_link_types(&file.path).expect_err("refused");
         assert_eq!(
             message(&err),
-            "x.pcapng: link type 105 (IEEE 802.11) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)"
+            "x.pcapng: link type 192 (PPI) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback, PPP, Cisco HDLC, IEEE 802.11, radiotap, NFLOG, ERF)"
         );
         let (packets, err) = read_all(&file.path);
         assert_eq!(packets.len(), 2);
         assert!(matches!(
             err,
-            Some(CaptureError::LinkType { code: 105, .. })
+            Some(CaptureError::LinkType { code: 192, .. })
         ));
     }
 }

@@ -1,12 +1,19 @@
 //! Link layers: where the outermost IP header of a frame starts.
 //!
-//! Walks Ethernet, VLAN tags, MPLS labels, Linux SLL/SLL2, BSD NULL/LOOP and
-//! raw IP down to the first IP header and says which version it claims. It
-//! never decodes the IP header itself (that is `ip.rs`) and never allocates.
+//! Dispatches on the link type and walks Ethernet, VLAN tags, MPLS labels,
+//! PPPoE sessions, Cisco FabricPath, 802.2 LLC/SNAP, Linux SLL/SLL2, BSD
+//! NULL/LOOP and raw IP down to the first IP header and says which version it
+//! claims. Link types with headers of their own live beside it (`ppp.rs`,
+//! `wlan.rs`, `nflog.rs`, `erf.rs`) and come back here through
+//! [`after_ether_type`] or [`ethernet`]. It never decodes the IP header
+//! itself (that is `ip.rs`) and never allocates.
+//!
+//! Every walk moves forward through the frame, so nested headers cost at
+//! most one step per header and never recurse.
 
 use etherparse::EtherType;
 
-use super::{LinkType, SkipReason};
+use super::{LinkType, SkipReason, erf, nflog, ppp, wlan};
 
 const ETHERNET_HEADER_LEN: usize = 14;
 const SLL_HEADER_LEN: usize = 16;
@@ -14,6 +21,15 @@ const SLL2_HEADER_LEN: usize = 20;
 const LOOPBACK_HEADER_LEN: usize = 4;
 const VLAN_TAG_LEN: usize = 4;
 const MPLS_LABEL_LEN: usize = 4;
+/// RFC 2516 sec. 4: version/type, code, session id, length.
+const PPPOE_HEADER_LEN: usize = 6;
+/// FabricPath FTag/TTL word after the outer ethertype, then the inner
+/// destination and source MAC addresses: the inner ethertype follows.
+const FABRICPATH_TO_INNER_ETHER_TYPE: usize = 2 + 12;
+/// 802.2 LLC (DSAP, SSAP, control) with a SNAP header (OUI, ethertype).
+const LLC_SNAP_LEN: usize = 8;
+/// DSAP 0xAA, SSAP 0xAA, control UI, OUI 00-00-00 (RFC 1042): an ethertype follows.
+const LLC_SNAP_RFC1042: [u8; 6] = [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00];
 
 /// Largest 802.3 length field; larger values are ethertypes (IEEE 802.3 clause 3.2.6).
 const MAX_8023_LENGTH: u16 = 1500;
@@ -27,6 +43,8 @@ const VLAN_QINQ_9100: u16 = EtherType::VLAN_DOUBLE_TAGGED_FRAME.0;
 const VLAN_QINQ_9200: u16 = 0x9200;
 const MPLS_UNICAST: u16 = 0x8847;
 const MPLS_MULTICAST: u16 = 0x8848;
+const PPPOE_SESSION: u16 = 0x8864;
+const CISCO_FABRICPATH: u16 = 0x8903;
 
 /// BSD address families: AF_INET is 2 everywhere, AF_INET6 differs per OS.
 const AF_INET: u32 = 2;
@@ -65,21 +83,28 @@ pub(super) fn locate_ip(link: LinkType, frame: &[u8]) -> Result<IpStart<'_>, Ski
         },
         LinkType::Ipv4 => Ok(IpStart::V4(frame)),
         LinkType::Ipv6 => Ok(IpStart::V6(frame)),
+        LinkType::Ppp => ppp::ppp(frame),
+        LinkType::PppPppd => ppp::ppp_pppd(frame),
+        LinkType::CiscoHdlc => ppp::cisco_hdlc(frame),
+        LinkType::Ieee80211 => wlan::ieee80211(frame),
+        LinkType::Radiotap => wlan::radiotap(frame),
+        LinkType::Nflog => nflog::nflog(frame),
+        LinkType::Erf => erf::erf(frame),
     }
 }
 
-fn ethernet(frame: &[u8]) -> Result<IpStart<'_>, SkipReason> {
+/// An Ethernet II or 802.3 frame starting at its destination MAC address.
+pub(super) fn ethernet(frame: &[u8]) -> Result<IpStart<'_>, SkipReason> {
     let ether_type = be16(frame, 12).ok_or(SkipReason::TruncatedLinkHeader)?;
-    if ether_type <= MAX_8023_LENGTH {
-        return Err(SkipReason::NotIp);
-    }
     after_ether_type(ether_type, frame, ETHERNET_HEADER_LEN)
 }
 
-/// Follows VLAN tags and MPLS labels from `offset`, where the payload of
-/// `ether_type` starts, to the IP header.
+/// Follows VLAN tags, MPLS labels and the rarer encapsulations of
+/// [`uncommon_ether_type`] from `offset`, where the payload of `ether_type`
+/// starts, to the IP header. A value up to 1500 is an 802.3 length, so
+/// 802.2 LLC follows.
 #[inline]
-fn after_ether_type(
+pub(super) fn after_ether_type(
     mut ether_type: u16,
     frame: &[u8],
     mut offset: usize,
@@ -94,14 +119,67 @@ fn after_ether_type(
                 offset += VLAN_TAG_LEN;
             }
             MPLS_UNICAST | MPLS_MULTICAST => return after_mpls(frame, offset),
-            _ => return Err(SkipReason::NotIp),
+            _ => match uncommon_ether_type(ether_type, frame, offset)? {
+                Step::Ip(start) => return Ok(start),
+                Step::EtherType(next, next_offset) => {
+                    ether_type = next;
+                    offset = next_offset;
+                }
+            },
         }
     }
 }
 
+/// Where one header of [`uncommon_ether_type`] leads.
+enum Step<'a> {
+    /// The IP header is found.
+    Ip(IpStart<'a>),
+    /// Another ethertype, whose payload starts at the offset.
+    EtherType(u16, usize),
+}
+
+/// PPPoE sessions, FabricPath and 802.2 LLC/SNAP: kept out of the loop of
+/// [`after_ether_type`] so that plain IP, VLAN and MPLS frames pay nothing
+/// for them.
+#[inline(never)]
+fn uncommon_ether_type(
+    ether_type: u16,
+    frame: &[u8],
+    offset: usize,
+) -> Result<Step<'_>, SkipReason> {
+    match ether_type {
+        PPPOE_SESSION => ppp::after_ppp_protocol(frame, offset + PPPOE_HEADER_LEN).map(Step::Ip),
+        CISCO_FABRICPATH => {
+            let inner = offset + FABRICPATH_TO_INNER_ETHER_TYPE;
+            let inner_type = be16(frame, inner).ok_or(SkipReason::TruncatedLinkHeader)?;
+            Ok(Step::EtherType(inner_type, inner + 2))
+        }
+        length if length <= MAX_8023_LENGTH => {
+            let (snap_type, payload) = llc_snap(frame, offset)?;
+            Ok(Step::EtherType(snap_type, payload))
+        }
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+/// Reads an 802.2 LLC header with a SNAP header for OUI 00-00-00 at
+/// `offset`: the ethertype it carries and where that payload starts. Any
+/// other LLC (spanning tree, NetBIOS, Cisco OUIs) is not IP; a header that
+/// matches as far as it was captured is cut short.
+pub(super) fn llc_snap(frame: &[u8], offset: usize) -> Result<(u16, usize), SkipReason> {
+    let captured = rest(frame, offset);
+    let prefix_len = captured.len().min(LLC_SNAP_RFC1042.len());
+    if captured.get(..prefix_len) != LLC_SNAP_RFC1042.get(..prefix_len) {
+        return Err(SkipReason::NotIp);
+    }
+    let ether_type =
+        be16(frame, offset + LLC_SNAP_RFC1042.len()).ok_or(SkipReason::TruncatedLinkHeader)?;
+    Ok((ether_type, offset + LLC_SNAP_LEN))
+}
+
 /// Skips MPLS labels up to the bottom of the stack; MPLS carries no payload
 /// type, so the IP version is guessed from the first nibble (RFC 4385 sec. 4).
-fn after_mpls(frame: &[u8], mut offset: usize) -> Result<IpStart<'_>, SkipReason> {
+pub(super) fn after_mpls(frame: &[u8], mut offset: usize) -> Result<IpStart<'_>, SkipReason> {
     loop {
         let Some(&[_, _, label_low, _]) = frame.get(offset..offset + MPLS_LABEL_LEN) else {
             return Err(SkipReason::TruncatedLinkHeader);
@@ -153,7 +231,7 @@ fn loopback(frame: &[u8], order: ByteOrder) -> Result<IpStart<'_>, SkipReason> {
     }
 }
 
-fn by_version_nibble(first: u8, ip: &[u8]) -> Result<IpStart<'_>, SkipReason> {
+pub(super) fn by_version_nibble(first: u8, ip: &[u8]) -> Result<IpStart<'_>, SkipReason> {
     match first >> 4 {
         4 => Ok(IpStart::V4(ip)),
         6 => Ok(IpStart::V6(ip)),
@@ -163,13 +241,13 @@ fn by_version_nibble(first: u8, ip: &[u8]) -> Result<IpStart<'_>, SkipReason> {
 
 /// The bytes from `offset` on; empty when the frame ends before it.
 #[inline]
-fn rest(frame: &[u8], offset: usize) -> &[u8] {
+pub(super) fn rest(frame: &[u8], offset: usize) -> &[u8] {
     frame.get(offset..).unwrap_or_default()
 }
 
 /// The big-endian u16 at `offset`, if both bytes were captured.
 #[inline]
-fn be16(frame: &[u8], offset: usize) -> Option<u16> {
+pub(super) fn be16(frame: &[u8], offset: usize) -> Option<u16> {
     match frame.get(offset..offset + 2)? {
         &[high, low] => Some(u16::from_be_bytes([high, low])),
         _ => None,

@@ -8,10 +8,17 @@
 //! (GRE, IP-in-IP, VXLAN) are never looked into, and a frame that cannot be
 //! keyed comes back as a [`SkipReason`] for the run statistics.
 //!
-//! `link.rs` finds where the IP header starts; `ip.rs` decodes it.
+//! `link.rs` finds where the IP header starts, with the help of `ppp.rs`
+//! (PPP, PPPoE, Cisco HDLC), `wlan.rs` (802.11, radiotap), `nflog.rs` and
+//! `erf.rs` for the link types with headers of their own; `ip.rs` decodes
+//! the IP header.
 
+mod erf;
 mod ip;
 mod link;
+mod nflog;
+mod ppp;
+mod wlan;
 
 #[cfg(test)]
 mod tests;
@@ -23,7 +30,8 @@ use crate::flow::FlowKey;
 pub enum LinkType {
     /// BSD loopback (0): 4-byte address family in the capturing host's byte order.
     Null,
-    /// Ethernet II (1), with any number of VLAN tags and MPLS label stacks.
+    /// Ethernet II or 802.3 with LLC/SNAP (1), with any number of VLAN tags,
+    /// MPLS label stacks, PPPoE sessions and Cisco FabricPath headers.
     Ethernet,
     /// Raw IP (12, 14, 101): the version comes from the first nibble.
     Raw,
@@ -37,6 +45,21 @@ pub enum LinkType {
     Ipv4,
     /// Raw IPv6 only (229).
     Ipv6,
+    /// PPP (9) and PPP in HDLC framing (50): RFC 1661 frames with or without
+    /// the RFC 1662 address and control bytes, or Cisco HDLC frames.
+    Ppp,
+    /// PPP from pppd (166): HDLC framing with a direction byte for the address.
+    PppPppd,
+    /// Cisco HDLC (104): 4-byte header ending in an ethertype.
+    CiscoHdlc,
+    /// IEEE 802.11 (105): data frames with LLC/SNAP; encrypted frames are not IP.
+    Ieee80211,
+    /// IEEE 802.11 behind a radiotap header (127).
+    Radiotap,
+    /// Linux NFLOG (239): TLVs, one of which holds the IP packet.
+    Nflog,
+    /// Endace ERF records (197): Ethernet and raw IP record types.
+    Erf,
 }
 
 impl LinkType {
@@ -51,6 +74,13 @@ impl LinkType {
             276 => Some(LinkType::LinuxSll2),
             228 => Some(LinkType::Ipv4),
             229 => Some(LinkType::Ipv6),
+            9 | 50 => Some(LinkType::Ppp),
+            166 => Some(LinkType::PppPppd),
+            104 => Some(LinkType::CiscoHdlc),
+            105 => Some(LinkType::Ieee80211),
+            127 => Some(LinkType::Radiotap),
+            239 => Some(LinkType::Nflog),
+            197 => Some(LinkType::Erf),
             _ => None,
         }
     }
@@ -66,6 +96,13 @@ impl LinkType {
             LinkType::LinuxSll2 => "Linux SLL2",
             LinkType::Ipv4 => "raw IPv4",
             LinkType::Ipv6 => "raw IPv6",
+            LinkType::Ppp => "PPP",
+            LinkType::PppPppd => "PPP (pppd)",
+            LinkType::CiscoHdlc => "Cisco HDLC",
+            LinkType::Ieee80211 => "IEEE 802.11",
+            LinkType::Radiotap => "IEEE 802.11 radiotap",
+            LinkType::Nflog => "Linux NFLOG",
+            LinkType::Erf => "Endace ERF",
         }
     }
 }
@@ -73,9 +110,13 @@ impl LinkType {
 /// Why a frame was not put in any task (counted in run statistics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipReason {
-    /// The frame carries no IP: ARP, 802.3/LLC, another ethertype or address family.
+    /// The frame carries no IP: ARP, LLC without SNAP, another ethertype,
+    /// address family, PPP protocol or record type, 802.11 management,
+    /// control or encrypted frames.
     NotIp,
-    /// The frame ends inside its link-layer header, a VLAN tag or an MPLS label.
+    /// The frame ends inside its link-layer header, a VLAN tag, an MPLS
+    /// label or another encapsulation header, or a link-layer length field
+    /// is impossible (radiotap, NFLOG).
     TruncatedLinkHeader,
     /// The IP header is cut short or invalid (wrong version, IHL < 5, bad total length).
     MalformedIp,
@@ -94,7 +135,7 @@ impl SkipReason {
     pub fn describe(self) -> &'static str {
         match self {
             SkipReason::NotIp => "not IP (ARP, LLC, other ethertype or address family)",
-            SkipReason::TruncatedLinkHeader => "link-layer header cut short",
+            SkipReason::TruncatedLinkHeader => "link-layer header cut short or invalid",
             SkipReason::MalformedIp => "IP header invalid or cut short",
         }
     }

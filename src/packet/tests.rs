@@ -26,6 +26,7 @@ mod frames {
     pub const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
     const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    pub const MAC_C: [u8; 6] = [2, 0, 0, 0, 0, 3];
     const PAYLOAD: &[u8] = b"netspectra";
 
     macro_rules! built {
@@ -222,11 +223,113 @@ mod frames {
         fixed[4..6].copy_from_slice(&payload_len.to_be_bytes());
         [&fixed[..], &chain, upper].concat()
     }
+    /// A PPPoE session header (RFC 2516) followed by `ppp` (protocol field and payload).
+    pub fn pppoe_session(ppp: &[u8]) -> Vec<u8> {
+        let length = u16::try_from(ppp.len()).expect("small test frame");
+        [&[0x11, 0x00, 0x12, 0x34][..], &length.to_be_bytes(), ppp].concat()
+    }
+
+    /// A PPP protocol field (2 bytes) then `payload`.
+    pub fn ppp_protocol(protocol: u16, payload: &[u8]) -> Vec<u8> {
+        [&protocol.to_be_bytes()[..], payload].concat()
+    }
+
+    /// The FabricPath FTag/TTL word and an inner Ethernet header announcing `ether_type`.
+    pub fn fabricpath(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        [&[0x00, 0x3F][..], &ethernet(ether_type, payload)].concat()
+    }
+
+    /// 802.2 LLC with a SNAP header for OUI 00-00-00 announcing `ether_type`.
+    pub fn llc_snap(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let [high, low] = ether_type.to_be_bytes();
+        [&[0xAA, 0xAA, 0x03, 0, 0, 0, high, low][..], payload].concat()
+    }
+
+    /// An 802.3 frame: the length field, then `payload` (LLC and what follows).
+    pub fn ieee8023(payload: &[u8]) -> Vec<u8> {
+        ethernet(
+            u16::try_from(payload.len()).expect("small test frame"),
+            payload,
+        )
+    }
+
+    /// An 802.11 MAC header: frame control bytes, duration, three addresses,
+    /// sequence control, then `rest` (optional fields and body).
+    pub fn wlan(control: u8, flags: u8, rest: &[u8]) -> Vec<u8> {
+        [
+            &[control, flags, 0, 0][..],
+            &MAC_B,
+            &MAC_A,
+            &MAC_B,
+            &[0x10, 0],
+            rest,
+        ]
+        .concat()
+    }
+
+    pub const WLAN_DATA: u8 = 0x08;
+    pub const WLAN_QOS_DATA: u8 = 0x88;
+    pub const WLAN_QOS_NULL: u8 = 0xC8;
+    pub const WLAN_BEACON: u8 = 0x80;
+    pub const WLAN_FROM_DS: u8 = 0x02;
+    pub const WLAN_PROTECTED: u8 = 0x40;
+
+    /// A radiotap header of `fields` after a first presence word `present`.
+    pub fn radiotap(present: u32, fields: &[u8], wlan: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(8 + fields.len()).expect("small test header");
+        [
+            &[0, 0][..],
+            &len.to_le_bytes(),
+            &present.to_le_bytes(),
+            fields,
+            wlan,
+        ]
+        .concat()
+    }
+
+    /// An NFLOG TLV: length and type little-endian (or big-endian), value padded to 4.
+    pub fn nflog_tlv(kind: u16, value: &[u8], little_endian: bool) -> Vec<u8> {
+        let len = u16::try_from(4 + value.len()).expect("small test TLV");
+        let header = if little_endian {
+            [len.to_le_bytes(), kind.to_le_bytes()].concat()
+        } else {
+            [len.to_be_bytes(), kind.to_be_bytes()].concat()
+        };
+        let padding = vec![0; (4 - value.len() % 4) % 4];
+        [&header[..], value, &padding].concat()
+    }
+
+    /// An NFLOG frame for address `family`: a hardware-protocol TLV, a prefix TLV, then `tlvs`.
+    pub fn nflog(family: u8, tlvs: &[u8]) -> Vec<u8> {
+        [
+            &[family, 0, 0, 1][..],
+            &nflog_tlv(1, &[0x08, 0x00, 3, 0], true),
+            &nflog_tlv(10, b"drop\0", true),
+            tlvs,
+        ]
+        .concat()
+    }
+
+    /// An ERF record of `type_byte` with `extensions` (8 bytes each) and `payload`.
+    pub fn erf(type_byte: u8, extensions: &[u8], payload: &[u8]) -> Vec<u8> {
+        let record_len = u16::try_from(16 + extensions.len() + payload.len()).expect("small");
+        let wire_len = u16::try_from(payload.len()).expect("small");
+        [
+            &[0; 8][..],
+            &[type_byte, 0x04],
+            &record_len.to_be_bytes(),
+            &[0, 0],
+            &wire_len.to_be_bytes(),
+            extensions,
+            payload,
+        ]
+        .concat()
+    }
 }
 
 use frames::*;
 
-const ALL_LINKS: [LinkType; 8] = [
+const ALL_LINKS: [LinkType; 15] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -235,6 +338,13 @@ const ALL_LINKS: [LinkType; 8] = [
     LinkType::LinuxSll2,
     LinkType::Ipv4,
     LinkType::Ipv6,
+    LinkType::Ppp,
+    LinkType::PppPppd,
+    LinkType::CiscoHdlc,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
+    LinkType::Nflog,
+    LinkType::Erf,
 ];
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -256,8 +366,15 @@ fn link_type_codes_map_to_supported_link_types_only() {
         (276, Some(LinkType::LinuxSll2)),
         (228, Some(LinkType::Ipv4)),
         (229, Some(LinkType::Ipv6)),
-        (105, None), // 802.11
-        (127, None), // radiotap
+        (9, Some(LinkType::Ppp)),
+        (50, Some(LinkType::Ppp)),
+        (166, Some(LinkType::PppPppd)),
+        (104, Some(LinkType::CiscoHdlc)),
+        (105, Some(LinkType::Ieee80211)),
+        (127, Some(LinkType::Radiotap)),
+        (239, Some(LinkType::Nflog)),
+        (197, Some(LinkType::Erf)),
+        (192, None), // PPI
         (2, None),
         (u32::MAX, None),
     ];
@@ -285,7 +402,7 @@ fn skip_reasons_split_into_malformed_and_non_ip() {
     assert!(SkipReason::MalformedIp.is_malformed());
     assert_eq!(
         SkipReason::TruncatedLinkHeader.describe(),
-        "link-layer header cut short"
+        "link-layer header cut short or invalid"
     );
     assert_eq!(
         SkipReason::MalformedIp.describe(),
@@ -912,4 +1029,525 @@ proptest! {
         let _ = parse(LinkType::LinuxSll2, &sll2(ether_type, &ip));
         let _ = parse(LinkType::Raw, &ip);
     }
+}
+
+// ------------------------------------------------------------ encapsulations of issue #15
+
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+const PPP_LCP: u16 = 0xC021;
+const LCP_ECHO: [u8; 8] = [0x09, 0x01, 0x00, 0x08, 0, 0, 0, 0];
+
+#[test]
+fn pppoe_session_carrying_ipv4_and_ipv6_is_keyed_by_the_inner_header() {
+    let v4 = pppoe_session(&ppp_protocol(PPP_IPV4, &ipv4_udp()));
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_PPPOE_SESSION, &v4),
+        Ok(V4_UDP),
+    );
+    let v6 = pppoe_session(&ppp_protocol(PPP_IPV6, &ipv6_tcp()));
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_PPPOE_SESSION, &v6),
+        Ok(V6_TCP),
+    );
+}
+
+#[test]
+fn pppoe_with_a_compressed_one_byte_ppp_protocol_is_keyed() {
+    let session = pppoe_session(&[&[0x57][..], &ipv6_udp()].concat());
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_PPPOE_SESSION, &session),
+        Ok(V6_UDP),
+    );
+}
+
+#[test]
+fn pppoe_under_vlan_and_qinq_tags_is_followed() {
+    let session = pppoe_session(&ppp_protocol(PPP_IPV4, &ipv4_tcp()));
+    let vlan = [&vlan_tag(ETHERTYPE_PPPOE_SESSION)[..], &session].concat();
+    check(LinkType::Ethernet, &ethernet(0x8100, &vlan), Ok(V4_TCP));
+    let qinq = [&vlan_tag(0x8100)[..], &vlan].concat();
+    check(LinkType::Ethernet, &ethernet(0x88A8, &qinq), Ok(V4_TCP));
+}
+
+#[test]
+fn pppoe_control_protocols_and_discovery_are_not_ip() {
+    let lcp = pppoe_session(&ppp_protocol(PPP_LCP, &LCP_ECHO));
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_PPPOE_SESSION, &lcp),
+        Err(SkipReason::NotIp),
+    );
+    let ipcp = pppoe_session(&ppp_protocol(0x8021, &LCP_ECHO));
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_PPPOE_SESSION, &ipcp),
+        Err(SkipReason::NotIp),
+    );
+    let padi = [0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00];
+    check(
+        LinkType::Ethernet,
+        &ethernet(0x8863, &padi),
+        Err(SkipReason::NotIp),
+    );
+}
+
+#[test]
+fn a_cut_pppoe_header_or_ppp_protocol_is_a_truncated_link_header() {
+    let frame = ethernet(
+        ETHERTYPE_PPPOE_SESSION,
+        &pppoe_session(&ppp_protocol(PPP_IPV4, &ipv4_udp())),
+    );
+    for cut in [14 + 3, 14 + 6, 14 + 7] {
+        check(
+            LinkType::Ethernet,
+            &frame[..cut],
+            Err(SkipReason::TruncatedLinkHeader),
+        );
+    }
+    check(
+        LinkType::Ethernet,
+        &frame[..14 + 8 + 10],
+        Err(SkipReason::MalformedIp),
+    );
+}
+
+#[test]
+fn fabricpath_is_keyed_by_the_inner_ethernet_frame() {
+    let v4 = fabricpath(ETHERTYPE_IPV4, &ipv4_tcp());
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_FABRICPATH, &v4),
+        Ok(V4_TCP),
+    );
+    let tagged = [&vlan_tag(ETHERTYPE_IPV6)[..], &ipv6_udp()].concat();
+    let v6 = fabricpath(0x8100, &tagged);
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_FABRICPATH, &v6),
+        Ok(V6_UDP),
+    );
+    let arp = fabricpath(0x0806, &[0; 28]);
+    check(
+        LinkType::Ethernet,
+        &ethernet(ETHERTYPE_FABRICPATH, &arp),
+        Err(SkipReason::NotIp),
+    );
+}
+
+#[test]
+fn a_fabricpath_header_cut_before_the_inner_ethertype_is_a_truncated_link_header() {
+    let frame = ethernet(
+        ETHERTYPE_FABRICPATH,
+        &fabricpath(ETHERTYPE_IPV4, &ipv4_tcp()),
+    );
+    check(
+        LinkType::Ethernet,
+        &frame[..14 + 15],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    check(
+        LinkType::Ethernet,
+        &frame[..14 + 16],
+        Err(SkipReason::MalformedIp),
+    );
+}
+
+#[test]
+fn an_802_3_frame_with_llc_snap_is_keyed_by_the_ip_inside() {
+    check(
+        LinkType::Ethernet,
+        &ieee8023(&llc_snap(ETHERTYPE_IPV4, &ipv4_udp())),
+        Ok(V4_UDP),
+    );
+    let tagged = [
+        &vlan_tag(0x0030)[..],
+        &llc_snap(ETHERTYPE_IPV6, &ipv6_tcp()),
+    ]
+    .concat();
+    check(LinkType::Ethernet, &ethernet(0x8100, &tagged), Ok(V6_TCP));
+}
+
+#[test]
+fn llc_other_than_snap_with_oui_0_is_not_ip() {
+    let spanning_tree = [0x42, 0x42, 0x03, 0, 0, 0, 0];
+    check(
+        LinkType::Ethernet,
+        &ieee8023(&spanning_tree),
+        Err(SkipReason::NotIp),
+    );
+    let cisco_oui = [
+        &[0xAA, 0xAA, 0x03, 0x00, 0x00, 0x0C, 0x20, 0x00][..],
+        &[0; 20],
+    ]
+    .concat();
+    check(
+        LinkType::Ethernet,
+        &ieee8023(&cisco_oui),
+        Err(SkipReason::NotIp),
+    );
+}
+
+#[test]
+fn an_llc_snap_header_cut_short_is_a_truncated_link_header() {
+    let frame = ieee8023(&llc_snap(ETHERTYPE_IPV4, &ipv4_udp()));
+    for cut in [14, 14 + 3, 14 + 7] {
+        check(
+            LinkType::Ethernet,
+            &frame[..cut],
+            Err(SkipReason::TruncatedLinkHeader),
+        );
+    }
+}
+
+#[test]
+fn ppp_link_type_reads_the_protocol_with_or_without_address_and_control() {
+    for link in [LinkType::Ppp, LinkType::from_code(50).expect("PPP_HDLC")] {
+        let framed = [&[0xFF, 0x03][..], &ppp_protocol(PPP_IPV4, &ipv4_udp())].concat();
+        check(link, &framed, Ok(V4_UDP));
+        check(link, &ppp_protocol(PPP_IPV6, &ipv6_tcp()), Ok(V6_TCP));
+        check(link, &[&[0x21][..], &ipv4_tcp()].concat(), Ok(V4_TCP));
+    }
+}
+
+#[test]
+fn ppp_link_type_with_a_cisco_hdlc_address_is_cisco_hdlc() {
+    let frame = [&[0x8F, 0x00, 0x08, 0x00][..], &ipv4_udp()].concat();
+    check(LinkType::Ppp, &frame, Ok(V4_UDP));
+}
+
+#[test]
+fn ppp_control_protocols_and_cut_headers_are_skipped_with_reasons() {
+    let lcp = [&[0xFF, 0x03][..], &ppp_protocol(PPP_LCP, &LCP_ECHO)].concat();
+    check(LinkType::Ppp, &lcp, Err(SkipReason::NotIp));
+    check(LinkType::Ppp, &[], Err(SkipReason::TruncatedLinkHeader));
+    check(
+        LinkType::Ppp,
+        &[0xFF, 0x03, 0x00],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    check(
+        LinkType::Ppp,
+        &[0xFF, 0x03, 0x00, 0x21, 0x45],
+        Err(SkipReason::MalformedIp),
+    );
+}
+
+#[test]
+fn ppp_mpls_is_followed_to_ip() {
+    let frame = [
+        &[0xFF, 0x03, 0x02, 0x81][..],
+        &mpls_label(true),
+        &ipv6_udp(),
+    ]
+    .concat();
+    check(LinkType::Ppp, &frame, Ok(V6_UDP));
+}
+
+#[test]
+fn pppd_link_type_skips_the_direction_byte() {
+    for direction in [0x00, 0x01] {
+        let frame = [&[direction, 0x03][..], &ppp_protocol(PPP_IPV4, &ipv4_udp())].concat();
+        check(LinkType::PppPppd, &frame, Ok(V4_UDP));
+    }
+    let without_control = [&[0x01][..], &ppp_protocol(PPP_IPV6, &ipv6_tcp())].concat();
+    check(LinkType::PppPppd, &without_control, Ok(V6_TCP));
+    check(LinkType::PppPppd, &[], Err(SkipReason::TruncatedLinkHeader));
+    check(
+        LinkType::PppPppd,
+        &[0x00, 0x03, 0x00],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+}
+
+#[test]
+fn cisco_hdlc_reads_an_ethertype_after_address_and_control() {
+    let v4 = [&[0x0F, 0x00, 0x08, 0x00][..], &ipv4_tcp()].concat();
+    check(LinkType::CiscoHdlc, &v4, Ok(V4_TCP));
+    let v6 = [&[0x8F, 0x00, 0x86, 0xDD][..], &ipv6_udp()].concat();
+    check(LinkType::CiscoHdlc, &v6, Ok(V6_UDP));
+    let slarp = [&[0x8F, 0x00, 0x80, 0x35][..], &[0; 20]].concat();
+    check(LinkType::CiscoHdlc, &slarp, Err(SkipReason::NotIp));
+    check(
+        LinkType::CiscoHdlc,
+        &v4[..3],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+}
+
+#[test]
+fn wlan_data_frames_with_llc_snap_are_keyed() {
+    let data = wlan(
+        WLAN_DATA,
+        WLAN_FROM_DS,
+        &llc_snap(ETHERTYPE_IPV4, &ipv4_udp()),
+    );
+    check(LinkType::Ieee80211, &data, Ok(V4_UDP));
+    let qos = wlan(
+        WLAN_QOS_DATA,
+        0x01,
+        &[&[0, 0][..], &llc_snap(ETHERTYPE_IPV6, &ipv6_tcp())].concat(),
+    );
+    check(LinkType::Ieee80211, &qos, Ok(V6_TCP));
+}
+
+#[test]
+fn wlan_optional_header_fields_move_the_body() {
+    let four_addresses = wlan(
+        WLAN_DATA,
+        0x03,
+        &[&MAC_C[..], &llc_snap(ETHERTYPE_IPV4, &ipv4_tcp())].concat(),
+    );
+    check(LinkType::Ieee80211, &four_addresses, Ok(V4_TCP));
+    let ht_control = wlan(
+        WLAN_QOS_DATA,
+        0x81,
+        &[
+            &[0, 0, 0, 0, 0, 0][..],
+            &llc_snap(ETHERTYPE_IPV4, &ipv4_tcp()),
+        ]
+        .concat(),
+    );
+    check(LinkType::Ieee80211, &ht_control, Ok(V4_TCP));
+}
+
+#[test]
+fn wlan_amsdu_is_keyed_by_its_first_subframe() {
+    let subframe = llc_snap(ETHERTYPE_IPV6, &ipv6_udp());
+    let length = u16::try_from(subframe.len()).expect("small").to_be_bytes();
+    let body = [&[0x80, 0][..], &MAC_C, &MAC_C, &length, &subframe].concat();
+    check(
+        LinkType::Ieee80211,
+        &wlan(WLAN_QOS_DATA, 0x01, &body),
+        Ok(V6_UDP),
+    );
+}
+
+#[test]
+fn wlan_protected_management_and_null_frames_are_not_ip() {
+    let protected = wlan(
+        WLAN_DATA,
+        WLAN_FROM_DS | WLAN_PROTECTED,
+        &[&[0; 8][..], &ipv4_udp()].concat(),
+    );
+    check(LinkType::Ieee80211, &protected, Err(SkipReason::NotIp));
+    let beacon = wlan(WLAN_BEACON, 0, &[0; 12]);
+    check(LinkType::Ieee80211, &beacon, Err(SkipReason::NotIp));
+    let null = wlan(WLAN_QOS_NULL, 0x01, &[0, 0]);
+    check(LinkType::Ieee80211, &null, Err(SkipReason::NotIp));
+}
+
+#[test]
+fn a_cut_wlan_header_is_a_truncated_link_header() {
+    let frame = wlan(
+        WLAN_QOS_DATA,
+        0x01,
+        &[&[0, 0][..], &llc_snap(ETHERTYPE_IPV4, &ipv4_udp())].concat(),
+    );
+    for cut in [1, 23, 25, 26 + 7] {
+        check(
+            LinkType::Ieee80211,
+            &frame[..cut],
+            Err(SkipReason::TruncatedLinkHeader),
+        );
+    }
+}
+
+#[test]
+fn radiotap_is_skipped_by_its_length_field() {
+    let data = wlan(
+        WLAN_DATA,
+        WLAN_FROM_DS,
+        &llc_snap(ETHERTYPE_IPV4, &ipv4_udp()),
+    );
+    let antenna_signal = 1 << 5;
+    check(
+        LinkType::Radiotap,
+        &radiotap(antenna_signal, &[0xC4, 0, 0, 0], &data),
+        Ok(V4_UDP),
+    );
+}
+
+#[test]
+fn radiotap_data_padding_aligns_the_wlan_body_to_4_bytes() {
+    // QoS data header is 26 bytes: 2 bytes of padding before LLC.
+    let padded = wlan(
+        WLAN_QOS_DATA,
+        0x01,
+        &[&[0, 0, 0, 0][..], &llc_snap(ETHERTYPE_IPV6, &ipv6_tcp())].concat(),
+    );
+    let flags_only = 1 << 1;
+    check(
+        LinkType::Radiotap,
+        &radiotap(flags_only, &[0x20, 0, 0, 0], &padded),
+        Ok(V6_TCP),
+    );
+    // With TSFT first, the flags byte sits after 8 aligned bytes of timestamp.
+    let tsft_and_flags = 0b11;
+    let fields = [&[0; 8][..], &[0x20, 0, 0, 0]].concat();
+    check(
+        LinkType::Radiotap,
+        &radiotap(tsft_and_flags, &fields, &padded),
+        Ok(V6_TCP),
+    );
+    // An extended presence word moves the fields (and the flags byte) by 4.
+    let extended = flags_only | 1 << 31;
+    let fields = [&[0, 0, 0, 0][..], &[0x20, 0, 0, 0]].concat();
+    check(
+        LinkType::Radiotap,
+        &radiotap(extended, &fields, &padded),
+        Ok(V6_TCP),
+    );
+}
+
+#[test]
+fn radiotap_with_an_impossible_length_or_version_is_a_truncated_link_header() {
+    let data = wlan(WLAN_DATA, 0, &llc_snap(ETHERTYPE_IPV4, &ipv4_udp()));
+    let mut short_len = radiotap(0, &[], &data);
+    short_len[2] = 4;
+    check(
+        LinkType::Radiotap,
+        &short_len,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    let mut past_the_end = radiotap(0, &[], &data);
+    past_the_end[2..4].copy_from_slice(&0x4000u16.to_le_bytes());
+    check(
+        LinkType::Radiotap,
+        &past_the_end,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    let mut version1 = radiotap(0, &[], &data);
+    version1[0] = 1;
+    check(
+        LinkType::Radiotap,
+        &version1,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    let flags_missing = radiotap(1 << 1, &[], &data);
+    check(
+        LinkType::Radiotap,
+        &flags_missing,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    check(
+        LinkType::Radiotap,
+        &[0, 0, 8],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+}
+
+#[test]
+fn nflog_payload_tlv_holds_the_ip_packet() {
+    let v4 = nflog(2, &nflog_tlv(9, &ipv4_udp(), true));
+    check(LinkType::Nflog, &v4, Ok(V4_UDP));
+    let v6 = nflog(10, &nflog_tlv(9, &ipv6_tcp(), true));
+    check(LinkType::Nflog, &v6, Ok(V6_TCP));
+}
+
+#[test]
+fn nflog_written_on_a_big_endian_host_is_read_too() {
+    let tlvs = [
+        nflog_tlv(1, &[0x08, 0x00, 3, 0], false),
+        nflog_tlv(9, &ipv4_tcp(), false),
+    ]
+    .concat();
+    check(
+        LinkType::Nflog,
+        &[&[2, 0, 0, 1][..], &tlvs].concat(),
+        Ok(V4_TCP),
+    );
+}
+
+#[test]
+fn nflog_without_payload_or_of_another_family_is_not_ip() {
+    check(LinkType::Nflog, &nflog(2, &[]), Err(SkipReason::NotIp));
+    let bridge = nflog(7, &nflog_tlv(9, &ipv4_udp(), true));
+    check(LinkType::Nflog, &bridge, Err(SkipReason::NotIp));
+}
+
+#[test]
+fn nflog_cut_or_with_a_tlv_shorter_than_its_header_is_a_truncated_link_header() {
+    let frame = nflog(2, &nflog_tlv(9, &ipv4_udp(), true));
+    check(
+        LinkType::Nflog,
+        &frame[..3],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    check(
+        LinkType::Nflog,
+        &frame[..4 + 2],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    let zero_length = [&[2, 0, 0, 1][..], &[0, 0, 1, 0]].concat();
+    check(
+        LinkType::Nflog,
+        &zero_length,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+}
+
+#[test]
+fn erf_ethernet_records_are_keyed_after_the_pad_bytes() {
+    for record_type in [2, 11, 16, 20] {
+        let record = erf(record_type, &[], &[&[0, 0][..], &eth_ipv4_tcp()].concat());
+        check(LinkType::Erf, &record, Ok(V4_TCP));
+    }
+}
+
+#[test]
+fn erf_extension_headers_are_skipped() {
+    let extensions = [&[0x81][..], &[0; 7], &[0x01], &[0; 7]].concat();
+    let record = erf(0x82, &extensions, &[&[0, 0][..], &eth_ipv6_udp()].concat());
+    check(LinkType::Erf, &record, Ok(V6_UDP));
+}
+
+#[test]
+fn erf_raw_ip_and_packet_over_sonet_records_are_keyed() {
+    check(LinkType::Erf, &erf(22, &[], &ipv4_udp()), Ok(V4_UDP));
+    check(LinkType::Erf, &erf(23, &[], &ipv6_tcp()), Ok(V6_TCP));
+    let cisco = [&[0x0F, 0x00, 0x08, 0x00][..], &ipv4_tcp()].concat();
+    check(LinkType::Erf, &erf(1, &[], &cisco), Ok(V4_TCP));
+    let ppp = [&[0xFF, 0x03][..], &ppp_protocol(PPP_IPV6, &ipv6_udp())].concat();
+    check(LinkType::Erf, &erf(10, &[], &ppp), Ok(V6_UDP));
+    let frame_relay = [&[0x18, 0x41, 0x03, 0xCC][..], &ipv4_tcp()].concat();
+    check(
+        LinkType::Erf,
+        &erf(1, &[], &frame_relay),
+        Err(SkipReason::NotIp),
+    );
+}
+
+#[test]
+fn erf_other_record_types_are_not_ip() {
+    let atm = erf(3, &[], &[0; 52]);
+    check(LinkType::Erf, &atm, Err(SkipReason::NotIp));
+    let meta = erf(27, &[], &[0; 16]);
+    check(LinkType::Erf, &meta, Err(SkipReason::NotIp));
+}
+
+#[test]
+fn a_cut_erf_record_header_is_a_truncated_link_header() {
+    let record = erf(2, &[], &[&[0, 0][..], &eth_ipv4_tcp()].concat());
+    check(
+        LinkType::Erf,
+        &record[..15],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    let extended = erf(0x82, &[0x81, 0, 0, 0, 0, 0, 0, 0], &[]);
+    check(
+        LinkType::Erf,
+        &extended,
+        Err(SkipReason::TruncatedLinkHeader),
+    );
+    check(
+        LinkType::Erf,
+        &record[..16 + 2 + 13],
+        Err(SkipReason::TruncatedLinkHeader),
+    );
 }
