@@ -9,10 +9,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use serde_json::Value;
+use support::capture_writer::{Endian, PcapWriter};
+use support::cli::analyze;
+use support::traffic::{ethernet_frame, mixed_packets};
 
 /// No test here may wait longer than this for the binary: a FIFO or a
 /// device read in place of a file would otherwise hang the suite.
 const PROMPTLY: Duration = Duration::from_secs(20);
+
+/// 2025-09-09T10:00:00Z.
+const START: u64 = 1_757_412_000_000_000_000;
+const SECOND: u64 = 1_000_000_000;
+const WINDOW: &str = "2025-09-09T10-00-00Z";
 
 const INTERVAL_RULE: &str =
     "the snapshot interval must be a whole number of seconds, from 1s to 24h";
@@ -28,6 +37,28 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("test file written");
     path
+}
+
+/// A valid Ethernet pcap of `count` packets, 1 µs apart from [`START`].
+fn good_pcap(count: usize, seed: u64) -> Vec<u8> {
+    let mut writer = PcapWriter::new(1, false, Endian::Little);
+    for spec in mixed_packets(count, START, 1_000, seed) {
+        let frame = ethernet_frame(&spec, 30);
+        writer.packet(spec.timestamp_ns, &frame, frame.len() as u32);
+    }
+    writer.finish()
+}
+
+/// `netspectra inspect <path> <extra...>`: exit status, stdout, stderr.
+fn inspect(path: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let output = netspectra()
+        .arg("inspect")
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("inspect runs and ends");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code(), stdout, stderr_of(&output))
 }
 
 fn stderr_of(output: &std::process::Output) -> String {
@@ -124,4 +155,235 @@ fn dev_zero_given_as_the_config_is_refused_without_reading_it() {
         log.contains("/dev/zero: is a character device, not a regular file"),
         "{log}"
     );
+}
+
+/// An output root holding one window of 10 packets, written by `analyze`.
+fn analyzed_root(dir: &Path) -> PathBuf {
+    let capture = write(dir, "ten.pcap", &good_pcap(10, 1));
+    let out = dir.join("out");
+    let run = analyze(&[&capture], &out, &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    out
+}
+
+/// Replaces `file` by a FIFO.
+fn make_fifo(file: &Path) {
+    if file.exists() {
+        std::fs::remove_file(file).expect("remove");
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(file)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+}
+
+/// Replaces `file` by a symlink to `/dev/zero`.
+fn link_to_dev_zero(file: &Path) {
+    std::fs::remove_file(file).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", file).expect("symlink");
+}
+
+/// `inspect` on `root` fails promptly (no hang, no unbounded read), naming
+/// `file` and saying `what`.
+#[track_caller]
+fn check_inspect_refuses(root: &Path, file: &Path, what: &str) {
+    for extra in [&[][..], &["--merge"][..]] {
+        let (status, _, log) = inspect(root, extra);
+        assert_eq!(status, Some(1), "{extra:?}: {log}");
+        let want = format!("{}: {what}", file.display());
+        assert!(log.contains(&want), "{extra:?}: want {want:?} in {log}");
+    }
+}
+
+#[test]
+fn inspect_refuses_a_symlink_to_dev_zero_in_place_of_a_shard_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = analyzed_root(dir.path());
+    let shard = root.join(WINDOW).join("per_src_ip/shard_0.dat");
+    link_to_dev_zero(&shard);
+    check_inspect_refuses(&root, &shard, "is a symbolic link, which is not followed here");
+}
+
+#[test]
+fn inspect_refuses_a_fifo_in_place_of_a_shard_file_without_waiting_on_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = analyzed_root(dir.path());
+    let shard = root.join(WINDOW).join("per_protocol/shard_0.dat");
+    make_fifo(&shard);
+    check_inspect_refuses(&root, &shard, "is a FIFO (named pipe), not a regular file");
+}
+
+#[test]
+fn inspect_refuses_a_fifo_or_a_symlink_in_place_of_a_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = analyzed_root(dir.path());
+    let summary = root.join(WINDOW).join("per_dst_ip/summary.json");
+    make_fifo(&summary);
+    check_inspect_refuses(&root, &summary, "is a FIFO (named pipe), not a regular file");
+    std::fs::remove_file(&summary).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", &summary).expect("symlink");
+    check_inspect_refuses(&root, &summary, "is a symbolic link, which is not followed here");
+}
+
+/// A window of task `per_protocol` whose one record holds `packets`, as
+/// the writer stores it: a `.dat` file and a summary that agrees with it.
+fn write_heavy_window(root: &Path, start_ns: u64, packets: u64) {
+    use netspectra::flow::{FlowKey, FlowRecord, FlowStats, KeyField, KeySchema};
+    use netspectra::output::dat::write_dat;
+    use netspectra::output::layout::{rfc3339_nanos, window_dir_name};
+
+    let task_dir = root.join(window_dir_name(start_ns)).join("per_protocol");
+    std::fs::create_dir_all(&task_dir).expect("task dir");
+    let schema = KeySchema::from_fields(&[KeyField::Protocol]);
+    let record = FlowRecord {
+        key: schema.project(&FlowKey::ipv4([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1, 2, 17)),
+        stats: FlowStats {
+            packets,
+            bytes: packets,
+            first_seen: start_ns,
+            last_seen: start_ns,
+        },
+    };
+    let end_ns = start_ns + 60 * SECOND;
+    write_dat(
+        &task_dir.join("shard_0.dat"),
+        "per_protocol",
+        schema,
+        start_ns..end_ns,
+        [record].iter(),
+    )
+    .expect("dat written");
+    let summary = serde_json::json!({
+        "task": "per_protocol",
+        "window_start": rfc3339_nanos(start_ns),
+        "window_end": rfc3339_nanos(end_ns),
+        "total_flows": 1,
+        "total_packets": packets,
+        "total_bytes": packets,
+        "shards": 1,
+        "written_at": rfc3339_nanos(end_ns),
+    });
+    write(&task_dir, "summary.json", summary.to_string().as_bytes());
+}
+
+#[test]
+fn merged_counts_that_overflow_64_bits_are_reported_as_a_corrupt_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("out");
+    write_heavy_window(&root, START, u64::MAX - 5);
+    write_heavy_window(&root, START + 60 * SECOND, 10);
+    let (status, _, log) = inspect(&root, &[]);
+    assert_eq!(status, Some(0), "each window alone is fine: {log}");
+    let (status, _, log) = inspect(&root, &["--merge"]);
+    assert_eq!(status, Some(1), "{log}");
+    let second = root.join("2025-09-09T10-01-00Z/per_protocol/summary.json");
+    assert!(
+        log.contains(&format!(
+            "{}: packet or byte counts overflow 64 bits; file corrupt",
+            second.display()
+        )),
+        "{log}"
+    );
+}
+
+const DEFAULT_TASKS: [&str; 6] = [
+    "per_src_ip",
+    "per_dst_ip",
+    "per_src_port",
+    "per_dst_port",
+    "per_protocol",
+    "per_five_tuple",
+];
+
+/// Writes the window starting at `start_ns` as `capture` writes a live
+/// window without packets (`write_live_window`): for every default task a
+/// summary with zero totals, libpcap's counters and `"shards": 0`, and no
+/// shard file.
+fn write_quiet_window(root: &Path, start_ns: u64) {
+    use netspectra::output::layout::{rfc3339_nanos, window_dir_name};
+
+    let end_ns = start_ns + 60 * SECOND;
+    for task in DEFAULT_TASKS {
+        let task_dir = root.join(window_dir_name(start_ns)).join(task);
+        std::fs::create_dir_all(&task_dir).expect("task dir");
+        let summary = format!(
+            r#"{{
+  "task": "{task}",
+  "window_start": "{}",
+  "window_end": "{}",
+  "total_flows": 0,
+  "total_packets": 0,
+  "total_bytes": 0,
+  "shards": 0,
+  "written_at": "{}",
+  "pcap_received": 0,
+  "pcap_dropped": 0,
+  "pcap_if_dropped": 0
+}}
+"#,
+            rfc3339_nanos(start_ns),
+            rfc3339_nanos(end_ns),
+            rfc3339_nanos(end_ns + SECOND / 5),
+        );
+        write(&task_dir, "summary.json", summary.as_bytes());
+    }
+}
+
+#[track_caller]
+fn inspect_ok(root: &Path, extra: &[&str]) -> String {
+    let (status, stdout, log) = inspect(root, extra);
+    assert_eq!(status, Some(0), "inspect {extra:?}: {log}");
+    stdout
+}
+
+#[test]
+fn a_quiet_window_shows_as_zero_in_every_inspect_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("out");
+    write_quiet_window(&root, START);
+
+    let table = inspect_ok(&root, &[]);
+    assert!(
+        table.contains("task per_src_ip: 0 flows, 0 packets, 0 bytes"),
+        "{table}"
+    );
+    let merged = inspect_ok(&root, &["--merge", "--task", "per_protocol"]);
+    assert!(
+        merged.contains("(1 windows merged)  task per_protocol: 0 flows, 0 packets, 0 bytes"),
+        "{merged}"
+    );
+    for extra in [&["--format", "json"][..], &["--format", "json", "--merge"][..]] {
+        assert_eq!(inspect_ok(&root, extra), "", "no flow, no JSON line");
+    }
+    let csv = inspect_ok(&root, &["--format", "csv"]);
+    assert_eq!(csv, "task,window_start,packets,bytes,first_seen,last_seen\n");
+    let csv = inspect_ok(&root, &["--format", "csv", "--merge"]);
+    assert_eq!(csv, "task,packets,bytes,first_seen,last_seen\n");
+}
+
+#[test]
+fn quiet_windows_next_to_busy_ones_add_zero_to_merged_totals() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = analyzed_root(dir.path());
+    let csv_before = inspect_ok(&root, &["--format", "csv"]);
+    write_quiet_window(&root, START + 60 * SECOND);
+
+    let lines: Vec<Value> = inspect_ok(&root, &["--format", "json", "--merge", "--task", "per_protocol"])
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let packets: u64 = lines.iter().filter_map(|line| line["packets"].as_u64()).sum();
+    assert_eq!(packets, 10);
+    let merged = inspect_ok(&root, &["--merge", "--task", "per_protocol"]);
+    assert!(
+        merged.contains("(2 windows merged)  task per_protocol [Protocol]: "),
+        "{merged}"
+    );
+    let table = inspect_ok(&root, &["--task", "per_protocol"]);
+    assert!(
+        table.contains("task per_protocol: 0 flows, 0 packets, 0 bytes"),
+        "{table}"
+    );
+    assert_eq!(inspect_ok(&root, &["--format", "csv"]), csv_before);
 }
