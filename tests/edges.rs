@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use support::capture_writer::{Endian, PcapWriter};
+use support::capture_writer::{Endian, PcapWriter, PcapngWriter};
 use support::cli::analyze;
 use support::traffic::{ethernet_frame, mixed_packets};
 
@@ -386,4 +386,85 @@ fn quiet_windows_next_to_busy_ones_add_zero_to_merged_totals() {
         "{table}"
     );
     assert_eq!(inspect_ok(&root, &["--format", "csv"]), csv_before);
+}
+
+#[test]
+fn a_pcap_whose_link_type_carries_fcs_bits_is_counted_with_wire_lengths() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // LINKTYPE_ETHERNET with the FCS length present: 2 16-bit words.
+    let mut writer = PcapWriter::new(0x2400_0001, false, Endian::Little);
+    let mut bytes = 0;
+    for spec in mixed_packets(6, START, 1_000, 5) {
+        let mut frame = ethernet_frame(&spec, 30);
+        frame.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // the CRC
+        bytes += frame.len() as u64;
+        writer.packet(spec.timestamp_ns, &frame, frame.len() as u32);
+    }
+    let capture = write(dir.path(), "fcs.pcap", &writer.finish());
+    let run = analyze(&[&capture], &dir.path().join("out"), &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.summary["packets_counted"], 6);
+    assert_eq!(run.summary["malformed"], 0);
+    assert_eq!(run.summary["tasks"]["per_protocol"]["bytes"], bytes);
+}
+
+/// A pcapng interface block, little-endian, microsecond timestamps, whose
+/// `if_tsoffset` is `offset_secs`, which the test writer's packets ignore.
+fn interface_with_offset(writer: &mut PcapngWriter, offset_secs: i64) {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1u16.to_le_bytes()); // Ethernet
+    body.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // reserved, snap length 0
+    body.extend_from_slice(&[9, 0, 1, 0, 6, 0, 0, 0]); // if_tsresol 6
+    body.extend_from_slice(&[14, 0, 8, 0]);
+    body.extend_from_slice(&offset_secs.to_le_bytes()); // if_tsoffset
+    body.extend_from_slice(&[0; 4]); // opt_endofopt
+    writer.block(1, &body);
+}
+
+/// A pcapng whose interface 0 is good and interface 1 has `offset_secs`:
+/// `good` packets on 0, then 3 on 1 (out of range), then 1 more on 0.
+fn pcapng_with_offset(offset_secs: i64, good: usize) -> Vec<u8> {
+    let mut writer = PcapngWriter::new(Endian::Little);
+    interface_with_offset(&mut writer, 0);
+    interface_with_offset(&mut writer, offset_secs);
+    let specs = mixed_packets(good + 4, START, 1_000, 6);
+    for (index, spec) in specs.iter().enumerate() {
+        let frame = ethernet_frame(spec, 30);
+        let on = u32::from(index >= good && index < good + 3);
+        writer.packet(on, spec.timestamp_ns, &frame, frame.len() as u32);
+    }
+    writer.finish()
+}
+
+#[test]
+fn packets_stamped_before_1970_or_past_2554_are_counted_as_bad_timestamp_and_warned_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let early = write(dir.path(), "early.pcapng", &pcapng_with_offset(-2_000_000_000, 2));
+    let late = write(dir.path(), "late.pcapng", &pcapng_with_offset(20_000_000_000, 4));
+    let run = analyze(&[&early, &late], &dir.path().join("out"), &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let summary = &run.summary;
+    assert_eq!(summary["packets_read"], 6 + 8, "{summary}");
+    assert_eq!(summary["bad_timestamp"], 6, "{summary}");
+    assert_eq!(summary["packets_counted"], 3 + 5, "{summary}");
+    assert_eq!(summary["tasks"]["per_protocol"]["packets"], 3 + 5);
+    for (file, first) in [(&early, 3), (&late, 5)] {
+        let warning = format!(
+            "{}: packet #{first} at byte offset",
+            file.display()
+        );
+        assert_eq!(
+            run.stderr.matches(&warning).count(),
+            1,
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.matches(&format!("{}: packet #", file.display())).count(),
+            1,
+            "one warning per file: {}",
+            run.stderr
+        );
+    }
+    assert!(run.stderr.contains("timestamp is before 1970 or after 2554"));
 }

@@ -79,7 +79,8 @@ pub struct FileOutcome {
     pub error: Option<String>,
 }
 
-/// Counts of everything the reader saw; `packets_read = counted + non_ip + malformed`.
+/// Counts of everything the reader saw;
+/// `packets_read = counted + non_ip + malformed + bad_timestamp`.
 #[derive(Debug, Clone, Default)]
 pub struct ReadReport {
     pub files: Vec<FileOutcome>,
@@ -87,6 +88,8 @@ pub struct ReadReport {
     pub packets_counted: u64,
     pub non_ip: u64,
     pub malformed: u64,
+    /// Packets whose timestamp is out of range (before 1970, after 2554): in no window.
+    pub bad_timestamp: u64,
     /// Packets older than the start of the window open when they arrived;
     /// counted in that window.
     pub out_of_order: u64,
@@ -460,6 +463,10 @@ impl StreamState {
     /// Moves the open window forward when the packet's timestamp passes it.
     fn key_packet(&mut self, raw: &RawPacket<'_>, interval_ns: u64) -> Option<KeyedPacket> {
         self.report.packets_read += 1;
+        let Some(timestamp) = raw.timestamp_ns else {
+            self.report.bad_timestamp += 1;
+            return None;
+        };
         let key = match packet::parse(raw.link_type, raw.data) {
             Ok(key) => key,
             Err(reason) => {
@@ -467,7 +474,6 @@ impl StreamState {
                 return None;
             }
         };
-        let timestamp = raw.timestamp_ns;
         let start = timestamp - timestamp % interval_ns;
         let mut closes = None;
         match self.window {

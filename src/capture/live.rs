@@ -99,6 +99,8 @@ pub struct LiveCapture {
     packets_read: u64,
     /// The last read found the buffer empty: wait before reading again.
     drained: bool,
+    /// A timestamp out of range was reported (once per capture).
+    bad_timestamp_reported: bool,
 }
 
 impl LiveCapture {
@@ -147,6 +149,7 @@ impl LiveCapture {
             link_type,
             packets_read: 0,
             drained: false,
+            bad_timestamp_reported: false,
         })
     }
 
@@ -166,12 +169,24 @@ impl LiveCapture {
         match self.capture.next_packet() {
             Ok(packet) => {
                 self.packets_read += 1;
-                let seconds = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
                 // With nanosecond precision libpcap puts nanoseconds in tv_usec.
-                let nanos = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
+                let ts = packet.header.ts;
+                let timestamp_ns = u64::try_from(ts.tv_sec)
+                    .ok()
+                    .and_then(|seconds| seconds.checked_mul(1_000_000_000))
+                    .zip(u64::try_from(ts.tv_usec).ok())
+                    .and_then(|(seconds, nanos)| seconds.checked_add(nanos));
+                if timestamp_ns.is_none() && !self.bad_timestamp_reported {
+                    log::warn!(
+                        "{}: packet #{}: timestamp is before 1970 or after 2554; counted as bad_timestamp, in no window (later such packets are only counted)",
+                        self.interface,
+                        self.packets_read
+                    );
+                    self.bad_timestamp_reported = true;
+                }
                 Ok(Some(RawPacket {
                     link_type: self.link_type,
-                    timestamp_ns: seconds.saturating_mul(1_000_000_000).saturating_add(nanos),
+                    timestamp_ns,
                     wire_len: packet.header.len,
                     data: packet.data,
                 }))

@@ -33,10 +33,12 @@ pub const MAX_CAPTURED_LEN: u32 = 256 * 1024;
 pub struct RawPacket<'a> {
     /// Link type of the interface the packet was captured on.
     pub link_type: LinkType,
-    /// Nanoseconds since the Unix epoch, saturating at 0 and `u64::MAX`.
-    /// A pcapng simple packet block has no timestamp and gets the previous
-    /// packet's (0 for the first).
-    pub timestamp_ns: u64,
+    /// Nanoseconds since the Unix epoch; `None` when the record's time is
+    /// before 1970 (a pcapng `if_tsoffset` can do that) or later than u64
+    /// nanoseconds reach (2554). The reader warns once per file and the
+    /// packet is counted as `bad_timestamp`. A pcapng simple packet block
+    /// has no timestamp and gets the previous packet's (0 for the first).
+    pub timestamp_ns: Option<u64>,
     /// Original (on-the-wire) length from the record, NOT the captured length.
     pub wire_len: u32,
     /// Captured bytes (possibly fewer than `wire_len`).
@@ -203,6 +205,21 @@ fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Splits a pcap header's link-type field as libpcap does: the link type is
+/// the low 16 bits; when bit 26 (libpcap's `LT_FCS_LENGTH_PRESENT`) is
+/// set, bits 28-31 give the length of the frame check sequence that ends
+/// every packet, in 16-bit words. Bits 16-25 are reserved and ignored.
+/// Returns the link type code and the FCS length in bytes.
+fn pcap_link_field(field: u32) -> (u32, usize) {
+    let code = field & 0xffff;
+    let fcs_bytes = if field & 0x0400_0000 != 0 {
+        (field >> 28) as usize * 2
+    } else {
+        0
+    };
+    (code, fcs_bytes)
 }
 
 /// Maps a file's link type code to a supported [`LinkType`].

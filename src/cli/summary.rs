@@ -41,6 +41,7 @@ pub fn print_table(
         ("counted", read.packets_counted),
         ("non_ip", read.non_ip),
         ("malformed", read.malformed),
+        ("bad_timestamp", read.bad_timestamp),
         ("out_of_order", read.out_of_order),
         ("windows written", outcome.written.windows_written),
     ];
@@ -119,6 +120,7 @@ pub fn print_json(
         "packets_counted": read.packets_counted,
         "non_ip": read.non_ip,
         "malformed": read.malformed,
+        "bad_timestamp": read.bad_timestamp,
         "out_of_order": read.out_of_order,
         "windows": outcome.written.windows_written,
         "tasks": tasks,
