@@ -1173,7 +1173,10 @@ aggregator:
     fn bad_durations_are_refused() {
         let rule = "the snapshot interval must be a whole number of seconds, from 1s to 24h";
         let mut cases = vec![
-            ("\"30 parsecs\"", "invalid duration \"30 parsecs\"".to_string()),
+            (
+                "\"30 parsecs\"",
+                "invalid duration \"30 parsecs\"".to_string(),
+            ),
             ("30", "time unit needed".to_string()),
         ];
         for value in ["0s", "25h", "100y", "500ms", "1ns", "1500ms"] {

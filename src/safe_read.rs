@@ -204,7 +204,10 @@ mod tests {
         );
         assert_eq!(
             refusal(dir.path(), dir.path(), 100, true),
-            format!("{}: is a directory, not a regular file", dir.path().display())
+            format!(
+                "{}: is a directory, not a regular file",
+                dir.path().display()
+            )
         );
         let link = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &link).expect("symlink");

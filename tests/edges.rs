@@ -11,7 +11,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use serde_json::Value;
 use support::capture_writer::{Endian, PcapWriter, PcapngWriter};
-use support::cli::analyze;
+use support::cli::{analyze, capture_on_loopback, running_as_root};
 use support::traffic::{ethernet_frame, mixed_packets};
 
 /// No test here may wait longer than this for the binary: a FIFO or a
@@ -202,7 +202,11 @@ fn inspect_refuses_a_symlink_to_dev_zero_in_place_of_a_shard_file() {
     let root = analyzed_root(dir.path());
     let shard = root.join(WINDOW).join("per_src_ip/shard_0.dat");
     link_to_dev_zero(&shard);
-    check_inspect_refuses(&root, &shard, "is a symbolic link, which is not followed here");
+    check_inspect_refuses(
+        &root,
+        &shard,
+        "is a symbolic link, which is not followed here",
+    );
 }
 
 #[test]
@@ -220,10 +224,18 @@ fn inspect_refuses_a_fifo_or_a_symlink_in_place_of_a_summary() {
     let root = analyzed_root(dir.path());
     let summary = root.join(WINDOW).join("per_dst_ip/summary.json");
     make_fifo(&summary);
-    check_inspect_refuses(&root, &summary, "is a FIFO (named pipe), not a regular file");
+    check_inspect_refuses(
+        &root,
+        &summary,
+        "is a FIFO (named pipe), not a regular file",
+    );
     std::fs::remove_file(&summary).expect("remove");
     std::os::unix::fs::symlink("/dev/zero", &summary).expect("symlink");
-    check_inspect_refuses(&root, &summary, "is a symbolic link, which is not followed here");
+    check_inspect_refuses(
+        &root,
+        &summary,
+        "is a symbolic link, which is not followed here",
+    );
 }
 
 /// A window of task `per_protocol` whose one record holds `packets`, as
@@ -237,7 +249,13 @@ fn write_heavy_window(root: &Path, start_ns: u64, packets: u64) {
     std::fs::create_dir_all(&task_dir).expect("task dir");
     let schema = KeySchema::from_fields(&[KeyField::Protocol]);
     let record = FlowRecord {
-        key: schema.project(&FlowKey::ipv4([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1, 2, 17)),
+        key: schema.project(&FlowKey::ipv4(
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            1,
+            2,
+            17,
+        )),
         stats: FlowStats {
             packets,
             bytes: packets,
@@ -353,11 +371,17 @@ fn a_quiet_window_shows_as_zero_in_every_inspect_mode() {
         merged.contains("(1 windows merged)  task per_protocol: 0 flows, 0 packets, 0 bytes"),
         "{merged}"
     );
-    for extra in [&["--format", "json"][..], &["--format", "json", "--merge"][..]] {
+    for extra in [
+        &["--format", "json"][..],
+        &["--format", "json", "--merge"][..],
+    ] {
         assert_eq!(inspect_ok(&root, extra), "", "no flow, no JSON line");
     }
     let csv = inspect_ok(&root, &["--format", "csv"]);
-    assert_eq!(csv, "task,window_start,packets,bytes,first_seen,last_seen\n");
+    assert_eq!(
+        csv,
+        "task,window_start,packets,bytes,first_seen,last_seen\n"
+    );
     let csv = inspect_ok(&root, &["--format", "csv", "--merge"]);
     assert_eq!(csv, "task,packets,bytes,first_seen,last_seen\n");
 }
@@ -369,11 +393,17 @@ fn quiet_windows_next_to_busy_ones_add_zero_to_merged_totals() {
     let csv_before = inspect_ok(&root, &["--format", "csv"]);
     write_quiet_window(&root, START + 60 * SECOND);
 
-    let lines: Vec<Value> = inspect_ok(&root, &["--format", "json", "--merge", "--task", "per_protocol"])
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
-        .collect();
-    let packets: u64 = lines.iter().filter_map(|line| line["packets"].as_u64()).sum();
+    let lines: Vec<Value> = inspect_ok(
+        &root,
+        &["--format", "json", "--merge", "--task", "per_protocol"],
+    )
+    .lines()
+    .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+    .collect();
+    let packets: u64 = lines
+        .iter()
+        .filter_map(|line| line["packets"].as_u64())
+        .sum();
     assert_eq!(packets, 10);
     let merged = inspect_ok(&root, &["--merge", "--task", "per_protocol"]);
     assert!(
@@ -386,6 +416,132 @@ fn quiet_windows_next_to_busy_ones_add_zero_to_merged_totals() {
         "{table}"
     );
     assert_eq!(inspect_ok(&root, &["--format", "csv"]), csv_before);
+}
+
+#[test]
+fn strict_counts_and_writes_the_files_before_a_refused_one_and_reads_none_after_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = write(dir.path(), "good.pcap", &good_pcap(5, 2));
+    let bad = write(dir.path(), "bad.pcap", b"GET / HTTP/1.1\r\n");
+    let good2 = write(dir.path(), "good2.pcap", &good_pcap(7, 3));
+    let out = dir.path().join("out");
+    let run = analyze(&[&good, &bad, &good2], &out, &["--strict"]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let files = run.summary["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "good2.pcap is not read: {}", run.summary);
+    assert_eq!(files[0]["packets"], 5);
+    let error = files[1]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("bad.pcap") && error.contains("not a pcap or pcapng file"),
+        "{error}"
+    );
+    assert_eq!(run.summary["packets_counted"], 5);
+    assert_eq!(run.summary["tasks"]["per_protocol"]["packets"], 5);
+    let on_disk: u64 = support::cli::inspect_json(&out, &["--merge", "--task", "per_protocol"])
+        .iter()
+        .filter_map(|line| line["packets"].as_u64())
+        .sum();
+    assert_eq!(on_disk, 5);
+}
+
+#[test]
+fn json_lists_every_refused_file_in_errors_when_nothing_could_be_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = write(dir.path(), "notes.pcap", b"just text\n");
+    let missing = dir.path().join("gone.pcap");
+    let run = analyze(&[&text, &missing], &dir.path().join("out"), &[]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let errors = run.summary["errors"].as_array().expect("one JSON summary");
+    assert_eq!(errors.len(), 2, "{}", run.summary);
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("notes.pcap")
+    );
+    assert!(errors[1].as_str().unwrap_or_default().contains("gone.pcap"));
+    assert_eq!(run.summary["packets_read"], 0);
+}
+
+#[test]
+fn json_prints_a_summary_naming_the_error_when_a_link_type_refuses_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = write(dir.path(), "good.pcap", &good_pcap(3, 4));
+    let usb = write(
+        dir.path(),
+        "usb.pcap",
+        &PcapWriter::new(220, false, Endian::Little).finish(),
+    );
+    let run = analyze(&[&good, &usb], &dir.path().join("out"), &[]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let errors = run.summary["errors"].as_array().expect("one JSON summary");
+    assert_eq!(errors.len(), 1, "{}", run.summary);
+    let error = errors[0].as_str().unwrap_or_default();
+    assert!(
+        error.contains("usb.pcap") && error.contains("link type 220 (Linux USB)"),
+        "{error}"
+    );
+    assert_eq!(run.summary["packets_read"], 0);
+    assert_eq!(run.summary["tasks"]["per_src_ip"]["packets"], 0);
+}
+
+const NOBODY: u32 = 65_534;
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn capture_with_user_creates_a_new_output_root_owned_by_that_user() {
+    use std::os::unix::fs::MetadataExt;
+    if !running_as_root() {
+        eprintln!("SKIP: --user needs the test to run as root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    set_mode(dir.path(), 0o755);
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("shared dir");
+    set_mode(&shared, 0o777);
+    let root = shared.join("new-root");
+    let args = [
+        "--filter",
+        "udp port 9",
+        "--user",
+        "nobody",
+        "--duration",
+        "1s",
+        "--snapshot-interval",
+        "1s",
+    ];
+    let Some(run) = capture_on_loopback(&args, &root) else {
+        return;
+    };
+    assert_eq!(run.status, Some(0), "{}", run.log);
+    let meta = std::fs::metadata(&root).expect("the output root exists");
+    assert_eq!(meta.uid(), NOBODY, "{}", run.log);
+}
+
+#[test]
+fn capture_with_user_refuses_a_root_that_user_cannot_reach_and_creates_nothing() {
+    if !running_as_root() {
+        eprintln!("SKIP: --user needs the test to run as root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    set_mode(dir.path(), 0o700);
+    let root = dir.path().join("new-root");
+    let Some(run) = capture_on_loopback(&["--user", "nobody", "--duration", "1s"], &root) else {
+        return;
+    };
+    assert_eq!(run.status, Some(2), "{}", run.log);
+    assert!(
+        run.log.contains("new-root") && run.log.contains("not writable"),
+        "{}",
+        run.log
+    );
+    assert!(!root.exists(), "nothing is created");
 }
 
 #[test]
@@ -439,8 +595,16 @@ fn pcapng_with_offset(offset_secs: i64, good: usize) -> Vec<u8> {
 #[test]
 fn packets_stamped_before_1970_or_past_2554_are_counted_as_bad_timestamp_and_warned_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let early = write(dir.path(), "early.pcapng", &pcapng_with_offset(-2_000_000_000, 2));
-    let late = write(dir.path(), "late.pcapng", &pcapng_with_offset(20_000_000_000, 4));
+    let early = write(
+        dir.path(),
+        "early.pcapng",
+        &pcapng_with_offset(-2_000_000_000, 2),
+    );
+    let late = write(
+        dir.path(),
+        "late.pcapng",
+        &pcapng_with_offset(20_000_000_000, 4),
+    );
     let run = analyze(&[&early, &late], &dir.path().join("out"), &[]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     let summary = &run.summary;
@@ -449,22 +613,19 @@ fn packets_stamped_before_1970_or_past_2554_are_counted_as_bad_timestamp_and_war
     assert_eq!(summary["packets_counted"], 3 + 5, "{summary}");
     assert_eq!(summary["tasks"]["per_protocol"]["packets"], 3 + 5);
     for (file, first) in [(&early, 3), (&late, 5)] {
-        let warning = format!(
-            "{}: packet #{first} at byte offset",
-            file.display()
-        );
+        let warning = format!("{}: packet #{first} at byte offset", file.display());
+        assert_eq!(run.stderr.matches(&warning).count(), 1, "{}", run.stderr);
         assert_eq!(
-            run.stderr.matches(&warning).count(),
-            1,
-            "{}",
             run.stderr
-        );
-        assert_eq!(
-            run.stderr.matches(&format!("{}: packet #", file.display())).count(),
+                .matches(&format!("{}: packet #", file.display()))
+                .count(),
             1,
             "one warning per file: {}",
             run.stderr
         );
     }
-    assert!(run.stderr.contains("timestamp is before 1970 or after 2554"));
+    assert!(
+        run.stderr
+            .contains("timestamp is before 1970 or after 2554")
+    );
 }

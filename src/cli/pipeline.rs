@@ -5,12 +5,15 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::actors::reader::{InputFile, PacketSource, ReaderSettings, with_causes};
+use crate::actors::messages::{FlushReport, TaskTotals};
+use crate::actors::reader::{
+    FileOutcome, InputFile, PacketSource, ReadReport, ReaderSettings, with_causes,
+};
 use crate::actors::scheduler::TaskInfo;
 use crate::actors::supervisor::{self, PipelineSettings, RunOutcome};
 use crate::capture::live::{LiveCapture, LiveSettings};
@@ -30,7 +33,20 @@ pub struct UsageError(pub String);
 
 pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.pipeline)?;
-    let inputs = check_inputs(&args.files, args.strict)?;
+    let inputs = match check_inputs(&args.files) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            if args.pipeline.json {
+                let refused = FileOutcome {
+                    path: error.path().to_path_buf(),
+                    packets: 0,
+                    error: Some(with_causes(&error)),
+                };
+                print_json_without_run(&config, refused)?;
+            }
+            return Err(error.into());
+        }
+    };
     prepare_output_root(&output_root(&config, &args.pipeline))?;
     let progress = bars.add(progress_bar(&args.files));
     let source = PacketSource::Files {
@@ -62,13 +78,20 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let user = args.user.clone().or_else(|| section.user.clone());
     config.capture.duration = args.duration.or(section.duration);
     let root = output_root(&config, &args.pipeline);
-    prepare_output_root(&root)?;
-    let capture = LiveCapture::open(&settings)?;
-    if let Some(user) = user {
-        privileges::drop_to_user(&user)?;
-        // Checked again as the new user: root could write where it cannot.
-        prepare_output_root(&root)?;
-    }
+    let capture = match user {
+        Some(user) => {
+            let capture = LiveCapture::open(&settings)?;
+            privileges::drop_to_user(&user)?;
+            // Only now, as that user: a root it creates is its own, and one
+            // it cannot reach or write is refused before anything is created.
+            prepare_output_root(&root)?;
+            capture
+        }
+        None => {
+            prepare_output_root(&root)?;
+            LiveCapture::open(&settings)?
+        }
+    };
     let source = PacketSource::Live {
         capture: Box::new(capture),
         count,
@@ -83,16 +106,16 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks every input before anything is counted. An unsupported link type
-/// refuses the whole run, as does any problem with `strict`; otherwise a
-/// file that is not a readable capture is marked refused and the others run.
-fn check_inputs(files: &[PathBuf], strict: bool) -> anyhow::Result<Vec<InputFile>> {
+/// refuses the whole run; a file that is not a readable capture is marked
+/// refused, and the reader skips it (or, with `--strict`, stops there after
+/// counting and writing the files before it).
+fn check_inputs(files: &[PathBuf]) -> Result<Vec<InputFile>, CaptureError> {
     files
         .iter()
         .map(|path| {
             let refused = match check_input(path) {
                 Ok(()) => None,
-                Err(error @ CaptureError::LinkType { .. }) => return Err(error.into()),
-                Err(error) if strict => return Err(error.into()),
+                Err(error @ CaptureError::LinkType { .. }) => return Err(error),
                 Err(error) => {
                     let message = with_causes(&error);
                     log::error!("{message}; skipping it");
@@ -215,6 +238,30 @@ fn run(
     report_failures(&outcome)
 }
 
+/// `--json` promises one summary object on stdout even when `analyze` is
+/// refused before the first packet (an unsupported link type): zero counts,
+/// and the file that refused it in `files` and `errors`.
+fn print_json_without_run(config: &Config, refused: FileOutcome) -> anyhow::Result<()> {
+    let tasks = &config.aggregator.exact_tasks;
+    let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
+    let outcome = RunOutcome {
+        read: ReadReport {
+            files: vec![refused],
+            ..ReadReport::default()
+        },
+        written: FlushReport {
+            task_totals: vec![TaskTotals::default(); tasks.len()],
+            ..FlushReport::default()
+        },
+    };
+    let context = SummaryContext {
+        command: "analyze",
+        task_names: &task_names,
+        elapsed: Duration::ZERO,
+    };
+    summary::print_json(&mut std::io::stdout().lock(), &outcome, &context)
+}
+
 /// Creates the output root, proves it writable and cleans up what an
 /// interrupted earlier run left, before any packet is read; a failure is a
 /// usage error (exit status 2).
@@ -256,15 +303,7 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
 
 /// Exit status of a run that completed: 1 if any input or window was lost.
 fn report_failures(outcome: &RunOutcome) -> anyhow::Result<ExitCode> {
-    let read = &outcome.read;
-    let mut problems: Vec<String> = read
-        .files
-        .iter()
-        .filter_map(|file| file.error.clone())
-        .collect();
-    problems.extend(read.capture_error.iter().cloned());
-    problems.extend(outcome.written.failures.iter().cloned());
-    problems.extend(read.pipeline_failure.iter().cloned());
+    let problems = summary::problems(outcome);
     if problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

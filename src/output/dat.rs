@@ -11,8 +11,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::OutputError;
-use crate::safe_read::read_regular_file;
 use crate::flow::{AddressFamily, FlowKey, FlowRecord, FlowStats, KeyField, KeySchema};
+use crate::safe_read::read_regular_file;
 
 /// First eight bytes of every `.dat` file.
 pub const MAGIC: [u8; 8] = *b"NSPECDAT";

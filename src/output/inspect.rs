@@ -326,11 +326,9 @@ fn merged_tables(
             _ => {}
         }
         // Checked before any record is merged: no key's counters can then overflow.
-        (total.packets, total.bytes) = checked_sum(
-            (total.packets, total.bytes),
-            (loaded.packets, loaded.bytes),
-        )
-        .ok_or_else(|| overflowed(dir.path.join(SUMMARY_FILE)))?;
+        (total.packets, total.bytes) =
+            checked_sum((total.packets, total.bytes), (loaded.packets, loaded.bytes))
+                .ok_or_else(|| overflowed(dir.path.join(SUMMARY_FILE)))?;
         for record in loaded.map.records() {
             total.map.merge_record(record);
         }
@@ -432,7 +430,8 @@ fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
             loaded.map.merge_record(record);
         }
     }
-    loaded.other = overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
+    loaded.other =
+        overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
     let other = loaded.other.unwrap_or_default();
     (loaded.packets, loaded.bytes) =
         checked_sum((loaded.packets, loaded.bytes), (other.packets, other.bytes))
@@ -975,10 +974,7 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
             .join("shard_1.dat");
         fs::remove_file(&shard).unwrap();
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("{}: cannot open", shard.display())
-        );
+        assert_eq!(err.to_string(), format!("{}: cannot open", shard.display()));
     }
 
     /// Replaces `from` by `to` in a task's summary.json, as a damaged file would.
