@@ -131,11 +131,7 @@ fn analyze_with_config(config: &Path) -> (Option<i32>, String) {
 fn a_fifo_given_as_the_config_is_refused_at_once_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("config-pipe.yaml");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
+    make_fifo(&fifo);
     let (status, log) = analyze_with_config(&fifo);
     assert_eq!(status, Some(2), "{log}");
     assert!(
