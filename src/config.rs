@@ -20,7 +20,11 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Deserializer};
 
 use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
+use crate::safe_read::{SafeReadError, read_regular_file};
 
+/// Largest config file read: far above any real config, far below what
+/// would hurt (`-c /dev/zero` must not eat memory).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The bundled defaults; `Config::bundled` parses this text.
 const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
 
@@ -153,7 +157,8 @@ pub struct AggregatorConfig {
     pub size_of_packet_channel: usize,
     /// Packets per reader-to-shard message; 1..=65536. Default: 1024.
     pub batch_size: usize,
-    /// Window length: one snapshot per interval; > 0 and <= 24h. Default: 60s.
+    /// Window length: one snapshot per interval; whole seconds, 1s to 24h
+    /// (see [`parse_snapshot_interval`]). Default: 60s.
     pub snapshot_interval: Duration,
     /// Root directory of the output; a relative path is taken from the
     /// working directory; never empty. Default: `snapshots`.
@@ -191,12 +196,10 @@ pub struct TaskConfig {
 /// Why a configuration was refused. Every message names the file (`origin`).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be opened or is not UTF-8.
-    #[error("{}: cannot read config", .path.display())] // `{:#}` appends the source
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, unreadable, not a regular file
+    /// (a FIFO, a device) or larger than [`MAX_CONFIG_BYTES`].
+    #[error(transparent)]
+    Read(#[from] SafeReadError),
     /// `message` names the key path and the line.
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
@@ -210,13 +213,19 @@ impl Config {
             .expect("the bundled config/default.yaml is valid (a unit test loads it)")
     }
 
-    /// Reads and checks the config file at `path`.
+    /// Reads and checks the config file at `path`: a regular file (a symlink
+    /// to one is fine) of at most [`MAX_CONFIG_BYTES`], in UTF-8.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = read_regular_file(path, MAX_CONFIG_BYTES, true)?;
+        let origin = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|err| ConfigError::Invalid {
+            origin: origin.clone(),
+            message: format!(
+                "not UTF-8 text (byte offset {})",
+                err.utf8_error().valid_up_to()
+            ),
         })?;
-        Config::from_yaml(&text, &path.display().to_string())
+        Config::from_yaml(&text, &origin)
     }
 
     /// Parses and checks config text; `origin` (usually the file name) starts
@@ -457,7 +466,7 @@ fn snapshot_interval<'de, D: Deserializer<'de>>(
 ) -> Result<Option<Duration>, D::Error> {
     Parsed {
         expecting: "a duration such as \"30s\", \"1m\" or \"1h\"",
-        parse: parse_interval,
+        parse: parse_snapshot_interval,
     }
     .deserialize(deserializer)
     .map(Some)
@@ -492,18 +501,23 @@ fn task_list<'de, D: Deserializer<'de>>(
     deserializer.deserialize_seq(TaskList).map(Some)
 }
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+/// The one rule for `aggregator.snapshot_interval` and `--snapshot-interval`:
+/// a duration such as `30s` or `5m` that is a whole number of seconds from
+/// 1s to 24h. Window directories are named to the second, so a shorter or
+/// fractional interval would let windows overwrite each other. The error
+/// text is the same from the config and the flag.
+pub fn parse_snapshot_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text).map_err(|err| {
         format!("invalid duration {text:?} ({err}); write e.g. \"30s\", \"1m\" or \"1h\"")
     })?;
-    if interval.is_zero() {
-        Err(format!(
-            "duration {text:?} is zero; the window must be longer than 0"
-        ))
-    } else if interval > MAX_SNAPSHOT_INTERVAL {
-        Err(format!("duration {text:?} is longer than the maximum, 24h"))
-    } else {
+    let whole_seconds = interval.subsec_nanos() == 0;
+    if whole_seconds && (Duration::from_secs(1)..=MAX_SNAPSHOT_INTERVAL).contains(&interval) {
         Ok(interval)
+    } else {
+        // The upper bound is MAX_SNAPSHOT_INTERVAL.
+        Err(format!(
+            "{text}: the snapshot interval must be a whole number of seconds, from 1s to 24h"
+        ))
     }
 }
 
@@ -1026,10 +1040,27 @@ aggregator:
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("absent.yaml");
         let err = Config::load(&path).expect_err("no such file");
-        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(matches!(err, ConfigError::Read(_)));
+        assert_eq!(err.to_string(), format!("{}: cannot open", path.display()));
+    }
+
+    #[test]
+    fn a_config_too_large_or_not_utf8_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("huge.yaml");
+        let comment = format!("#{}\n", "x".repeat(MAX_CONFIG_BYTES as usize));
+        std::fs::write(&path, comment).expect("write");
         assert_eq!(
-            err.to_string(),
-            format!("{}: cannot read config", path.display())
+            Config::load(&path).expect_err("too large").to_string(),
+            format!(
+                "{}: is larger than the limit of 1048576 bytes",
+                path.display()
+            )
+        );
+        std::fs::write(&path, b"aggregator:\n  \xff\n").expect("write");
+        assert_eq!(
+            Config::load(&path).expect_err("not UTF-8").to_string(),
+            format!("{}: not UTF-8 text (byte offset 14)", path.display())
         );
     }
 
@@ -1154,15 +1185,20 @@ aggregator:
 
     #[test]
     fn bad_durations_are_refused() {
-        let cases = [
-            ("\"30 parsecs\"", "invalid duration \"30 parsecs\""),
-            ("\"0s\"", "is zero"),
-            ("25h", "longer than the maximum, 24h"),
-            ("30", "time unit needed"),
+        let rule = "the snapshot interval must be a whole number of seconds, from 1s to 24h";
+        let mut cases = vec![
+            (
+                "\"30 parsecs\"",
+                "invalid duration \"30 parsecs\"".to_string(),
+            ),
+            ("30", "time unit needed".to_string()),
         ];
+        for value in ["0s", "25h", "100y", "500ms", "1ns", "1500ms"] {
+            cases.push((value, format!("{value}: {rule}")));
+        }
         for (value, what) in cases {
             let yaml = format!("aggregator:\n  batch_size: 8\n  snapshot_interval: {value}\n");
-            check_refused(&yaml, "aggregator.snapshot_interval", 3, what);
+            check_refused(&yaml, "aggregator.snapshot_interval", 3, &what);
         }
         let day = Config::from_yaml("aggregator:\n  snapshot_interval: 24h\n", "t.yaml");
         assert_eq!(

@@ -3,7 +3,8 @@
 //!
 //! `packet` and `flow` are pure (no I/O, no actix); `capture` reads files;
 //! `actors` is the pipeline; `output` writes and reads snapshots; `cli` is
-//! the binary's edge.
+//! the binary's edge; `safe_read` reads the files a user names (config,
+//! stored windows) only when they are regular files of a sane size.
 
 pub mod actors;
 pub mod capture;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod flow;
 pub mod output;
 pub mod packet;
+pub mod safe_read;
 
 /// An error with its chain of causes, "outer: inner: innermost", for
 /// reports and logs, so an I/O failure names the OS reason (ENOSPC, EROFS).

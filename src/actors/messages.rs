@@ -150,6 +150,9 @@ pub struct ReadReport {
     pub packets_counted: u64,
     pub non_ip: u64,
     pub malformed: u64,
+    /// Counted packets whose time is before 1970 or after 2554: counted in
+    /// the first or last representable window, and reported here.
+    pub bad_timestamp: u64,
     /// Packets older than the start of the window open when they arrived;
     /// counted in that window.
     pub out_of_order: u64,

@@ -424,12 +424,15 @@ impl StreamState {
                 return None;
             }
         };
-        let placed = self.windows.place(raw.timestamp_ns);
+        // Out-of-range times are counted where they are clamped to, and reported.
+        self.report.bad_timestamp += u64::from(raw.timestamp_ns.is_clamped());
+        let timestamp = raw.timestamp_ns.ns();
+        let placed = self.windows.place(timestamp);
         self.report.out_of_order += u64::from(placed.out_of_order);
         self.report.packets_counted += 1;
         let record = PacketRecord {
             key,
-            timestamp_ns: raw.timestamp_ns,
+            timestamp_ns: timestamp,
             wire_len: raw.wire_len,
         };
         Some(KeyedPacket {

@@ -15,7 +15,8 @@ use std::io::{self, BufReader};
 use std::path::Path;
 
 use super::{
-    CaptureError, Format, PCAPNG_SHB_BYTES, read_up_to, sniff_format, supported_link_type,
+    CaptureError, Format, PCAPNG_SHB_BYTES, pcap_link_field, read_up_to, sniff_format,
+    supported_link_type,
 };
 
 const IDB_TYPE: u32 = 1;
@@ -50,7 +51,8 @@ pub fn check_link_types(path: &Path) -> Result<(), CaptureError> {
                 });
             }
             let big_endian = header[0] == 0xa1;
-            supported_link_type(path, field_u32(&header[20..24], big_endian)).map(drop)
+            let (code, _fcs_bytes) = pcap_link_field(field_u32(&header[20..24], big_endian));
+            supported_link_type(path, code).map(drop)
         }
         Format::Pcapng => walk_pcapng(path, &mut input).map_err(read_error)?,
     }

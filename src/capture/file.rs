@@ -21,8 +21,8 @@ use pcap_parser::{
 };
 
 use super::{
-    CaptureError, Format, MAX_CAPTURED_LEN, RawPacket, sniff_format, supported_link_type,
-    unsupported_link_type,
+    CaptureError, Format, MAX_CAPTURED_LEN, RawPacket, Timestamp, pcap_link_field, sniff_format,
+    supported_link_type, unsupported_link_type,
 };
 use crate::packet::LinkType;
 
@@ -53,9 +53,11 @@ pub struct CaptureFile {
     offset: u64,
     packets: u64,
     capacity: usize,
-    last_timestamp_ns: u64,
+    last_timestamp_ns: Timestamp,
     /// A record longer than the snap length was reported (once per file).
     snaplen_reported: bool,
+    /// A timestamp out of range was reported (once per file).
+    bad_timestamp_reported: bool,
 }
 
 /// What the format needs to turn a record into a [`RawPacket`].
@@ -67,6 +69,9 @@ enum Layout {
         record_header: usize,
         /// The header's snap length; 0 means none declared.
         snaplen: u32,
+        /// Bytes of frame check sequence ending every packet on the wire
+        /// (from the link-type field); left out of the data parsed.
+        fcs_bytes: usize,
     },
     Pcapng {
         big_endian: bool,
@@ -86,7 +91,7 @@ struct Interface {
 /// A packet found in the buffer; `data` is relative to the buffer's start.
 struct Found {
     link_type: LinkType,
-    timestamp_ns: u64,
+    timestamp_ns: Timestamp,
     wire_len: u32,
     data: Range<usize>,
 }
@@ -143,8 +148,9 @@ impl CaptureFile {
             offset: 0,
             packets: 0,
             capacity: BUFFER_BYTES,
-            last_timestamp_ns: 0,
+            last_timestamp_ns: Timestamp::Exact(0),
             snaplen_reported: false,
+            bad_timestamp_reported: false,
         };
         capture.read_file_header(format)?;
         log::debug!("{}: opened as {format:?}", path.display());
@@ -178,6 +184,15 @@ impl CaptureFile {
                 data.len()
             );
             self.snaplen_reported = true;
+        }
+        if found.timestamp_ns.is_clamped() && !self.bad_timestamp_reported {
+            log::warn!(
+                "{}: packet #{} at byte offset {}: timestamp is before 1970 or after 2554; counted in the first or last representable window and as bad_timestamp (later such packets in this file are only counted)",
+                self.path.display(),
+                self.packets,
+                self.offset
+            );
+            self.bad_timestamp_reported = true;
         }
         Ok(Some(RawPacket {
             link_type: found.link_type,
@@ -214,9 +229,11 @@ impl CaptureFile {
                             minor: header.version_minor,
                         });
                     }
-                    let code = u32::try_from(header.network.0).unwrap_or(u32::MAX);
+                    // The field is unsigned; pcap-parser stores its bits as i32.
+                    let (code, fcs_bytes) = pcap_link_field(header.network.0.cast_unsigned());
                     self.layout = Layout::Pcap {
                         link_type: supported_link_type(&self.path, code)?,
+                        fcs_bytes,
                         nanosecond: header.is_nanosecond_precision(),
                         big_endian: header.is_bigendian(),
                         snaplen: header.snaplen,
@@ -409,7 +426,7 @@ fn classify_error(err: &PcapError<&[u8]>) -> Result<Step, Fault> {
 
 fn handle_block(
     layout: &mut Layout,
-    last_timestamp_ns: u64,
+    last_timestamp_ns: Timestamp,
     block: &PcapBlockOwned<'_>,
     size: usize,
 ) -> Result<Step, Fault> {
@@ -419,10 +436,14 @@ fn handle_block(
                 link_type,
                 nanosecond,
                 record_header,
+                fcs_bytes,
                 ..
             },
             PcapBlockOwned::Legacy(record),
-        ) => pcap_record(*link_type, *nanosecond, *record_header, record)?,
+        ) => without_fcs(
+            pcap_record(*link_type, *nanosecond, *record_header, record)?,
+            *fcs_bytes,
+        ),
         (layout, PcapBlockOwned::NG(block)) => {
             match pcapng_block(layout, last_timestamp_ns, block)? {
                 Some(found) => found,
@@ -449,22 +470,32 @@ fn pcap_record(
     let fraction_ns = if nanosecond {
         u64::from(record.ts_usec)
     } else {
-        u64::from(record.ts_usec).saturating_mul(1000)
+        u64::from(record.ts_usec) * 1000
     };
     Ok(Found {
         link_type,
-        timestamp_ns: u64::from(record.ts_sec)
-            .saturating_mul(NS_PER_SEC)
-            .saturating_add(fraction_ns),
+        timestamp_ns: Timestamp::from_nanos(
+            i128::from(record.ts_sec) * i128::from(NS_PER_SEC) + i128::from(fraction_ns),
+        ),
         wire_len: record.origlen,
         data: record_header..record_header + record.data.len(),
     })
 }
 
+/// Leaves the frame check sequence, the last `fcs_bytes` of the frame on
+/// the wire, out of the data, as far as it was captured; the wire length
+/// keeps it.
+fn without_fcs(mut found: Found, fcs_bytes: usize) -> Found {
+    let frame_without_fcs = (found.wire_len as usize).saturating_sub(fcs_bytes);
+    let kept = found.data.len().min(frame_without_fcs);
+    found.data.end = found.data.start + kept;
+    found
+}
+
 /// Registers interfaces and sections; returns the packet of a packet block.
 fn pcapng_block(
     layout: &mut Layout,
-    last_timestamp_ns: u64,
+    last_timestamp_ns: Timestamp,
     block: &Block<'_>,
 ) -> Result<Option<Found>, Fault> {
     match block {
@@ -609,13 +640,16 @@ fn interface(layout: &Layout, if_id: u32) -> Result<(&Interface, LinkType), Faul
 }
 
 impl Interface {
-    /// `ts` in this interface's units plus its offset, as Unix nanoseconds.
-    fn timestamp_ns(&self, ts: u64) -> u64 {
-        // u64 * 1e9 < 2^94: no overflow in u128, and the quotient fits i128.
+    /// `ts` in this interface's units plus its offset, as Unix
+    /// nanoseconds, clamped before 1970 and beyond `u64::MAX` nanoseconds.
+    fn timestamp_ns(&self, ts: u64) -> Timestamp {
+        // u64 * 1e9 < 2^94 and |i64| * 1e9 < 2^93: nothing overflows in 128 bits.
         let ns = u128::from(ts) * u128::from(NS_PER_SEC) / self.units_per_sec;
-        let ns = i128::try_from(ns).unwrap_or(i128::MAX);
         let offset_ns = i128::from(self.offset_secs) * i128::from(NS_PER_SEC);
-        u64::try_from(ns.saturating_add(offset_ns).max(0)).unwrap_or(u64::MAX)
+        let ns = i128::try_from(ns)
+            .unwrap_or(i128::MAX)
+            .saturating_add(offset_ns);
+        Timestamp::from_nanos(ns)
     }
 }
 

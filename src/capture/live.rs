@@ -14,7 +14,7 @@ use pcap::{Active, Capture, Device, Precision};
 
 use crate::packet::LinkType;
 
-use super::{CaptureStats, RawPacket};
+use super::{CaptureStats, RawPacket, Timestamp};
 
 /// Longest a packet waits in a partly filled ring block before libpcap
 /// hands the block over, in milliseconds.
@@ -75,6 +75,8 @@ pub struct LiveCapture {
     packets_read: u64,
     /// The last read found the buffer empty: wait before reading again.
     drained: bool,
+    /// A timestamp out of range was reported (once per capture).
+    bad_timestamp_reported: bool,
 }
 
 impl LiveCapture {
@@ -123,6 +125,7 @@ impl LiveCapture {
             link_type,
             packets_read: 0,
             drained: false,
+            bad_timestamp_reported: false,
         })
     }
 
@@ -142,12 +145,22 @@ impl LiveCapture {
         match self.capture.next_packet() {
             Ok(packet) => {
                 self.packets_read += 1;
-                let seconds = u64::try_from(packet.header.ts.tv_sec).unwrap_or(0);
                 // With nanosecond precision libpcap puts nanoseconds in tv_usec.
-                let nanos = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
+                let ts = packet.header.ts;
+                let timestamp_ns = Timestamp::from_nanos(
+                    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_usec),
+                );
+                if timestamp_ns.is_clamped() && !self.bad_timestamp_reported {
+                    log::warn!(
+                        "{}: packet #{}: timestamp is before 1970 or after 2554; counted in the first or last representable window and as bad_timestamp (later such packets are only counted)",
+                        self.interface,
+                        self.packets_read
+                    );
+                    self.bad_timestamp_reported = true;
+                }
                 Ok(Some(RawPacket {
                     link_type: self.link_type,
-                    timestamp_ns: seconds.saturating_mul(1_000_000_000).saturating_add(nanos),
+                    timestamp_ns,
                     wire_len: packet.header.len,
                     data: packet.data,
                 }))

@@ -35,14 +35,46 @@ pub const MAX_CAPTURED_LEN: u32 = 256 * 1024;
 pub struct RawPacket<'a> {
     /// Link type of the interface the packet was captured on.
     pub link_type: LinkType,
-    /// Nanoseconds since the Unix epoch, saturating at 0 and `u64::MAX`.
-    /// A pcapng simple packet block has no timestamp and gets the previous
+    /// When it was captured. A time before 1970 (a pcapng `if_tsoffset`
+    /// can do that) or later than u64 nanoseconds reach (2554) is clamped;
+    /// the reader warns once per file and counts it as `bad_timestamp`. A
+    /// pcapng simple packet block has no timestamp and gets the previous
     /// packet's (0 for the first).
-    pub timestamp_ns: u64,
+    pub timestamp_ns: Timestamp,
     /// Original (on-the-wire) length from the record, NOT the captured length.
     pub wire_len: u32,
     /// Captured bytes (possibly fewer than `wire_len`).
     pub data: &'a [u8],
+}
+
+/// A record's capture time in nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamp {
+    Exact(u64),
+    /// The time is outside 1970..2554: the nearest end (0 or `u64::MAX`).
+    Clamped(u64),
+}
+
+impl Timestamp {
+    /// A time given in signed nanoseconds, clamped into `u64`.
+    pub fn from_nanos(ns: i128) -> Timestamp {
+        match u64::try_from(ns) {
+            Ok(ns) => Timestamp::Exact(ns),
+            Err(_) if ns < 0 => Timestamp::Clamped(0),
+            Err(_) => Timestamp::Clamped(u64::MAX),
+        }
+    }
+
+    /// The time in nanoseconds, clamped.
+    pub fn ns(self) -> u64 {
+        match self {
+            Timestamp::Exact(ns) | Timestamp::Clamped(ns) => ns,
+        }
+    }
+
+    pub fn is_clamped(self) -> bool {
+        matches!(self, Timestamp::Clamped(_))
+    }
 }
 
 /// Everything that can go wrong reading a capture file. Every variant names
@@ -205,6 +237,21 @@ fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Splits a pcap header's link-type field as libpcap does: the link type is
+/// the low 16 bits; when bit 26 (libpcap's `LT_FCS_LENGTH_PRESENT`) is
+/// set, bits 28-31 give the length of the frame check sequence that ends
+/// every packet, in 16-bit words. Bits 16-25 are reserved and ignored.
+/// Returns the link type code and the FCS length in bytes.
+fn pcap_link_field(field: u32) -> (u32, usize) {
+    let code = field & 0xffff;
+    let fcs_bytes = if field & 0x0400_0000 != 0 {
+        (field >> 28) as usize * 2
+    } else {
+        0
+    };
+    (code, fcs_bytes)
 }
 
 /// Maps a file's link type code to a supported [`LinkType`].

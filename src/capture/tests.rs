@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use capture_writer::{Endian, Interface, PcapWriter, PcapngWriter};
 use tempfile::TempDir;
 
-use super::{CaptureError, CaptureFile, check_link_types};
+use super::{CaptureError, CaptureFile, Timestamp, check_link_types};
 use crate::packet::LinkType;
 
 const TS: u64 = 1_700_000_000_123_456_789;
@@ -20,7 +20,7 @@ const SLL: u16 = 113;
 #[derive(Debug, PartialEq, Eq)]
 struct Packet {
     link_type: LinkType,
-    timestamp_ns: u64,
+    timestamp_ns: Timestamp,
     wire_len: u32,
     data: Vec<u8>,
 }
@@ -28,7 +28,7 @@ struct Packet {
 fn packet(link_type: LinkType, timestamp_ns: u64, data: &[u8], wire_len: u32) -> Packet {
     Packet {
         link_type,
-        timestamp_ns,
+        timestamp_ns: Timestamp::Exact(timestamp_ns),
         wire_len,
         data: data.to_vec(),
     }
@@ -56,12 +56,12 @@ fn read_all(path: &Path) -> (Vec<Packet>, Option<CaptureError>) {
     let mut packets = Vec::new();
     loop {
         match capture.next_packet() {
-            Ok(Some(raw)) => packets.push(packet(
-                raw.link_type,
-                raw.timestamp_ns,
-                raw.data,
-                raw.wire_len,
-            )),
+            Ok(Some(raw)) => packets.push(Packet {
+                link_type: raw.link_type,
+                timestamp_ns: raw.timestamp_ns,
+                wire_len: raw.wire_len,
+                data: raw.data.to_vec(),
+            }),
             Ok(None) => return (packets, None),
             Err(err) => return (packets, Some(err)),
         }
@@ -182,7 +182,7 @@ fn pcapng_binary_resolution_and_timestamp_offset_are_applied() {
 const NS: u64 = 1_000_000_000;
 
 #[test]
-fn timestamps_saturate_instead_of_overflowing() {
+fn timestamps_before_1970_or_beyond_u64_nanoseconds_are_none() {
     let mut writer = PcapngWriter::new(Endian::Little);
     writer.interface(Interface {
         tsresol: 0,
@@ -200,12 +200,68 @@ fn timestamps_saturate_instead_of_overflowing() {
     let mut bytes = writer.finish();
     // 1 s since an offset of -1000 s: before the epoch.
     bytes[early + 16..early + 20].copy_from_slice(&1u32.to_le_bytes());
+    let clamped = |ns, data: &[u8], wire_len| Packet {
+        timestamp_ns: Timestamp::Clamped(ns),
+        ..packet(LinkType::Ethernet, 0, data, wire_len)
+    };
+    check_clean(
+        &bytes,
+        &[clamped(u64::MAX, b"late", 4), clamped(0, b"early", 5)],
+    );
+}
+
+/// A pcap whose header's link-type field is `field`, holding `frame`
+/// captured whole and cut to 6 and to 2 bytes.
+fn pcap_with_link_field(field: u32, frame: &[u8]) -> Vec<u8> {
+    let mut writer = PcapWriter::new(field, true, Endian::Big);
+    let wire_len = frame.len() as u32;
+    writer.packet(TS, frame, wire_len);
+    writer.packet(TS + 1, &frame[..6], wire_len);
+    writer.packet(TS + 2, &frame[..2], wire_len);
+    writer.finish()
+}
+
+#[test]
+fn a_pcap_link_type_with_fcs_bits_is_read_as_its_base_type_without_the_fcs() {
+    // FCS length present (bit 26), 2 16-bit words: a 4-byte CRC ends every frame.
+    let bytes = pcap_with_link_field(0x2400_0001, b"framFCS!");
+    let file = fixture("fcs.pcap", &bytes);
+    assert!(check_link_types(&file.path).is_ok());
     check_clean(
         &bytes,
         &[
-            packet(LinkType::Ethernet, u64::MAX, b"late", 4),
-            packet(LinkType::Ethernet, 0, b"early", 5),
+            packet(LinkType::Ethernet, TS, b"fram", 8),
+            packet(LinkType::Ethernet, TS + 1, b"fram", 8),
+            packet(LinkType::Ethernet, TS + 2, b"fr", 8),
         ],
+    );
+}
+
+#[test]
+fn fcs_length_bits_without_the_present_flag_strip_nothing() {
+    let bytes = pcap_with_link_field(0x5000_0001, b"framFCS!");
+    check_clean(
+        &bytes,
+        &[
+            packet(LinkType::Ethernet, TS, b"framFCS!", 8),
+            packet(LinkType::Ethernet, TS + 1, b"framFC", 8),
+            packet(LinkType::Ethernet, TS + 2, b"fr", 8),
+        ],
+    );
+}
+
+#[test]
+fn an_unsupported_base_link_type_is_named_without_its_fcs_bits() {
+    let bytes = pcap_with_link_field(0x2400_00dc, b"framFCS!");
+    let file = fixture("usb.pcap", &bytes);
+    let error = check_link_types(&file.path).expect_err("refused");
+    assert_eq!(
+        message(&error),
+        "usb.pcap: link type 220 (Linux USB) is not supported (supported: Ethernet, raw IP, Linux SLL/SLL2, BSD loopback, PPP, Cisco HDLC, IEEE 802.11, radiotap, NFLOG, ERF)"
+    );
+    assert_eq!(
+        message(&CaptureFile::open(&file.path).err().expect("refused")),
+        message(&error)
     );
 }
 
@@ -326,7 +382,10 @@ fn packets_spanning_buffer_refills_are_all_read() {
     let mut capture = CaptureFile::open(&file.path).expect("opens");
     let mut count = 0;
     while let Some(raw) = capture.next_packet().expect("reads") {
-        assert_eq!((raw.timestamp_ns, raw.data), (count, &frame[..]));
+        assert_eq!(
+            (raw.timestamp_ns, raw.data),
+            (Timestamp::Exact(count), &frame[..])
+        );
         count += 1;
     }
     assert_eq!(count, 3000);

@@ -74,8 +74,9 @@ pub struct PipelineArgs {
     /// Number of shard actors (threads). Overrides aggregator.num_workers.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
-    /// Window length, e.g. 30s, 5m, 1h. Overrides aggregator.snapshot_interval.
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    /// Window length in whole seconds, 1s to 24h, e.g. 30s, 5m, 1h.
+    /// Overrides aggregator.snapshot_interval.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_snapshot_interval)]
     pub snapshot_interval: Option<Duration>,
     /// Print the run summary as one JSON object on stdout instead of a table.
     #[arg(long)]

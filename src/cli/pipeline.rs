@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::actors::messages::RunInfo;
+use crate::actors::messages::{FileOutcome, FlushReport, ReadReport, RunInfo};
 use crate::actors::pipeline::{self, PipelineSettings};
 use crate::actors::reader::{InputFile, PacketSource, ReaderSettings};
 use crate::actors::signals;
@@ -18,7 +18,7 @@ use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError, RunMode};
 use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
-use crate::flow::{TaskSpec, build_aggregator};
+use crate::flow::{PartTotals, TaskSpec, build_aggregator};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
 use crate::output::run::{self, RunId};
@@ -34,7 +34,20 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
     signals::install().context("installing signal handlers")?;
     let config = load_config(&args.pipeline)?;
     let plan = Plan::new(&config, &args.pipeline, RunMode::Offline)?;
-    let inputs = check_inputs(&args.files, args.strict)?;
+    let inputs = match check_inputs(&args.files) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            if args.pipeline.json {
+                let refused = FileOutcome {
+                    path: error.path().to_path_buf(),
+                    packets: 0,
+                    error: Some(with_causes(&error)),
+                };
+                print_json_without_run(&config, refused)?;
+            }
+            return Err(error.into());
+        }
+    };
     let (run_id, record) = offline_identity(&plan, &inputs);
     prepare_output_root(&plan.root)?;
     admit(&plan, run_id, record)?;
@@ -69,13 +82,20 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let user = args.user.clone().or_else(|| section.user.clone());
     config.capture.duration = args.duration.or(section.duration);
     let plan = Plan::new(&config, &args.pipeline, RunMode::Live)?;
-    prepare_output_root(&plan.root)?;
-    let capture = LiveCapture::open(&settings)?;
-    if let Some(user) = user {
-        privileges::drop_to_user(&user)?;
-        // Checked again as the new user: root could write where it cannot.
-        prepare_output_root(&plan.root)?;
-    }
+    let capture = match user {
+        Some(user) => {
+            let capture = LiveCapture::open(&settings)?;
+            privileges::drop_to_user(&user)?;
+            // Only now, as that user: a root it creates is its own, and one
+            // it cannot reach or write is refused before anything is created.
+            prepare_output_root(&plan.root)?;
+            capture
+        }
+        None => {
+            prepare_output_root(&plan.root)?;
+            LiveCapture::open(&settings)?
+        }
+    };
     let run_id = RunId::live(&settings.interface, wall_clock_ns());
     let record = RunRecord {
         mode: "live".to_string(),
@@ -100,16 +120,16 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks every input before anything is counted. An unsupported link type
-/// refuses the whole run, as does any problem with `strict`; otherwise a
-/// file that is not a readable capture is marked refused and the others run.
-fn check_inputs(files: &[PathBuf], strict: bool) -> anyhow::Result<Vec<InputFile>> {
+/// refuses the whole run; a file that is not a readable capture is marked
+/// refused, and the reader skips it (or, with `--strict`, stops there after
+/// counting and writing the files before it).
+fn check_inputs(files: &[PathBuf]) -> Result<Vec<InputFile>, CaptureError> {
     files
         .iter()
         .map(|path| {
             let refused = match check_input(path) {
                 Ok(()) => None,
-                Err(error @ CaptureError::LinkType { .. }) => return Err(error.into()),
-                Err(error) if strict => return Err(error.into()),
+                Err(error @ CaptureError::LinkType { .. }) => return Err(error),
                 Err(error) => {
                     let message = with_causes(&error);
                     log::error!("{message}; skipping it");
@@ -307,6 +327,30 @@ fn run(
     report_failures(&outcome)
 }
 
+/// `--json` promises one summary object on stdout even when `analyze` is
+/// refused before the first packet (an unsupported link type): zero counts,
+/// and the file that refused it in `files` and `errors`.
+fn print_json_without_run(config: &Config, refused: FileOutcome) -> anyhow::Result<()> {
+    let tasks = &config.aggregator.exact_tasks;
+    let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
+    let outcome = RunOutcome {
+        read: ReadReport {
+            files: vec![refused],
+            ..ReadReport::default()
+        },
+        written: FlushReport {
+            task_totals: vec![PartTotals::default(); tasks.len()],
+            ..FlushReport::default()
+        },
+    };
+    let context = SummaryContext {
+        mode: RunMode::Offline,
+        task_names: &task_names,
+        elapsed: Duration::ZERO,
+    };
+    summary::print_json(&mut std::io::stdout().lock(), &outcome, &context)
+}
+
 /// Creates the output root, proves it writable and cleans up what an
 /// interrupted earlier run left, before any packet is read; a failure is a
 /// usage error (exit status 2).
@@ -348,15 +392,7 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
 
 /// Exit status of a run that completed: 1 if any input or window was lost.
 fn report_failures(outcome: &RunOutcome) -> anyhow::Result<ExitCode> {
-    let read = &outcome.read;
-    let mut problems: Vec<String> = read
-        .files
-        .iter()
-        .filter_map(|file| file.error.clone())
-        .collect();
-    problems.extend(read.capture_error.iter().cloned());
-    problems.extend(outcome.written.failures.iter().cloned());
-    problems.extend(read.pipeline_failure.iter().cloned());
+    let problems = summary::problems(outcome);
     if problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -42,6 +42,7 @@ pub fn print_table(
         ("counted", read.packets_counted),
         ("non_ip", read.non_ip),
         ("malformed", read.malformed),
+        ("bad_timestamp", read.bad_timestamp),
         ("out_of_order", read.out_of_order),
         ("windows written", outcome.written.windows_written),
     ];
@@ -120,13 +121,14 @@ pub fn print_json(
         "packets_counted": read.packets_counted,
         "non_ip": read.non_ip,
         "malformed": read.malformed,
+        "bad_timestamp": read.bad_timestamp,
         "out_of_order": read.out_of_order,
         "windows": outcome.written.windows_written,
         "tasks": tasks,
         "elapsed_s": context.elapsed.as_secs_f64(),
         "packets_per_s": packets_per_second(read.packets_read, context.elapsed),
         "interrupted": read.interrupted,
-        "errors": outcome.written.failures,
+        "errors": problems(outcome),
     });
     if let Some(stats) = read.capture_stats {
         summary["pcap_received"] = stats.received.into();
@@ -136,6 +138,22 @@ pub fn print_json(
     serde_json::to_writer(&mut *out, &summary)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Every problem of the run, in this order: each file's error, a live read
+/// error, each window that could not be written, a pipeline failure. Any
+/// of them makes the exit status 1; `--json` lists them as `errors`.
+pub fn problems(outcome: &RunOutcome) -> Vec<String> {
+    let read = &outcome.read;
+    let mut problems: Vec<String> = read
+        .files
+        .iter()
+        .filter_map(|file| file.error.clone())
+        .collect();
+    problems.extend(read.capture_error.iter().cloned());
+    problems.extend(outcome.written.failures.iter().cloned());
+    problems.extend(read.pipeline_failure.iter().cloned());
+    problems
 }
 
 fn packets_per_second(packets: u64, elapsed: Duration) -> f64 {

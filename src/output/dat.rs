@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::OutputError;
 use crate::flow::{AddressFamily, FlowKey, FlowRecord, FlowStats, KeyField, KeySchema};
+use crate::safe_read::read_regular_file;
 
 /// First eight bytes of every `.dat` file.
 pub const MAGIC: [u8; 8] = *b"NSPECDAT";
@@ -89,13 +90,20 @@ fn stream_records<'a>(
     inner.into_inner().map_err(|err| err.into_error())
 }
 
+/// Largest `.dat` file read: 4 GiB, some 50 million five-tuple records in
+/// one shard of one window. The bound is what keeps a symlink or a growing
+/// file from eating memory; a real shard file is far smaller.
+pub const MAX_DAT_BYTES: u64 = 4 << 30;
+
 /// Reads and validates a whole `.dat` file.
 ///
-/// Rejects, in this order: bad magic, unknown version, unknown schema bits,
-/// a header cut short, a non-UTF-8 task name, a record count that does not
-/// match the file length, a checksum mismatch, an unknown address family.
+/// Refuses first what is not a regular file of at most [`MAX_DAT_BYTES`]
+/// (a symlink, a FIFO, a device: never followed or read). Then rejects, in
+/// this order: bad magic, unknown version, unknown schema bits, a header
+/// cut short, a non-UTF-8 task name, a record count that does not match the
+/// file length, a checksum mismatch, an unknown address family.
 pub fn read_dat(path: &Path) -> Result<DatFile, OutputError> {
-    let bytes = std::fs::read(path).map_err(OutputError::io(path, "read file"))?;
+    let bytes = read_regular_file(path, MAX_DAT_BYTES, false)?;
     decode(path, &bytes)
 }
 

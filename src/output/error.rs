@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::flow::KeySchema;
+use crate::safe_read::SafeReadError;
 
 /// An error of the output layer. Messages are user interface: tests assert them.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,11 @@ pub enum OutputError {
         task: String,
         available: Vec<String>,
     },
+
+    /// A stored file that is not a regular file within its size limit (a
+    /// symlink, a FIFO, a device), or that cannot be opened or read.
+    #[error(transparent)]
+    File(#[from] SafeReadError),
 
     /// Writing `inspect`'s report failed (closed pipe, full disk).
     #[error("cannot write inspect output")]

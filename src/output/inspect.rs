@@ -8,6 +8,13 @@
 //! A task that refused keys beyond `max_keys` has their packets in its
 //! summary only (`overflow_*`); they are shown as one more row whose key
 //! fields read `other`, sorted like any row and never cut by `--top`.
+//!
+//! A quiet live window has a summary with zero totals and no shard files;
+//! it is shown as a table of zero flows (no rows in JSON and CSV), so a
+//! quiet window never fails the report. Every stored file is read only if
+//! it is a regular file (never through a symlink, never a FIFO or device)
+//! of bounded size, and totals are summed with overflow checks: a count
+//! that overflows 64 bits is a corrupt file, named.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,6 +26,7 @@ use super::layout::{SUMMARY_FILE, parse_window_dir_name, rfc3339_nanos, shard_fi
 use super::run::RunId;
 use super::{OutputError, Summary, dat};
 use crate::flow::{AddressFamily, FlowKey, FlowMap, FlowStats, KeyField, KeySchema};
+use crate::safe_read::read_regular_file;
 
 /// What `inspect` shows and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,18 +145,17 @@ struct Row {
 
 impl Table {
     /// Totals over all of `loaded`; rows sorted and cut as `options` say.
+    /// A table of quiet windows only has no key fields and no rows.
     fn new(task: String, loaded: Loaded, windows: usize, options: &InspectOptions) -> Table {
-        let (packets, bytes) = loaded.map.totals();
-        let other = loaded.other.unwrap_or_default();
         let mut table = Table {
             task,
-            schema: loaded.schema,
+            schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
             window_start_ns: loaded.window_start_ns,
             window_end_ns: loaded.window_end_ns,
             windows,
             flows: loaded.map.len() as u64,
-            packets: packets + other.packets,
-            bytes: bytes + other.bytes,
+            packets: loaded.packets,
+            bytes: loaded.bytes,
             shown_top: None,
             rows: loaded
                 .map
@@ -239,7 +246,9 @@ fn task_dirs(window: &Path) -> Result<Vec<TaskDir>, OutputError> {
             Err(error) => return Err(error),
         };
         for (task, dir) in found {
-            if !task.starts_with('.') && dir.join(SUMMARY_FILE).is_file() {
+            // Any file type counts, so a summary that is a FIFO or a symlink
+            // is refused by name when loaded instead of its task being skipped.
+            if !task.starts_with('.') && fs::symlink_metadata(dir.join(SUMMARY_FILE)).is_ok() {
                 tasks.entry(task).or_default().push(dir);
             }
         }
@@ -331,24 +340,11 @@ fn merged_tables(
             merged.insert(&dir.task, (loaded, 1));
             continue;
         };
-        if loaded.schema != total.schema {
-            return Err(OutputError::SchemaMismatch {
-                path: dir.path.clone(),
-                task: dir.task.clone(),
-                found: loaded.schema,
-                want: total.schema,
-            });
-        }
-        for record in loaded.map.records() {
-            total
-                .map
-                .merge_record(record)
-                .ok_or_else(|| counts_overflow(&dir.path))?;
-        }
-        total.other =
-            merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(&dir.path))?;
         total.window_start_ns = total.window_start_ns.min(loaded.window_start_ns);
         total.window_end_ns = total.window_end_ns.max(loaded.window_end_ns);
+        // Errors name the window's first part of the task (its files hold the sums).
+        let named = dir.parts.first().unwrap_or(&dir.path);
+        fold_into(total, loaded, &dir.task, named)?;
         *windows += 1;
     }
     Ok(merged
@@ -359,12 +355,62 @@ fn merged_tables(
 
 /// Every shard of one task in one window, merged.
 struct Loaded {
-    schema: KeySchema,
+    /// `None` for a quiet window: no shard file says what the key is.
+    schema: Option<KeySchema>,
     window_start_ns: u64,
     window_end_ns: u64,
     map: FlowMap,
     /// Packets of keys refused by `max_keys`, from the summary.
     other: Option<FlowStats>,
+    /// Packets and bytes of `map` and `other` together.
+    packets: u64,
+    bytes: u64,
+}
+
+/// Adds `loaded` (another window's or run part's counts of `task`, read
+/// from `path`) to `total`; the window bounds are left to the caller.
+fn fold_into(
+    total: &mut Loaded,
+    loaded: Loaded,
+    task: &str,
+    path: &Path,
+) -> Result<(), OutputError> {
+    match (total.schema, loaded.schema) {
+        (Some(want), Some(found)) if found != want => {
+            return Err(OutputError::SchemaMismatch {
+                path: path.to_path_buf(),
+                task: task.to_string(),
+                found,
+                want,
+            });
+        }
+        (None, found) => total.schema = found,
+        _ => {}
+    }
+    // Checked before any record is merged: no key's counters can then overflow.
+    (total.packets, total.bytes) =
+        checked_sum((total.packets, total.bytes), (loaded.packets, loaded.bytes))
+            .ok_or_else(|| overflowed(path.join(SUMMARY_FILE)))?;
+    for record in loaded.map.records() {
+        total
+            .map
+            .merge_record(record)
+            .ok_or_else(|| counts_overflow(path))?;
+    }
+    total.other = merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(path))?;
+    Ok(())
+}
+
+/// `a + b` for (packets, bytes); `None` when either overflows.
+fn checked_sum(a: (u64, u64), b: (u64, u64)) -> Option<(u64, u64)> {
+    Some((a.0.checked_add(b.0)?, a.1.checked_add(b.1)?))
+}
+
+fn overflowed(path: PathBuf) -> OutputError {
+    OutputError::Inconsistent {
+        path,
+        what: "packet or byte counts overflow 64 bits; file corrupt".to_string(),
+    }
 }
 
 /// The two overflow records summed; `None` when a sum exceeds `u64`.
@@ -396,26 +442,10 @@ fn load_task(dir: &TaskDir) -> Result<Loaded, OutputError> {
             log::warn!("{}: removed while being read; skipped", part.display());
             continue;
         };
-        let Some(total) = total.as_mut() else {
-            total = Some(loaded);
-            continue;
-        };
-        if loaded.schema != total.schema {
-            return Err(OutputError::SchemaMismatch {
-                path: part.clone(),
-                task: dir.task.clone(),
-                found: loaded.schema,
-                want: total.schema,
-            });
+        match total.as_mut() {
+            Some(total) => fold_into(total, loaded, &dir.task, part)?,
+            None => total = Some(loaded),
         }
-        for record in loaded.map.records() {
-            total
-                .map
-                .merge_record(record)
-                .ok_or_else(|| counts_overflow(part))?;
-        }
-        total.other =
-            merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(part))?;
     }
     total.ok_or_else(|| OutputError::Inconsistent {
         path: dir.path.clone(),
@@ -461,16 +491,33 @@ fn changes_under_reader(error: &OutputError) -> bool {
 }
 
 /// Reads a task directory's summary and all its shard files, checking that
-/// they agree with each other and with the summary.
+/// they agree with each other and with the summary. A summary listing no
+/// shard files (a quiet live window) gives an empty map.
 fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
     let dir = TaskDir {
         task: task.to_string(),
         path: path.to_path_buf(),
         parts: Vec::new(),
     };
-    let summary = read_summary(&dir.path.join(SUMMARY_FILE))?;
+    let summary_path = dir.path.join(SUMMARY_FILE);
+    let summary = read_summary(&summary_path)?;
     let inconsistent = |path: PathBuf, what: String| OutputError::Inconsistent { path, what };
-    let mut loaded: Option<Loaded> = None;
+    let (start, end) = (&summary.window_start, &summary.window_end);
+    let (Some(window_start_ns), Some(window_end_ns)) =
+        (parse_rfc3339_nanos(start), parse_rfc3339_nanos(end))
+    else {
+        let what = format!("window {start:?} .. {end:?} is not two RFC 3339 UTC times");
+        return Err(inconsistent(summary_path, what));
+    };
+    let mut loaded = Loaded {
+        schema: None,
+        window_start_ns,
+        window_end_ns,
+        map: FlowMap::new(),
+        other: None,
+        packets: 0,
+        bytes: 0,
+    };
     for index in 0..summary.shards {
         let path = dir.path.join(shard_file_name(index));
         let file = dat::read_dat(&path)?;
@@ -480,40 +527,38 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
                 format!("holds task {:?}, want {:?}", file.task, dir.task),
             ));
         }
-        let total = loaded.get_or_insert_with(|| Loaded {
-            schema: file.schema,
-            window_start_ns: file.window_start_ns,
-            window_end_ns: file.window_end_ns,
-            map: FlowMap::new(),
-            other: None,
-        });
+        let schema = *loaded.schema.get_or_insert(file.schema);
         if (file.schema, file.window_start_ns, file.window_end_ns)
-            != (total.schema, total.window_start_ns, total.window_end_ns)
+            != (schema, loaded.window_start_ns, loaded.window_end_ns)
         {
-            return Err(inconsistent(
-                path,
-                "schema or window differs from shard_0.dat".to_string(),
-            ));
+            let what = "schema or window differs from shard_0.dat or the summary";
+            return Err(inconsistent(path, what.to_string()));
         }
+        let totals = (loaded.packets, loaded.bytes);
+        (loaded.packets, loaded.bytes) = file
+            .records
+            .iter()
+            .try_fold(totals, |sum, record| {
+                checked_sum(sum, (record.stats.packets, record.stats.bytes))
+            })
+            .ok_or_else(|| overflowed(path.clone()))?;
         for record in &file.records {
-            total
+            loaded
                 .map
                 .merge_record(record)
                 .ok_or_else(|| counts_overflow(&path))?;
         }
     }
-    let mut loaded = loaded.ok_or_else(|| {
-        inconsistent(dir.path.clone(), "summary lists no shard files".to_string())
-    })?;
     loaded.other =
-        overflow_of(&summary).map_err(|what| inconsistent(dir.path.join(SUMMARY_FILE), what))?;
+        overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
     let other = loaded.other.unwrap_or_default();
-    let (packets, bytes) = loaded.map.totals();
-    let (packets, bytes) = (packets + other.packets, bytes + other.bytes);
-    if (packets, bytes) != (summary.total_packets, summary.total_bytes) {
+    (loaded.packets, loaded.bytes) =
+        checked_sum((loaded.packets, loaded.bytes), (other.packets, other.bytes))
+            .ok_or_else(|| overflowed(summary_path.clone()))?;
+    if (loaded.packets, loaded.bytes) != (summary.total_packets, summary.total_bytes) {
         let what = format!(
-            "summary says {} packets and {} bytes, shard files and overflow hold {packets} and {bytes}",
-            summary.total_packets, summary.total_bytes
+            "summary says {} packets and {} bytes, shard files and overflow hold {} and {}",
+            summary.total_packets, summary.total_bytes, loaded.packets, loaded.bytes
         );
         return Err(inconsistent(dir.path.clone(), what));
     }
@@ -549,8 +594,11 @@ fn parse_rfc3339_nanos(text: &str) -> Option<u64> {
     start.checked_add(fraction.parse().ok()?)
 }
 
+/// Largest `summary.json` read; a real one is under 1 KiB.
+const MAX_SUMMARY_BYTES: u64 = 1 << 20;
+
 fn read_summary(path: &Path) -> Result<Summary, OutputError> {
-    let bytes = fs::read(path).map_err(OutputError::io(path, "read file"))?;
+    let bytes = read_regular_file(path, MAX_SUMMARY_BYTES, false)?;
     serde_json::from_slice(&bytes).map_err(|source| OutputError::BadSummary {
         path: path.to_path_buf(),
         source,
@@ -714,9 +762,15 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     let shown = table
         .shown_top
         .map_or_else(String::new, |top| format!(", top {top} by {sort}"));
+    // A table of quiet windows only has no key fields to name.
+    let schema = if table.schema.fields().next().is_some() {
+        format!(" {}", table.schema)
+    } else {
+        String::new()
+    };
     format!(
-        "{span}{windows}  task {} {}: {} flows, {} packets, {} bytes{shown}\n",
-        table.task, table.schema, table.flows, table.packets, table.bytes
+        "{span}{windows}  task {}{schema}: {} flows, {} packets, {} bytes{shown}\n",
+        table.task, table.flows, table.packets, table.bytes
     )
 }
 
@@ -1041,10 +1095,7 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
             .join("shard_1.dat");
         fs::remove_file(&shard).unwrap();
         let err = inspect(&options(root.path()), &mut Vec::new()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("{}: cannot read file", shard.display())
-        );
+        assert_eq!(err.to_string(), format!("{}: cannot open", shard.display()));
     }
 
     /// Replaces `from` by `to` in a task's summary.json, as a damaged file would.
