@@ -6,6 +6,7 @@
 
 mod pipeline;
 mod privileges;
+mod report;
 mod summary;
 mod usage;
 
@@ -18,7 +19,7 @@ use indicatif::MultiProgress;
 
 use crate::capture::live;
 use crate::config::ConfigError;
-use crate::output::inspect::{self, Format, InspectOptions, SortBy};
+use crate::output::inspect::{Format, InspectOptions, SortBy};
 
 pub use usage::UsageError;
 
@@ -238,6 +239,6 @@ fn inspect_snapshots(args: InspectArgs) -> anyhow::Result<()> {
         merge: args.merge,
     };
     let mut stdout = std::io::stdout().lock();
-    inspect::inspect(&options, &mut stdout)?;
+    report::inspect(&options, &mut stdout)?;
     Ok(())
 }

@@ -18,14 +18,14 @@ pub mod leftovers;
 pub mod manifest;
 pub mod retention;
 pub mod run;
-mod window;
+pub(crate) mod window;
 mod writer;
 
 use std::path::PathBuf;
 
 pub use error::OutputError;
 pub use files::FilesWriter;
-pub use inspect::{Format, InspectOptions, SortBy, inspect};
+pub use inspect::{Format, InspectOptions, SortBy};
 pub use window::{Summary, write_window};
 pub use writer::{ClosedWindow, TaskWindow, WriteError, Writer};
 
