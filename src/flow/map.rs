@@ -101,8 +101,9 @@ pub struct FlowMap {
     chunks: Vec<Vec<FlowRecord>>,
 }
 
-/// Hashes a key with the process-wide fixed seeds. The shard picks keys by
-/// this value, and [`FlowMap::add`] takes it so the key is hashed only once.
+/// Hashes a key with the process-wide fixed seeds. A task's share picks its
+/// keys by this value, and [`FlowMap::add`] takes it, so each aggregator
+/// hashes a key once per packet.
 #[inline]
 pub fn hash_key(key: &FlowKey) -> u64 {
     let mut hasher =
