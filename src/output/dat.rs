@@ -125,11 +125,13 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_update(FNV_OFFSET_BASIS, bytes)
 }
 
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a's starting value: fold bytes into it with [`fnv1a64_update`].
+pub const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 /// Bytes buffered between writes to the file.
 const WRITE_BUFFER: usize = 1 << 20;
 
-fn fnv1a64_update(hash: u64, bytes: &[u8]) -> u64 {
+/// Folds `bytes` into a running FNV-1a hash.
+pub fn fnv1a64_update(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

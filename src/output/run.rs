@@ -17,7 +17,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
-use super::dat::fnv1a64;
+use super::dat::{FNV_OFFSET_BASIS, fnv1a64, fnv1a64_update};
 use crate::flow::TaskSpec;
 
 /// Bytes read from each end of a file for its fingerprint.
@@ -97,17 +97,29 @@ pub fn task_definition(task: &TaskSpec) -> String {
 pub fn fingerprint_file(path: &Path) -> std::io::Result<u64> {
     let mut file = File::open(path)?;
     let size = file.metadata()?.len();
-    let mut bytes = size.to_le_bytes().to_vec();
-    let mut head = Vec::new();
-    (&mut file).take(FINGERPRINT_SPAN).read_to_end(&mut head)?;
-    bytes.extend_from_slice(&head);
-    if size > FINGERPRINT_SPAN {
-        file.seek(SeekFrom::Start(
-            size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN),
-        ))?;
-        file.take(FINGERPRINT_SPAN).read_to_end(&mut bytes)?;
+    let hash = fnv1a64_update(FNV_OFFSET_BASIS, &size.to_le_bytes());
+    let hash = hash_span(&mut file, hash)?;
+    if size <= FINGERPRINT_SPAN {
+        return Ok(hash);
     }
-    Ok(fnv1a64(&bytes))
+    file.seek(SeekFrom::Start(
+        size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN),
+    ))?;
+    hash_span(&mut file, hash)
+}
+
+/// Folds up to [`FINGERPRINT_SPAN`] bytes from the file's position into
+/// `hash`, through a small buffer.
+fn hash_span(file: &mut File, mut hash: u64) -> std::io::Result<u64> {
+    let mut buffer = [0u8; 64 * 1024];
+    let mut span = file.take(FINGERPRINT_SPAN);
+    loop {
+        let read = span.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hash);
+        }
+        hash = fnv1a64_update(hash, &buffer[..read]);
+    }
 }
 
 #[cfg(test)]
