@@ -94,28 +94,37 @@ pub struct ReaderLinks {
 pub struct ReaderActor {
     /// Taken when reading starts.
     source: PacketSource,
+    /// Batch size, in-flight bound and window length.
     settings: ReaderSettings,
+    /// The shards, the scheduler, the supervisor and the stop flag.
     links: ReaderLinks,
     /// The bytes-read bar (hidden when stderr is not a terminal).
     progress: ProgressBar,
+    /// What changes as packets are read.
     stream: StreamState,
 }
 
 /// The part of the reader's state that changes per packet.
 struct StreamState {
+    /// Packets keyed since the last send, at most `batch_size`.
     batch: Vec<PacketRecord>,
+    /// The open window.
     windows: Windowing,
     /// Unanswered sends to shards, oldest first.
     in_flight: VecDeque<ShardReply>,
     /// Offline: the closed window still on its way to the sinks, if any.
     unwritten: Option<oneshot::Receiver<()>>,
+    /// Counts so far, handed to the supervisor at the end.
     report: ReadReport,
+    /// Skip reasons already warned about (each is warned once).
     skips_seen: Vec<SkipReason>,
 }
 
 /// A live capture and its counters at the last window cut.
 struct LiveState {
+    /// The open interface.
     capture: LiveCapture,
+    /// libpcap's counters when the previous window was cut.
     at_last_cut: CaptureStats,
 }
 
@@ -407,6 +416,7 @@ impl ReaderActor {
 
 /// A packet that goes into the tasks.
 struct KeyedPacket {
+    /// The key, timestamp and wire length the tasks count.
     record: PacketRecord,
     /// The packet opens a new window: this one must be closed before it is sent.
     closes: Option<WindowBounds>,

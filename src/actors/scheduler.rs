@@ -31,16 +31,21 @@ pub struct SchedulerActor {
     tasks: Vec<TaskSpec>,
     /// Per task: how many shares its keys are split into.
     share_counts: Vec<usize>,
+    /// Shards that hand in parts for every window.
     shard_count: usize,
+    /// Offline or live, carried into every window.
     mode: RunMode,
     /// Names this run's part of every window.
     run: RunId,
     /// The writer actor, for complete windows and the final retry.
     write_to: Recipient<WriteWindow>,
+    /// The writer actor again, for the final retry.
     retry_to: Recipient<RetryBacklog>,
     /// Windows still waiting for the reader's announcement or some shards.
     pending: BTreeMap<WindowBounds, PendingWindow>,
+    /// `WriteWindow`s not yet answered.
     writes_in_flight: usize,
+    /// The outcome so far, the answer to `Flush`.
     report: FlushReport,
     /// Fired when the last write in flight completes after a `Flush`.
     flush_waiter: Option<oneshot::Sender<()>>,
@@ -51,6 +56,7 @@ struct PendingWindow {
     /// From the reader's `WindowClosing`: the capture counters and the
     /// offline writer signal.
     announced: Option<(CaptureStats, Option<oneshot::Sender<()>>)>,
+    /// Shards whose parts have arrived.
     shards_in: usize,
     /// Per task, per share.
     parts: Vec<Vec<Option<Box<dyn Part>>>>,

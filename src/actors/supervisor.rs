@@ -49,6 +49,7 @@ pub struct SupervisorActor {
     progress: WriteProgress,
     /// Raised on the first signal or when `stop_after` runs out; the reader obeys it.
     stop: Arc<AtomicBool>,
+    /// Live `--duration`: raise the stop flag after this long.
     stop_after: Option<Duration>,
     /// The stop came from `stop_after`, a planned end, not an interruption.
     ran_out: bool,

@@ -23,6 +23,7 @@ use crate::output::{ClosedWindow, Writer, layout};
 use super::messages::{RetryBacklog, WindowWritten, WriteProgress, WriteReport, WriteWindow};
 
 pub struct WriterActor {
+    /// Every configured sink, with its own backlog.
     sinks: Vec<Sink>,
     /// Windows some sink has not stored yet, by window.
     deliveries: BTreeMap<WindowBounds, Delivery>,
@@ -33,6 +34,7 @@ pub struct WriterActor {
 /// One sink and the windows it still has to store, oldest first.
 struct Sink {
     writer: Box<dyn Writer>,
+    /// Windows this sink has not stored yet, oldest first.
     backlog: VecDeque<Arc<ClosedWindow>>,
     /// Most windows kept for retry; beyond it the oldest is given up.
     capacity: usize,
