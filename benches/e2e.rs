@@ -14,6 +14,11 @@
 //! Prints median packets/s, the ratio to the baseline, and peak RSS.
 //! Set NETSPECTRA_BENCH_RUNS to change the number of runs (default 5).
 //!
+//! Then, on the skewed capture with the default config: the ratio of
+//! `analyze`'s time to the read floor (`tcpdump -r FILE -w /dev/null`,
+//! libpcap reading the same file, interleaved; skipped without tcpdump), and
+//! the CPU seconds (user + system) with 1, 2, 4 and 8 workers.
+//!
 //! With NETSPECTRA_BASELINE_REV set to a git revision (e.g. `HEAD~1`), it
 //! first builds that revision's release binary in a worktree under
 //! target/bench-baseline and runs it against the current binary on the
@@ -75,6 +80,9 @@ fn main() {
         median_rate(&cand, THROUGHPUT_PACKETS) / median_rate(&base, THROUGHPUT_PACKETS)
     );
 
+    read_floor(&binary, &skewed, &six_tasks, runs, &data);
+    cpu_per_worker_count(&binary, &skewed, &six_tasks, runs, &data);
+
     println!("\nmemory: {DISTINCT_FLOWS} distinct 5-tuples, {runs} runs each");
     let (base, cand) = interleave(
         &binary,
@@ -92,6 +100,79 @@ fn main() {
         "memory per 5-tuple flow: {:.1} bytes",
         extra * 1024.0 / DISTINCT_FLOWS as f64
     );
+}
+
+/// `analyze` against libpcap reading the same file, interleaved.
+fn read_floor(binary: &Path, capture: &Path, config: &Path, runs: usize, data: &Path) {
+    let floor = |capture: &Path| {
+        run_measured(
+            Command::new("tcpdump")
+                .args(["-q", "-r"])
+                .arg(capture)
+                .args(["-w", "/dev/null"]),
+        )
+    };
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        println!("\nread floor: skipped, tcpdump is not installed");
+        return;
+    }
+    let mut ratios = Vec::new();
+    for _ in 0..runs {
+        let read = floor(capture);
+        let ours = run_once(binary, capture, config, data);
+        ratios.push(ours.seconds / read.seconds);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "\nread floor: analyze (default config) / tcpdump -r -w /dev/null, time: median {:.2} (min {:.2}, max {:.2})",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+}
+
+/// CPU seconds of the same run with 1, 2, 4 and 8 workers, and each against 1.
+fn cpu_per_worker_count(binary: &Path, capture: &Path, config: &Path, runs: usize, data: &Path) {
+    println!("cpu seconds (user + sys), default config, medians of {runs}:");
+    let mut one_worker = 0.0;
+    for workers in [1, 2, 4, 8] {
+        let mut cpu: Vec<f64> = (0..runs)
+            .map(|_| run_with_workers(binary, capture, config, data, workers).cpu_seconds)
+            .collect();
+        cpu.sort_by(f64::total_cmp);
+        let median = cpu[cpu.len() / 2];
+        if workers == 1 {
+            one_worker = median;
+        }
+        println!(
+            "  -w {workers}: {median:.3} s ({:.2} x -w 1)",
+            median / one_worker
+        );
+    }
+}
+
+fn run_with_workers(
+    binary: &Path,
+    capture: &Path,
+    config: &Path,
+    data: &Path,
+    workers: usize,
+) -> Measured {
+    let out = data.join("out-workers");
+    let _ = std::fs::remove_dir_all(&out);
+    let run = run_measured(
+        Command::new(binary)
+            .args(["analyze", "--snapshot-interval", "1h", "--workers"])
+            .arg(workers.to_string())
+            .arg("--config")
+            .arg(config)
+            .arg("--output")
+            .arg(&out)
+            .arg(capture)
+            .env("RUST_LOG", "warn"),
+    );
+    assert!(run.success, "netspectra failed: {}", run.stderr);
+    run
 }
 
 /// Builds `revision`'s release binary in its own worktree and target folder.

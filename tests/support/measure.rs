@@ -10,6 +10,8 @@ use std::time::Instant;
 pub struct Measured {
     pub success: bool,
     pub seconds: f64,
+    /// User plus system CPU time of the child, in seconds.
+    pub cpu_seconds: f64,
     pub peak_rss_kib: u64,
     pub stdout: String,
     pub stderr: String,
@@ -47,6 +49,10 @@ pub fn run_measured(command: &mut Command) -> Measured {
     Measured {
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         seconds,
+        cpu_seconds: [usage.ru_utime, usage.ru_stime]
+            .iter()
+            .map(|time| time.tv_sec as f64 + time.tv_usec as f64 / 1e6)
+            .sum(),
         peak_rss_kib: usage.ru_maxrss as u64,
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
