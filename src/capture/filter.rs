@@ -1,7 +1,8 @@
 //! [`PacketFilter`]: a tcpdump filter expression applied to recorded
 //! packets, as `tcpdump -r FILE EXPR` applies it.
 //!
-//! libpcap compiles the expression (`pcap_compile` on a dead handle) once
+//! libpcap compiles the expression (`pcap_compile` on a handle reading an
+//! empty capture file, as `tcpdump -r` compiles it) once
 //! per link type met, since the same expression compiles to different
 //! programs for Ethernet, SLL or raw IP; a pcapng file mixing interfaces
 //! gets one program per link type. The program runs through
@@ -10,8 +11,10 @@
 //! tcpdump. Never counts anything: the caller counts what is rejected.
 
 use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::fd::IntoRawFd;
 
-use pcap::{BpfInstruction, BpfProgram, Capture, Linktype};
+use pcap::{BpfInstruction, BpfProgram, Capture, Offline};
 
 use super::RawPacket;
 use crate::packet::LinkType;
@@ -48,9 +51,17 @@ impl PacketFilter {
     /// compiled for the packet's link type (e.g. `ether host` on raw IP).
     pub fn matches(&mut self, packet: &RawPacket<'_>) -> Result<bool, FilterError> {
         let program = self.program(packet.link_type)?;
+        let swapped;
+        let data = match null_family_swapped(packet) {
+            Some(copy) => {
+                swapped = copy;
+                &swapped[..]
+            }
+            None => packet.data,
+        };
         Ok(run_program(
             program.get_instructions(),
-            packet.data,
+            data,
             packet.wire_len,
         ))
     }
@@ -67,6 +78,24 @@ impl PacketFilter {
     }
 }
 
+/// BSD loopback (NULL) frames start with the address family in the byte
+/// order of the machine that captured them, and libpcap's filter expects
+/// this machine's order: it swaps the field when reading a file of the
+/// other byte order. Families are small, so a field that reads above
+/// 0xffff here was written in the other order: a copy with it swapped.
+fn null_family_swapped(packet: &RawPacket<'_>) -> Option<Vec<u8>> {
+    if packet.link_type != LinkType::Null {
+        return None;
+    }
+    let field: [u8; 4] = packet.data.get(..4)?.try_into().ok()?;
+    if u32::from_ne_bytes(field) <= 0xffff {
+        return None;
+    }
+    let mut copy = packet.data.to_vec();
+    copy[..4].reverse();
+    Some(copy)
+}
+
 fn compile(expression: &str, link_type: LinkType) -> Result<BpfProgram, FilterError> {
     let error = |error: pcap::Error| FilterError {
         expression: expression.to_string(),
@@ -76,20 +105,42 @@ fn compile(expression: &str, link_type: LinkType) -> Result<BpfProgram, FilterEr
             other => other.to_string(),
         },
     };
-    Capture::dead(Linktype(dlt(link_type)))
+    savefile_handle(link_type)
+        .map_err(|source| error(pcap::Error::IoError(source.kind())))?
         .map_err(error)?
         .compile(expression, true)
         .map_err(error)
 }
 
-/// libpcap's DLT value for a link type (what `pcap_open_dead` takes; the
-/// file's LINKTYPE differs for raw IP). Link types that one `LinkType`
-/// covers frame packets the same way for a filter.
-fn dlt(link_type: LinkType) -> i32 {
+/// A libpcap handle on an empty capture file of `link_type`, fed through a
+/// pipe. libpcap compiles some primitives differently for a file than for
+/// a dead handle: on BSD loopback, `ip6` matches every system's AF_INET6
+/// value (10, 24, 28, 30) only when reading a file, as `tcpdump -r` does.
+/// The outer `Result` is the pipe's.
+fn savefile_handle(link_type: LinkType) -> io::Result<Result<Capture<Offline>, pcap::Error>> {
+    let (reader, mut writer) = io::pipe()?;
+    let mut header = Vec::with_capacity(24);
+    header.extend(0xa1b2_c3d4u32.to_ne_bytes());
+    header.extend(2u16.to_ne_bytes());
+    header.extend(4u16.to_ne_bytes());
+    header.extend([0u8; 8]);
+    header.extend(262_144u32.to_ne_bytes());
+    header.extend(linktype_code(link_type).to_ne_bytes());
+    // 24 bytes fit a pipe's buffer: the write cannot block.
+    writer.write_all(&header)?;
+    drop(writer);
+    // SAFETY: `into_raw_fd` gives up the descriptor, so the capture is its
+    // sole owner, as `from_raw_fd` requires.
+    Ok(unsafe { Capture::from_raw_fd(reader.into_raw_fd()) })
+}
+
+/// The LINKTYPE code a capture file states for a link type. Link types
+/// that one `LinkType` covers frame packets the same way for a filter.
+fn linktype_code(link_type: LinkType) -> u32 {
     match link_type {
         LinkType::Null => 0,
         LinkType::Ethernet => 1,
-        LinkType::Raw => 12,
+        LinkType::Raw => 101,
         LinkType::Loop => 108,
         LinkType::LinuxSll => 113,
         LinkType::LinuxSll2 => 276,
