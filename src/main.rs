@@ -9,14 +9,16 @@ use indicatif_log_bridge::LogWrapper;
 use netspectra::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    let logger = env_logger::Builder::from_env(Env::default().default_filter_or("info")).build();
+    let cli = Cli::parse();
+    let logger =
+        env_logger::Builder::from_env(Env::default().default_filter_or(cli.log_filter())).build();
     let level = logger.filter();
     // Log lines go through the progress bars' owner, so they never tear a bar.
     let bars = MultiProgress::new();
     if LogWrapper::new(bars.clone(), logger).try_init().is_ok() {
         log::set_max_level(level);
     }
-    match cli::run(Cli::parse(), &bars) {
+    match cli::run(cli, &bars) {
         Ok(status) => status,
         Err(error) => {
             eprintln!("netspectra: {error:#}");

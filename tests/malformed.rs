@@ -243,21 +243,6 @@ fn a_directory_given_as_a_file_is_reported() {
 }
 
 #[test]
-fn a_fifo_given_as_a_file_is_reported_without_blocking() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let fifo = dir.path().join("pipe.pcap");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
-    let good = write(dir.path(), "good.pcap", &good_pcap(4, 12));
-    let run = analyze(&[&good, &fifo], &dir.path().join("out"), &[]);
-    assert_file_failed(&run, 1, "pipe.pcap", &["not a regular file"]);
-    assert_eq!(written_packets(&dir.path().join("out")), 4);
-}
-
-#[test]
 fn a_file_that_cannot_be_read_is_reported() {
     let dir = tempfile::tempdir().expect("temp dir");
     let good = write(dir.path(), "good.pcap", &good_pcap(4, 13));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use support::cli::{analyze, inspect_json, netspectra};
-use support::store::{leftovers, window_dirs};
+use support::store::{leftovers, part_dirs, window_dirs};
 use support::traffic::{mixed_packets, write_pcap};
 
 const SECOND: u64 = 1_000_000_000;
@@ -113,6 +113,11 @@ fn sigkill_mid_run_never_shows_a_partial_window_and_the_next_start_cleans_up() {
     let visible = window_dirs(&out);
     assert!(!visible.is_empty());
     for window in &visible {
+        // A window whose only part was being written when the kill came
+        // holds just a temporary directory: nothing to show yet.
+        if part_dirs(window).is_empty() {
+            continue;
+        }
         // Fails if any shard file is missing or disagrees with its summary.
         inspect_json(window, &[]);
     }

@@ -144,6 +144,7 @@ fn run_into_memory(capture: &std::path::Path, workers: usize) -> Vec<Stored> {
                 refused: None,
             }],
             strict: false,
+            filter: None,
         },
         run: RunInfo {
             mode: RunMode::Offline,

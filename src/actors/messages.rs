@@ -142,7 +142,8 @@ pub struct FlushReport {
     pub failures: Vec<String>,
 }
 
-/// Counts of everything the reader saw; `packets_read = counted + non_ip + malformed`.
+/// Counts of everything the reader saw;
+/// `packets_read = counted + non_ip + malformed + filtered`.
 #[derive(Debug, Clone, Default)]
 pub struct ReadReport {
     pub files: Vec<FileOutcome>,
@@ -150,6 +151,8 @@ pub struct ReadReport {
     pub packets_counted: u64,
     pub non_ip: u64,
     pub malformed: u64,
+    /// Packets `analyze --filter` rejected: read, never keyed.
+    pub filtered: u64,
     /// Counted packets whose time is before 1970 or after 2554: counted in
     /// the first or last representable window, and reported here.
     pub bad_timestamp: u64,

@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use indicatif::ProgressBar;
 
 use crate::capture::live::LiveCapture;
-use crate::capture::{CaptureFile, CaptureStats, RawPacket};
+use crate::capture::{CaptureFile, CaptureStats, PacketFilter, RawPacket};
 use crate::flow::{WindowBounds, Windowing};
 use crate::packet::{self, SkipReason};
 use crate::with_causes;
@@ -50,9 +50,11 @@ type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
 pub enum PacketSource {
     /// Capture files, read in this order as one stream. With `strict`, the
     /// first file that fails ends the input; otherwise the others are read.
+    /// Packets `filter` rejects are counted as `filtered`, never keyed.
     Files {
         inputs: Vec<InputFile>,
         strict: bool,
+        filter: Option<PacketFilter>,
     },
     /// An open interface; stop by itself after `count` packets when given.
     Live {
@@ -116,8 +118,14 @@ struct StreamState {
     unwritten: Option<oneshot::Receiver<()>>,
     /// Counts so far, handed to the supervisor at the end.
     report: ReadReport,
-    /// Skip reasons already warned about (each is warned once).
+    /// The file (or interface) being read, and its packets so far: skip
+    /// warnings name them, once per kind and input.
+    input_name: String,
+    input_packets: u64,
+    /// Skip reasons already warned about in this input (each is warned once).
     skips_seen: Vec<SkipReason>,
+    /// Packets skipped per kind over the whole run, reported at the end.
+    skip_totals: Vec<(SkipReason, u64)>,
 }
 
 /// A live capture and its counters at the last window cut.
@@ -164,7 +172,10 @@ impl ReaderActor {
                 in_flight: VecDeque::new(),
                 unwritten: None,
                 report: ReadReport::default(),
+                input_name: String::new(),
+                input_packets: 0,
                 skips_seen: Vec::new(),
+                skip_totals: Vec::new(),
             },
         }
     }
@@ -181,11 +192,17 @@ impl Handler<StartReading> for ReaderActor {
         let nothing = PacketSource::Files {
             inputs: Vec::new(),
             strict: false,
+            filter: None,
         };
         match std::mem::replace(&mut self.source, nothing) {
-            PacketSource::Files { inputs, strict } => self.read_files(inputs, strict),
+            PacketSource::Files {
+                inputs,
+                strict,
+                mut filter,
+            } => self.read_files(inputs, strict, filter.as_mut()),
             PacketSource::Live { capture, count } => self.read_live(*capture, count),
         }
+        self.stream.report_skip_totals();
         self.progress.finish_and_clear();
         let report = std::mem::take(&mut self.stream.report);
         self.links.finished_to.do_send(ReaderFinished { report });
@@ -193,7 +210,12 @@ impl Handler<StartReading> for ReaderActor {
 }
 
 impl ReaderActor {
-    fn read_files(&mut self, inputs: Vec<InputFile>, strict: bool) {
+    fn read_files(
+        &mut self,
+        inputs: Vec<InputFile>,
+        strict: bool,
+        mut filter: Option<&mut PacketFilter>,
+    ) {
         let mut bytes_before = 0;
         for input in inputs {
             if self.should_stop() {
@@ -206,7 +228,8 @@ impl ReaderActor {
                     error: Some(error),
                 },
                 None => {
-                    let (outcome, bytes) = self.read_file(input.path, bytes_before);
+                    let (outcome, bytes) =
+                        self.read_file(input.path, bytes_before, filter.as_deref_mut());
                     bytes_before += bytes;
                     outcome
                 }
@@ -223,7 +246,12 @@ impl ReaderActor {
 
     /// Reads one file to its end, an error, or a stop request; returns its
     /// outcome and its size in bytes consumed (for the progress bar).
-    fn read_file(&mut self, path: PathBuf, bytes_before: u64) -> (FileOutcome, u64) {
+    fn read_file(
+        &mut self,
+        path: PathBuf,
+        bytes_before: u64,
+        mut filter: Option<&mut PacketFilter>,
+    ) -> (FileOutcome, u64) {
         let mut outcome = FileOutcome {
             path: path.clone(),
             packets: 0,
@@ -239,9 +267,19 @@ impl ReaderActor {
             }
         };
         log::info!("reading {}", path.display());
+        self.stream.begin_input(path.display().to_string());
         while !self.should_stop() {
             let keyed = match file.next_packet() {
-                Ok(Some(raw)) => self.stream.key_packet(&raw),
+                Ok(Some(raw)) => match filter.as_deref_mut().map(|f| f.matches(&raw)) {
+                    Some(Ok(false)) => self.stream.count_filtered(),
+                    Some(Ok(true)) | None => self.stream.key_packet(&raw),
+                    Some(Err(error)) => {
+                        let message = with_causes(&error);
+                        log::error!("{}: {message}", path.display());
+                        outcome.error = Some(format!("{}: {message}", path.display()));
+                        break;
+                    }
+                },
                 Ok(None) => break,
                 Err(error) => {
                     let message = with_causes(&error);
@@ -268,6 +306,8 @@ impl ReaderActor {
         let mut live = LiveState::new(capture);
         self.stream.windows.open_at(wall_clock_ns());
         log::info!("capturing on {}", live.capture.interface());
+        self.stream
+            .begin_input(live.capture.interface().to_string());
         while !self.should_stop()
             && count.is_none_or(|limit| self.stream.report.packets_read < limit)
         {
@@ -427,6 +467,7 @@ impl StreamState {
     /// Moves the open window forward when the packet's timestamp passes it.
     fn key_packet(&mut self, raw: &RawPacket<'_>) -> Option<KeyedPacket> {
         self.report.packets_read += 1;
+        self.input_packets += 1;
         let key = match packet::parse(raw.link_type, raw.data) {
             Ok(key) => key,
             Err(reason) => {
@@ -451,19 +492,51 @@ impl StreamState {
         })
     }
 
+    /// Counts one packet read that the filter rejected; never keyed.
+    fn count_filtered(&mut self) -> Option<KeyedPacket> {
+        self.report.packets_read += 1;
+        self.input_packets += 1;
+        self.report.filtered += 1;
+        None
+    }
+
+    /// A new input starts: its skips are warned about afresh.
+    fn begin_input(&mut self, name: String) {
+        self.input_name = name;
+        self.input_packets = 0;
+        self.skips_seen.clear();
+    }
+
     fn count_skip(&mut self, reason: SkipReason) {
         if reason.is_malformed() {
             self.report.malformed += 1;
         } else {
             self.report.non_ip += 1;
         }
+        match self
+            .skip_totals
+            .iter_mut()
+            .find(|(kind, _)| *kind == reason)
+        {
+            Some((_, total)) => *total += 1,
+            None => self.skip_totals.push((reason, 1)),
+        }
         if !self.skips_seen.contains(&reason) {
             self.skips_seen.push(reason);
             log::warn!(
-                "packet #{} skipped: {} (further such packets are only counted)",
-                self.report.packets_read,
+                "{}: packet #{} skipped: {} (further such packets in this input are only counted)",
+                self.input_name,
+                self.input_packets,
                 reason.describe()
             );
+        }
+    }
+
+    /// The end of the run: how many packets each kind of skip took in all.
+    fn report_skip_totals(&self) {
+        for (reason, total) in &self.skip_totals {
+            let noun = if *total == 1 { "packet" } else { "packets" };
+            log::warn!("{total} {noun} skipped in all: {}", reason.describe());
         }
     }
 }

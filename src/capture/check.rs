@@ -11,12 +11,12 @@
 //! packets before the damage.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
+use super::input::{CaptureInput, Compression, open_input};
 use super::{
-    CaptureError, Format, PCAPNG_SHB_BYTES, pcap_link_field, read_up_to, sniff_format,
-    supported_link_type,
+    CaptureError, Format, PCAPNG_SHB_BYTES, pcap_link_field, read_up_to, supported_link_type,
 };
 
 const IDB_TYPE: u32 = 1;
@@ -28,24 +28,27 @@ const EPB_TYPE: u32 = 6;
 /// header's, or that of every pcapng interface that a packet block refers
 /// to, in every section. Errors: cannot open,
 /// empty, not a capture, header cut short, or the first unsupported link
-/// type, naming its code.
+/// type, naming its code. Opens `path` anew, so it is for regular files
+/// only: a stream is judged while it is read. A compressed file is
+/// decompressed for the check (for pcapng, all of it).
 pub fn check_link_types(path: &Path) -> Result<(), CaptureError> {
-    let mut file = File::open(path).map_err(|source| CaptureError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = sniff_format(path, &mut file)?;
-    let mut input = BufReader::new(file);
+    let CaptureInput {
+        format,
+        compression,
+        bytes,
+    } = open_input(path)?;
     let read_error = |source| CaptureError::Read {
         path: path.to_path_buf(),
         offset: 0,
         packets_read: 0,
         source,
     };
-    match format {
-        Format::Pcap => {
+    match (format, compression) {
+        (Format::Pcap, _) => {
             let mut header = [0u8; 24];
-            if read_up_to(&mut input, &mut header).map_err(read_error)? < header.len() {
+            if read_up_to(&mut BufReader::new(bytes), &mut header).map_err(read_error)?
+                < header.len()
+            {
                 return Err(CaptureError::HeaderTruncated {
                     path: path.to_path_buf(),
                 });
@@ -54,13 +57,38 @@ pub fn check_link_types(path: &Path) -> Result<(), CaptureError> {
             let (code, _fcs_bytes) = pcap_link_field(field_u32(&header[20..24], big_endian));
             supported_link_type(path, code).map(drop)
         }
-        Format::Pcapng => walk_pcapng(path, &mut input).map_err(read_error)?,
+        (Format::Pcapng, Compression::None) => {
+            // Uncompressed: seek over block bodies instead of reading them.
+            let file = File::open(path).map_err(|source| CaptureError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            walk_pcapng(path, &mut BufReader::new(file)).map_err(read_error)?
+        }
+        (Format::Pcapng, _) => walk_pcapng(path, &mut BufReader::new(bytes)).map_err(read_error)?,
+    }
+}
+
+/// Moving forward over bytes not needed: by seeking where the input can.
+trait SkipForward: Read {
+    fn skip_forward(&mut self, bytes: u64) -> io::Result<()>;
+}
+
+impl SkipForward for BufReader<File> {
+    fn skip_forward(&mut self, bytes: u64) -> io::Result<()> {
+        self.seek_relative(i64::try_from(bytes).unwrap_or(i64::MAX))
+    }
+}
+
+impl SkipForward for BufReader<Box<dyn Read + Send>> {
+    fn skip_forward(&mut self, bytes: u64) -> io::Result<()> {
+        io::copy(&mut self.take(bytes), &mut io::sink()).map(drop)
     }
 }
 
 /// Walks block headers; the outer `Result` is an I/O failure, the inner one
 /// the verdict.
-fn walk_pcapng(path: &Path, input: &mut BufReader<File>) -> io::Result<Result<(), CaptureError>> {
+fn walk_pcapng(path: &Path, input: &mut impl SkipForward) -> io::Result<Result<(), CaptureError>> {
     let mut big_endian = false;
     // Link type codes of the current section's interfaces.
     let mut interfaces: Vec<u32> = Vec::new();
@@ -105,7 +133,11 @@ fn walk_pcapng(path: &Path, input: &mut BufReader<File>) -> io::Result<Result<()
         if let Some(Err(err)) = code.map(|code| supported_link_type(path, *code)) {
             return Ok(Err(err));
         }
-        input.seek_relative(i64::from(len) - read as i64)?;
+        // A section header shorter than its own fields is the reader's to report.
+        let Some(rest) = u64::from(len).checked_sub(read as u64) else {
+            return Ok(Ok(()));
+        };
+        input.skip_forward(rest)?;
     }
 }
 

@@ -1,4 +1,5 @@
-//! [`CaptureFile`]: a streaming reader over one pcap or pcapng file.
+//! [`CaptureFile`]: a streaming reader over one pcap or pcapng file or
+//! stream, plain or compressed (see `input`).
 //!
 //! pcap-parser does the framing; this file keeps what it leaves to the
 //! caller: the pcapng interface table of the current section, timestamp
@@ -7,7 +8,6 @@
 //! is returned borrowed from the read buffer, so its bytes are consumed on
 //! the following call.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ use pcap_parser::{
     PcapNGReader, SectionHeaderBlock,
 };
 
+use super::input::{CaptureInput, open_input};
 use super::{
-    CaptureError, Format, MAX_CAPTURED_LEN, RawPacket, Timestamp, pcap_link_field, sniff_format,
+    CaptureError, Format, MAX_CAPTURED_LEN, RawPacket, Timestamp, pcap_link_field,
     supported_link_type, unsupported_link_type,
 };
 use crate::packet::LinkType;
@@ -115,19 +116,21 @@ enum Fault {
 }
 
 impl CaptureFile {
-    /// Opens `path` and reads the file header (pcap) or first section header
-    /// (pcapng). Errors: cannot open, empty, not a capture (bad magic),
+    /// Opens `path` (`-` is standard input; gzip and zstd are undone) and
+    /// reads the file header (pcap) or first section header (pcapng).
+    /// Errors: cannot open, empty, not a capture (bad magic),
     /// header cut short, unsupported version, unsupported link type.
     pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
-        let mut file = File::open(path).map_err(|source| CaptureError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let format = sniff_format(path, &mut file)?;
+        let CaptureInput {
+            format,
+            compression,
+            bytes,
+        } = open_input(path)?;
         let read_error = Arc::new(Mutex::new(None));
         let input = ErrorKeepingReader {
-            inner: file,
+            inner: bytes,
             error: Arc::clone(&read_error),
+            header_read: false,
         };
         let reader: Box<dyn PcapReaderIterator + Send> = match format {
             Format::Pcap => LegacyPcapReader::new(BUFFER_BYTES, input)
@@ -153,7 +156,10 @@ impl CaptureFile {
             bad_timestamp_reported: false,
         };
         capture.read_file_header(format)?;
-        log::debug!("{}: opened as {format:?}", path.display());
+        log::debug!(
+            "{}: opened as {format:?}, compression {compression:?}",
+            path.display()
+        );
         Ok(capture)
     }
 
@@ -768,23 +774,48 @@ fn take_read_error(slot: &Mutex<Option<io::Error>>) -> io::Error {
 
 /// Keeps the I/O error that pcap-parser replaces with a bare `ReadError`,
 /// and retries interrupted reads, which pcap-parser would treat as fatal.
+/// The first read fills the buffer as far as the input goes: pcap-parser
+/// parses the file header from one read, and a pipe hands over little at a time.
 struct ErrorKeepingReader {
-    inner: File,
+    inner: Box<dyn Read + Send>,
     error: Arc<Mutex<Option<io::Error>>>,
+    header_read: bool,
 }
 
 impl Read for ErrorKeepingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.read(buf) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    let kind = err.kind();
-                    *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
-                    return Err(kind.into());
+        let result = if self.header_read {
+            loop {
+                match self.inner.read(buf) {
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other,
                 }
-                ok => return ok,
             }
+        } else {
+            self.header_read = true;
+            fill(&mut self.inner, buf)
+        };
+        result.map_err(|err| {
+            let kind = err.kind();
+            *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+            kind.into()
+        })
+    }
+}
+
+/// Reads until `buf` is full or the input ends. An error after some bytes
+/// returns those bytes: the next read meets the error again (a damaged
+/// compressed stream stays damaged), after the packets before it are counted.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if filled > 0 => break,
+            Err(err) => return Err(err),
         }
     }
+    Ok(filled)
 }

@@ -1,6 +1,8 @@
-//! Packet sources: capture files, read as pcap and pcapng records (through
-//! `pcap-parser`) into [`RawPacket`]s with a check of a file's link types
-//! before a run starts; and live interfaces through libpcap (`live`).
+//! Packet sources: capture files and streams (plain, gzip or zstd), read as
+//! pcap and pcapng records (through `pcap-parser`) into [`RawPacket`]s with
+//! a check of a file's link types before a run starts; live interfaces
+//! through libpcap (`live`); and tcpdump filter expressions compiled by
+//! libpcap and applied to recorded packets (`filter`).
 //!
 //! Owns the file formats only: record framing, timestamps, interfaces and
 //! sections. It never looks inside a packet (that is `packet/`) and never
@@ -10,20 +12,23 @@
 
 mod check;
 mod file;
+mod filter;
+mod input;
 pub mod live;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::packet::LinkType;
 
 pub use check::check_link_types;
 pub use file::CaptureFile;
+pub use filter::{FilterError, PacketFilter};
+pub use input::{STDIN_NAME, is_stream};
 pub use stats::{CaptureStats, RunMode};
 
 /// Largest captured length accepted for one record: a record claiming more
@@ -178,52 +183,12 @@ impl fmt::Display for Hex<'_> {
 
 /// Container format, told by the first four bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Pcap,
     Pcapng,
 }
 
 const PCAPNG_SHB_BYTES: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-
-/// Reads the magic number and rewinds. Recognises every pcap magic that
-/// pcap-parser reads: micro/nano in both byte orders and the little-endian
-/// "modified" (Kuznetsov) format.
-fn sniff_format(path: &Path, file: &mut File) -> Result<Format, CaptureError> {
-    let mut magic = [0u8; 4];
-    let got = read_up_to(file, &mut magic).map_err(|source| CaptureError::Read {
-        path: path.to_path_buf(),
-        offset: 0,
-        packets_read: 0,
-        source,
-    })?;
-    let format = match magic.get(..got).unwrap_or_default() {
-        [] => {
-            return Err(CaptureError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        m if m == PCAPNG_SHB_BYTES => Format::Pcapng,
-        [0xd4, 0xc3, 0xb2, 0xa1]
-        | [0x4d, 0x3c, 0xb2, 0xa1]
-        | [0x34, 0xcd, 0xb2, 0xa1]
-        | [0xa1, 0xb2, 0xc3, 0xd4]
-        | [0xa1, 0xb2, 0x3c, 0x4d] => Format::Pcap,
-        other => {
-            return Err(CaptureError::NotCapture {
-                path: path.to_path_buf(),
-                first_bytes: other.to_vec(),
-            });
-        }
-    };
-    file.seek(SeekFrom::Start(0))
-        .map_err(|source| CaptureError::Read {
-            path: path.to_path_buf(),
-            offset: 0,
-            packets_read: 0,
-            source,
-        })?;
-    Ok(format)
-}
 
 /// Fills as much of `buf` as the input has; returns how many bytes that was.
 fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

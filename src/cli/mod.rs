@@ -8,17 +8,20 @@ mod pipeline;
 mod privileges;
 mod report;
 mod summary;
+mod top;
 mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::MultiProgress;
 
 use crate::capture::live;
 use crate::config::ConfigError;
+use crate::output::OutputError;
 use crate::output::inspect::{Format, InspectOptions, SortBy};
 
 pub use usage::UsageError;
@@ -30,6 +33,24 @@ pub use usage::UsageError;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log warnings and errors only. RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log debug lines too (-vv: trace). RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Cli {
+    /// env_logger's default filter for the flags given (`info` without any).
+    pub fn log_filter(&self) -> &'static str {
+        match (self.quiet, self.verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +82,18 @@ pub enum Command {
     ///
     /// Example: netspectra inspect out --task per_src_ip --top 10 --sort bytes
     Inspect(InspectArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// Example: netspectra completions bash > /etc/bash_completion.d/netspectra
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    ///
+    /// Example: netspectra man | man -l -
+    Man,
 }
 
 /// Options shared by every command that runs the pipeline.
@@ -86,9 +119,22 @@ pub struct PipelineArgs {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng), read in this order as one stream.
+    /// Capture files (pcap or pcapng, plain, gzip or zstd), read in this
+    /// order as one stream; `-` is standard input, and FIFOs or `<(...)` are
+    /// read as streams.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Count only the packets this tcpdump filter expression matches, as
+    /// `tcpdump -r FILE EXPR` reads them; the rest are counted as `filtered`.
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// After the run, print each task's N keys with the most packets over
+    /// the whole run (in the --json summary: `top`).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Write no store: count and print the summary (and --top) only.
+    #[arg(long)]
+    pub no_store: bool,
     /// Stop at the first damaged or unreadable file (by default the others
     /// are still counted; either way the exit status is 1).
     #[arg(long)]
@@ -185,15 +231,35 @@ pub fn run(cli: Cli, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
             inspect_snapshots(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "netspectra",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout().lock())
+                .context("writing the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-/// 2 for usage and config errors, 1 for everything else.
+/// 2 for usage and config errors (an unknown `inspect --task` included),
+/// 1 for everything else.
 pub fn exit_code(error: &anyhow::Error) -> ExitCode {
     let usage = error.chain().any(|cause| {
         cause.downcast_ref::<ConfigError>().is_some()
             || cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<live::LiveError>().is_some()
+            || matches!(
+                cause.downcast_ref::<OutputError>(),
+                Some(OutputError::UnknownTask { .. })
+            )
     });
     ExitCode::from(if usage { 2 } else { 1 })
 }

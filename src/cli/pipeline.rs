@@ -16,24 +16,33 @@ use crate::actors::reader::{InputFile, PacketSource, ReaderSettings};
 use crate::actors::signals;
 use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
-use crate::capture::{self, CaptureError, RunMode};
+use crate::capture::{self, CaptureError, PacketFilter, RunMode};
 use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
 use crate::flow::{PartTotals, TaskSpec, build_aggregator};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
 use crate::output::run::{self, RunId};
-use crate::output::{WriterSpec, build_writers, leftovers};
+use crate::output::{TopKeys, WriterSpec, build_writers, leftovers};
 use crate::with_causes;
 
 use super::privileges;
 use super::summary::{self, SummaryContext};
+use super::top;
 use super::usage::UsageError;
 use super::{AnalyzeArgs, CaptureArgs, PipelineArgs};
 
 pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     signals::install().context("installing signal handlers")?;
     let config = load_config(&args.pipeline)?;
-    let plan = Plan::new(&config, &args.pipeline, RunMode::Offline)?;
+    let mut plan = Plan::new(&config, &args.pipeline, RunMode::Offline)?;
+    plan.store = !args.no_store;
+    plan.top = args.top;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(PacketFilter::new)
+        .transpose()
+        .map_err(|error| UsageError(format!("-f/--filter: {error}")))?;
     let inputs = match check_inputs(&args.files) {
         Ok(inputs) => inputs,
         Err(error) => {
@@ -49,12 +58,15 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
         }
     };
     let (run_id, record) = offline_identity(&plan, &inputs);
-    prepare_output_root(&plan.root)?;
-    admit(&plan, run_id, record)?;
+    if plan.store {
+        prepare_output_root(&plan.root)?;
+        admit(&plan, run_id, record)?;
+    }
     let progress = bars.add(progress_bar(&args.files));
     let source = PacketSource::Files {
         inputs,
         strict: args.strict,
+        filter,
     };
     log::info!("analyzing {} file(s) as run {run_id}", args.files.len());
     run(&config, &args.pipeline, plan, run_id, source, progress)
@@ -144,9 +156,14 @@ fn check_inputs(files: &[PathBuf]) -> Result<Vec<InputFile>, CaptureError> {
         .collect()
 }
 
-/// A capture file must be a regular file (a FIFO or device would block or be
-/// consumed by the check) whose link types are all supported.
+/// A capture file must be a regular file whose link types are all
+/// supported. A stream (`-`, a FIFO, `/dev/stdin`, `<(...)`) can be read
+/// only once, so it is not checked here: the reader judges its link types
+/// as it goes, and reports an unsupported one as that input's error.
 fn check_input(path: &Path) -> Result<(), CaptureError> {
+    if capture::is_stream(path) {
+        return Ok(());
+    }
     let kind = std::fs::metadata(path)
         .map_err(|source| CaptureError::Open {
             path: path.to_path_buf(),
@@ -154,14 +171,9 @@ fn check_input(path: &Path) -> Result<(), CaptureError> {
         })?
         .file_type();
     if !kind.is_file() {
-        let what = if kind.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file (FIFO, socket or device)"
-        };
         return Err(CaptureError::Open {
             path: path.to_path_buf(),
-            source: std::io::Error::other(format!("{what}; give a pcap or pcapng file")),
+            source: std::io::Error::other("a directory; give a pcap or pcapng file"),
         });
     }
     capture::check_link_types(path)
@@ -189,6 +201,10 @@ struct Plan {
     interval_ns: u64,
     workers: usize,
     root: PathBuf,
+    /// Whether windows are written under `root` (`analyze --no-store`: no).
+    store: bool,
+    /// `analyze --top N`: keep every task's keys over the run and print the N largest.
+    top: Option<usize>,
 }
 
 impl Plan {
@@ -208,6 +224,8 @@ impl Plan {
             interval_ns,
             workers: args.workers.map_or(aggregator.num_workers, usize::from),
             root: output_root(config, args),
+            store: true,
+            top: None,
         })
     }
 }
@@ -218,6 +236,18 @@ fn offline_identity(plan: &Plan, inputs: &[InputFile]) -> (RunId, RunRecord) {
     let mut fingerprints = Vec::new();
     let mut records = Vec::new();
     for input in inputs.iter().filter(|input| input.refused.is_none()) {
+        if capture::is_stream(&input.path) {
+            // A stream cannot be read twice for its content: its run is
+            // unique, so rerunning a stream adds a part to its windows
+            // instead of replacing one. Its record has no fingerprint, so
+            // the next stream under the same name is not taken for an edit.
+            fingerprints.push(run::fingerprint_stream(wall_clock_ns()));
+            records.push(InputRecord {
+                path: input.path.display().to_string(),
+                fingerprint: String::new(),
+            });
+            continue;
+        }
         // A file that cannot be read for its fingerprint fails again, with
         // its error reported, when the reader opens it.
         let Ok(fingerprint) = run::fingerprint_file(&input.path) else {
@@ -279,14 +309,37 @@ fn run(
         interval_ns,
         workers,
         root,
+        store,
+        top,
     } = plan;
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
     log::info!(
         "{} task(s), {workers} worker(s), {} windows, output {}",
         tasks.len(),
         humantime::format_duration(interval),
-        root.display()
+        if store {
+            root.display().to_string()
+        } else {
+            "none (--no-store)".to_string()
+        }
     );
+    let mut writer_specs = Vec::new();
+    if store {
+        writer_specs.push(WriterSpec::Files {
+            root,
+            retention: Retention {
+                max_windows: config.retention.max_windows,
+                max_age: config.retention.max_age,
+                interval,
+            },
+        });
+    }
+    let top_keys = top.map(|_| TopKeys::default());
+    if let Some(tables) = &top_keys {
+        writer_specs.push(WriterSpec::Top {
+            tables: tables.clone(),
+        });
+    }
     let settings = PipelineSettings {
         source,
         run: RunInfo { mode, run: run_id },
@@ -298,14 +351,7 @@ fn run(
             max_in_flight: aggregator.mailbox_batches(),
             interval_ns,
         },
-        writers: build_writers(&[WriterSpec::Files {
-            root,
-            retention: Retention {
-                max_windows: config.retention.max_windows,
-                max_age: config.retention.max_age,
-                interval,
-            },
-        }]),
+        writers: build_writers(&writer_specs),
         write_backlog: aggregator.write_backlog,
         stop_after: config.capture.duration,
         progress,
@@ -313,16 +359,22 @@ fn run(
     privileges::set_output_mode_mask();
     let started = Instant::now();
     let outcome = pipeline::run(settings).context("running the pipeline")?;
+    let tops = top_keys
+        .zip(top)
+        .map(|(tables, n)| tables.top(n))
+        .unwrap_or_default();
     let context = SummaryContext {
         mode,
         task_names: &task_names,
         elapsed: started.elapsed(),
+        top: top.map(|_| top::json(&tops)),
     };
     let mut stdout = std::io::stdout().lock();
     if args.json {
         summary::print_json(&mut stdout, &outcome, &context)?;
     } else {
         summary::print_table(&mut stdout, &outcome, &context)?;
+        top::print_table(&mut stdout, &tops)?;
     }
     report_failures(&outcome)
 }
@@ -347,6 +399,7 @@ fn print_json_without_run(config: &Config, refused: FileOutcome) -> anyhow::Resu
         mode: RunMode::Offline,
         task_names: &task_names,
         elapsed: Duration::ZERO,
+        top: None,
     };
     summary::print_json(&mut std::io::stdout().lock(), &outcome, &context)
 }

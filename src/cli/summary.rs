@@ -13,6 +13,8 @@ pub struct SummaryContext<'a> {
     pub mode: RunMode,
     pub task_names: &'a [String],
     pub elapsed: Duration,
+    /// `analyze --top`: the `top` value of the JSON summary.
+    pub top: Option<serde_json::Value>,
 }
 
 /// The aligned, human-readable summary.
@@ -30,9 +32,14 @@ pub fn print_table(
     writeln!(out, "netspectra {}{status}", command_name(context.mode))?;
     for file in &read.files {
         let result = file.error.as_deref().unwrap_or("ok");
+        let noun = if file.packets == 1 {
+            "packet"
+        } else {
+            "packets"
+        };
         writeln!(
             out,
-            "  file  {}: {} packets, {result}",
+            "  file  {}: {} {noun}, {result}",
             file.path.display(),
             file.packets
         )?;
@@ -42,6 +49,7 @@ pub fn print_table(
         ("counted", read.packets_counted),
         ("non_ip", read.non_ip),
         ("malformed", read.malformed),
+        ("filtered", read.filtered),
         ("bad_timestamp", read.bad_timestamp),
         ("out_of_order", read.out_of_order),
         ("windows written", outcome.written.windows_written),
@@ -121,6 +129,7 @@ pub fn print_json(
         "packets_counted": read.packets_counted,
         "non_ip": read.non_ip,
         "malformed": read.malformed,
+        "filtered": read.filtered,
         "bad_timestamp": read.bad_timestamp,
         "out_of_order": read.out_of_order,
         "windows": outcome.written.windows_written,
@@ -134,6 +143,9 @@ pub fn print_json(
         summary["pcap_received"] = stats.received.into();
         summary["pcap_dropped"] = stats.dropped.into();
         summary["pcap_if_dropped"] = stats.if_dropped.into();
+    }
+    if let Some(top) = &context.top {
+        summary["top"] = top.clone();
     }
     serde_json::to_writer(&mut *out, &summary)?;
     writeln!(out)?;

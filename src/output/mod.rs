@@ -18,6 +18,7 @@ pub mod leftovers;
 pub mod manifest;
 pub mod retention;
 pub mod run;
+mod top;
 pub(crate) mod window;
 mod writer;
 
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 pub use error::OutputError;
 pub use files::FilesWriter;
 pub use inspect::{Format, InspectOptions, SortBy};
+pub use top::{TaskTop, TopKeys, TopKeysWriter};
 pub use window::{Summary, write_window};
 pub use writer::{ClosedWindow, TaskWindow, WriteError, Writer};
 
@@ -36,6 +38,8 @@ use retention::Retention;
 pub enum WriterSpec {
     /// Window directories under `root`, pruned by `retention`.
     Files { root: PathBuf, retention: Retention },
+    /// Every task's keys over the whole run, in memory, for `analyze --top`.
+    Top { tables: TopKeys },
 }
 
 /// The registry of sinks: one writer per spec, in order. A new sink adds
@@ -48,6 +52,7 @@ pub fn build_writers(specs: &[WriterSpec]) -> Vec<Box<dyn Writer>> {
                 WriterSpec::Files { root, retention } => {
                     Box::new(FilesWriter::new(root.clone(), *retention))
                 }
+                WriterSpec::Top { tables } => Box::new(TopKeysWriter::new(tables.clone())),
             }
         })
         .collect()

@@ -8,7 +8,9 @@
 //! (the next rotated file) give a different identity and add a part. The
 //! path is not part of the identity: a copy of a capture is the same
 //! capture, and a changed file under the same name is a different one. A
-//! live run is named by its interface, process and start time: every
+//! stream input (standard input, a FIFO) cannot be read twice, so its
+//! fingerprint is unique to the process and moment: rerunning a stream adds
+//! its parts instead of replacing them. A live run is named by its interface, process and start time: every
 //! capture process adds its own parts.
 
 use std::fmt;
@@ -90,6 +92,13 @@ pub fn task_definition(task: &TaskSpec) -> String {
         task.kind,
         fields.join(",")
     )
+}
+
+/// The fingerprint of a stream input (standard input, a FIFO), which
+/// cannot be read twice for its content: unique to this process and
+/// `now_ns`, so every run over a stream adds its own parts.
+pub fn fingerprint_stream(now_ns: u64) -> u64 {
+    fnv1a64(format!("stream pid={} at={now_ns}", std::process::id()).as_bytes())
 }
 
 /// A file's content fingerprint: its size and the FNV-1a of its first and
