@@ -9,6 +9,7 @@
 //! thread. A window appears on disk only complete, via rename. Reading
 //! never panics on any bytes; every defect is an [`OutputError`] naming the file.
 
+mod clickhouse;
 pub mod dat;
 mod error;
 mod files;
@@ -23,6 +24,7 @@ mod writer;
 
 use std::path::PathBuf;
 
+pub use clickhouse::{ClickHouseError, ClickHouseSettings, ClickHouseWriter};
 pub use error::OutputError;
 pub use files::FilesWriter;
 pub use inspect::{Format, InspectOptions, SortBy, inspect};
@@ -36,19 +38,25 @@ use retention::Retention;
 pub enum WriterSpec {
     /// Window directories under `root`, pruned by `retention`.
     Files { root: PathBuf, retention: Retention },
+    /// Rows in a ClickHouse server.
+    ClickHouse(ClickHouseSettings),
 }
 
 /// The registry of sinks: one writer per spec, in order. A new sink adds
-/// one arm here.
-pub fn build_writers(specs: &[WriterSpec]) -> Vec<Box<dyn Writer>> {
+/// one arm here. A sink behind a network is checked here, before the first
+/// packet: its error is for the user to fix.
+pub fn build_writers(specs: &[WriterSpec]) -> Result<Vec<Box<dyn Writer>>, ClickHouseError> {
     specs
         .iter()
-        .map(|spec| -> Box<dyn Writer> {
-            match spec {
+        .map(|spec| -> Result<Box<dyn Writer>, ClickHouseError> {
+            Ok(match spec {
                 WriterSpec::Files { root, retention } => {
                     Box::new(FilesWriter::new(root.clone(), *retention))
                 }
-            }
+                WriterSpec::ClickHouse(settings) => {
+                    Box::new(ClickHouseWriter::connect(settings.clone())?)
+                }
+            })
         })
         .collect()
 }
