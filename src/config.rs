@@ -198,7 +198,10 @@ impl fmt::Debug for Secret {
 /// against its `type` afterwards (an internally tagged enum would lose the
 /// line of its errors).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a writer: a mapping with `type: files` or `type: clickhouse`")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a writer: a mapping with `type: files` or `type: clickhouse`"
+)]
 struct RawWriter {
     #[serde(rename = "type")]
     kind: WriterKind,
@@ -243,7 +246,9 @@ impl TryFrom<RawWriter> for WriterConfig {
                 WriterKind::Files => "files",
                 WriterKind::Clickhouse => "clickhouse",
             };
-            return Err(format!("`{key}` is not a setting of a `type: {kind}` writer"));
+            return Err(format!(
+                "`{key}` is not a setting of a `type: {kind}` writer"
+            ));
         }
         Ok(match raw.kind {
             WriterKind::Files => WriterConfig::Files { root: raw.root },
@@ -734,7 +739,8 @@ fn parse_storage_root(text: &str) -> Result<PathBuf, String> {
 fn parse_clickhouse_url(text: &str) -> Result<String, String> {
     let Some(rest) = text.strip_prefix("http://") else {
         return Err(if text.starts_with("https://") {
-            "https is not supported; give the server's plain HTTP port, e.g. http://127.0.0.1:8123".to_string()
+            "https is not supported; give the server's plain HTTP port, e.g. http://127.0.0.1:8123"
+                .to_string()
         } else {
             format!("{text:?} is not an http:// URL, e.g. http://127.0.0.1:8123")
         });
@@ -1283,7 +1289,7 @@ aggregator:
     fn misspelt_top_level_section_names_line_one() {
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
-            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention` at line 1 column 1"
+            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention`, `writers` at line 1 column 1"
         );
     }
 
@@ -1478,6 +1484,73 @@ aggregator:
             "aggregator.exact_tasks",
             2,
             "no tasks",
+        );
+    }
+
+    #[test]
+    fn a_writers_list_loads_with_clickhouse_defaults_and_a_hidden_password() {
+        let yaml = "writers:\n  - {type: files, root: out}\n  - type: clickhouse\n    url: \"http://ch:8123/\"\n    password: hunter2\n";
+        let config = Config::from_yaml(yaml, "test.yaml").expect("valid writers");
+        let writers = config.writers.expect("writers given");
+        assert_eq!(
+            writers[0],
+            WriterConfig::Files {
+                root: Some(PathBuf::from("out"))
+            }
+        );
+        let WriterConfig::ClickHouse(clickhouse) = &writers[1] else {
+            panic!("want a clickhouse writer: {writers:?}");
+        };
+        assert_eq!(clickhouse.url, "http://ch:8123");
+        assert_eq!(
+            (clickhouse.database.as_str(), clickhouse.username.as_str()),
+            ("default", "default")
+        );
+        assert_eq!(clickhouse.password.expose(), "hunter2");
+        assert_eq!(clickhouse.probe, None);
+        assert!(!format!("{writers:?}").contains("hunter2"));
+        assert_eq!(Config::bundled().writers, None);
+    }
+
+    #[test]
+    fn bad_writers_are_refused_with_their_key_path_and_line() {
+        let writer = |entry: &str| format!("writers:\n  - {entry}\n");
+        check_refused(
+            &writer("{type: clickhouse, url: \"http://h:1\", passwd: x}"),
+            "writers[0]",
+            2,
+            "unknown field `passwd`",
+        );
+        // Checks across an entry's keys name the list and the entry's line.
+        check_refused(
+            &writer("{type: clickhouse}"),
+            "writers:",
+            2,
+            "`url` is required",
+        );
+        check_refused(
+            &writer("{type: clickhouse, url: \"https://h:8443\"}"),
+            "writers[0].url",
+            2,
+            "https is not supported",
+        );
+        check_refused(
+            &writer("{type: clickhouse, url: \"http://u:p@h:1\"}"),
+            "writers[0].url",
+            2,
+            "no path, query or credentials",
+        );
+        check_refused(
+            &writer("{type: files, url: \"http://h:1\"}"),
+            "writers",
+            2,
+            "`url` is not a setting of a `type: files` writer",
+        );
+        check_refused(
+            &writer("{type: kafka}"),
+            "writers[0].type",
+            2,
+            "unknown variant `kafka`",
         );
     }
 

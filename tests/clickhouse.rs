@@ -4,14 +4,22 @@
 //! settings stop `analyze` before the first packet. Skipped, with a
 //! printed reason, where the package is not installed.
 
-mod support;
 #[path = "support/clickhouse.rs"]
-mod server;
+pub mod server;
+pub mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netspectra::capture::{CaptureStats, RunMode};
+use netspectra::config::Secret;
+use netspectra::flow::{
+    FlowKey, KeyField, KeySchema, PacketRecord, Share, TaskKind, TaskSpec, WindowBounds,
+    build_aggregator,
+};
+use netspectra::output::run::RunId;
+use netspectra::output::{ClickHouseSettings, ClickHouseWriter, ClosedWindow, TaskWindow, Writer};
 use server::ClickHouseServer;
 use support::cli::netspectra;
 use support::traffic::{PacketSpec, Table, expected_tables, mixed_packets, write_pcap};
@@ -40,7 +48,10 @@ fn config(dir: &Path, name: &str, writer: &str) -> PathBuf {
 }
 
 fn clickhouse_writer(server: &ClickHouseServer, probe: &str) -> String {
-    format!("{{type: clickhouse, url: \"{}\", probe: {probe}}}", server.url())
+    format!(
+        "{{type: clickhouse, url: \"{}\", probe: {probe}}}",
+        server.url()
+    )
 }
 
 /// `count` packets over `count / per_second` one-second windows, written to `path`.
@@ -117,10 +128,10 @@ fn every_window_lands_once_through_a_server_crash_and_matches_the_files_writer()
     };
     let dir = tempfile::tempdir().expect("temporary directory");
     let input = dir.path().join("long.pcap");
-    let specs = capture(&input, 90_000, 300, 11);
+    let specs = capture(&input, 36_000, 300, 11);
     let config = config(dir.path(), "ch.yaml", &clickhouse_writer(&server, "alpha"));
     let out = dir.path().join("out");
-    let mut child = netspectra()
+    let child = netspectra()
         .args(["analyze", "--json", "--config"])
         .arg(&config)
         .arg("--output")
@@ -135,7 +146,13 @@ fn every_window_lands_once_through_a_server_crash_and_matches_the_files_writer()
     // system.parts answers before the writer has created the table.
     let committed = "SELECT sum(rows) FROM system.parts \
                      WHERE database = 'default' AND table = 'windows' AND active";
-    while server.query(committed).trim().parse::<u64>().expect("a count") < 20 * TASKS.len() as u64 {
+    while server
+        .query(committed)
+        .trim()
+        .parse::<u64>()
+        .expect("a count")
+        < 20 * TASKS.len() as u64
+    {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "no window reached the server"
@@ -153,7 +170,7 @@ fn every_window_lands_once_through_a_server_crash_and_matches_the_files_writer()
     );
 
     let files = file_totals(&out);
-    assert_eq!(files.len(), 300 * TASKS.len());
+    assert_eq!(files.len(), 120 * TASKS.len());
     assert_eq!(stored_totals(&server, "flows"), files, "raw table");
     assert_eq!(stored_totals(&server, "committed_flows"), files, "view");
     assert_eq!(markers(&server), files.len() as u64);
@@ -298,4 +315,92 @@ fn a_server_that_cannot_store_windows_stops_analyze_before_the_first_packet() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(server::PASSWORD));
     let stored = server.query("SELECT sum(packets) FROM default.flows WHERE task = 'per_protocol'");
     assert_eq!(stored.trim(), "100");
+}
+
+/// A one-task window of `run` at second `start`: `packets` packets of 100
+/// bytes over five source addresses.
+fn window(start: u64, packets: u64) -> ClosedWindow {
+    let spec = TaskSpec {
+        name: "per_src_ip".into(),
+        kind: TaskKind::Exact,
+        schema: KeySchema::from_fields(&[KeyField::SrcIp]),
+        max_keys: None,
+    };
+    let mut aggregator = build_aggregator(&spec, Share::whole(&spec));
+    let start_ns = start * 1_000_000_000;
+    let batch: Vec<PacketRecord> = (0..packets)
+        .map(|index| PacketRecord {
+            key: FlowKey::ipv4(
+                [10, 0, 0, (index % 5) as u8].into(),
+                [10, 0, 0, 9].into(),
+                1000,
+                80,
+                6,
+            ),
+            timestamp_ns: start_ns + index,
+            wire_len: 100,
+        })
+        .collect();
+    aggregator.count(&batch);
+    ClosedWindow {
+        bounds: WindowBounds {
+            start_ns,
+            end_ns: start_ns + 1_000_000_000,
+        },
+        run: RunId(42),
+        mode: RunMode::Offline,
+        capture: CaptureStats::default(),
+        tasks: vec![TaskWindow {
+            spec,
+            parts: vec![aggregator.take_part()],
+        }],
+    }
+}
+
+fn writer(server: &ClickHouseServer) -> ClickHouseWriter {
+    ClickHouseWriter::connect(ClickHouseSettings {
+        url: server.url(),
+        database: "default".into(),
+        username: "default".into(),
+        password: Secret::default(),
+        probe: "unit".into(),
+    })
+    .expect("the test server takes the schema")
+}
+
+/// Rows, packets and markers of the window at second `start`, raw tables.
+fn stored(server: &ClickHouseServer, start: u64) -> String {
+    server.query(&format!(
+        "SELECT (SELECT count() FROM default.flows WHERE window_start = toDateTime({start})), \
+                (SELECT sum(packets) FROM default.flows WHERE window_start = toDateTime({start})), \
+                (SELECT count() FROM default.windows WHERE window_start = toDateTime({start}))"
+    ))
+}
+
+#[test]
+fn a_window_offered_again_after_a_lost_answer_is_not_stored_twice() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let mut writer = writer(&server);
+    let window = window(1_700_000_000, 50);
+    writer.write(&window).expect("stored");
+    writer.write(&window).expect("recognised as stored");
+    assert_eq!(stored(&server, 1_700_000_000), "5\t50\t1\n");
+}
+
+#[test]
+fn a_rerun_with_other_counts_replaces_the_window_instead_of_adding_to_it() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let mut writer = writer(&server);
+    writer.write(&window(1_700_000_000, 50)).expect("stored");
+    writer.write(&window(1_700_000_000, 70)).expect("replaced");
+    assert_eq!(stored(&server, 1_700_000_000), "5\t70\t1\n");
+    assert!(
+        writer.describe().contains("probe unit"),
+        "{}",
+        writer.describe()
+    );
 }

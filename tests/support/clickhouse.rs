@@ -119,8 +119,8 @@ impl ClickHouseServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let log = std::fs::read_to_string(self.dir.path().join("log/server.err.log"))
-            .unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.dir.path().join("log/server.err.log")).unwrap_or_default();
         panic!("clickhouse-server did not answer /ping within {READY_TIMEOUT:?}:\n{log}");
     }
 }

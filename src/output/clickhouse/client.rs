@@ -44,10 +44,14 @@ pub enum ClickHouseError {
         statement: String,
         text: String,
     },
-    #[error("ClickHouse at {url}: database `{database}` does not exist (create it with CREATE DATABASE {database}, or set `database` of the writer)")]
+    #[error(
+        "ClickHouse at {url}: database `{database}` does not exist (create it with CREATE DATABASE {database}, or set `database` of the writer)"
+    )]
     NoDatabase { url: String, database: String },
     /// A delete of an earlier attempt's rows did not finish in time.
-    #[error("ClickHouse at {url}: the delete of an incomplete earlier attempt of this window has not finished after {waited:?}")]
+    #[error(
+        "ClickHouse at {url}: the delete of an incomplete earlier attempt of this window has not finished after {waited:?}"
+    )]
     MutationPending { url: String, waited: Duration },
     /// A value ClickHouse cannot hold; trying again gives the same.
     #[error("{what} {value} does not fit a ClickHouse {column_type}")]

@@ -12,18 +12,21 @@
 //! `committed_flows` shows only flow rows whose attempt has its marker.
 //! Before each write the writer reads the window's markers
 //! (probe, run, window start): the same totals mean an earlier attempt
-//! landed though its answer was lost, and nothing is written again; any
-//! other rows of that key (an attempt cut short, or a rerun's different
-//! counts) are deleted first, and the writer waits until the delete is done
+//! landed though its answer was lost, and nothing is written again; other
+//! markers (a rerun's different counts), or an attempt of this process cut
+//! short, make the writer delete every row of that key first and wait
+//! until the delete is done
 //! (ClickHouse 18.16 has no `insert_deduplication_token`, and its
 //! `ALTER ... DELETE` is asynchronous; data inserted after the delete was
-//! issued is never touched by it).
+//! issued is never touched by it). Flow rows of an attempt whose process
+//! died before its marker stay in `flows`, outside `committed_flows`.
 //!
 //! The password goes to the server only: not in `describe`, logs or errors.
 
 mod client;
 mod schema;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Secret;
@@ -59,6 +62,9 @@ pub struct ClickHouseWriter {
     settings: ClickHouseSettings,
     /// The last attempt number used; attempts only grow.
     last_attempt: u64,
+    /// Starts of windows this process began to write and has not yet
+    /// stored: their flow rows may be partly there.
+    unfinished: BTreeSet<u32>,
 }
 
 impl ClickHouseWriter {
@@ -93,6 +99,7 @@ impl ClickHouseWriter {
             tables,
             settings,
             last_attempt: 0,
+            unfinished: BTreeSet::new(),
         })
     }
 
@@ -108,9 +115,10 @@ impl ClickHouseWriter {
             );
             return Ok(());
         }
-        if !committed.is_empty() || count(&self.client, &self.tables.count_flows(&key))? > 0 {
+        if !committed.is_empty() || self.unfinished.contains(&key.start) {
             self.discard(&key)?;
         }
+        self.unfinished.insert(key.start);
         let attempt = self.next_attempt();
         let insert = self.tables.insert_flows();
         schema::encode_flows(window, &key, attempt, |rows| {
@@ -118,7 +126,10 @@ impl ClickHouseWriter {
         })?;
         let written_at = schema::seconds("the clock", now_ns())?;
         let markers = schema::encode_windows(window, &key, attempt, written_at)?;
-        self.client.insert(&self.tables.insert_windows(), &markers)
+        self.client
+            .insert(&self.tables.insert_windows(), &markers)?;
+        self.unfinished.remove(&key.start);
+        Ok(())
     }
 
     /// The window's summary rows by attempt, each attempt's sorted by task.
@@ -233,7 +244,9 @@ fn expect_answer(client: &Client, statement: &str, want: &str) -> Result<(), Cli
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
 }
 
 #[cfg(test)]

@@ -148,7 +148,10 @@ WHERE (probe, run, window_start, task, attempt) IN
     }
 
     pub fn insert_flows(&self) -> String {
-        format!("INSERT INTO {} ({FLOW_COLUMNS}) FORMAT RowBinary", self.flows())
+        format!(
+            "INSERT INTO {} ({FLOW_COLUMNS}) FORMAT RowBinary",
+            self.flows()
+        )
     }
 
     pub fn insert_windows(&self) -> String {
@@ -163,15 +166,6 @@ WHERE (probe, run, window_start, task, attempt) IN
         format!(
             "SELECT attempt, task, flows, packets, bytes FROM {} WHERE {} FORMAT TabSeparated",
             self.windows(),
-            key.condition()
-        )
-    }
-
-    /// Counts the flow rows of `key`, committed or not.
-    pub fn count_flows(&self, key: &WindowKey) -> String {
-        format!(
-            "SELECT count() FROM {} WHERE {}",
-            self.flows(),
             key.condition()
         )
     }
@@ -216,7 +210,12 @@ pub fn encode_flows(
             prefix.encode(&mut buffer);
             encode_key(&mut buffer, &flow_key);
             buffer.push(u8::from(is_other));
-            for value in [stats.packets, stats.bytes, stats.first_seen, stats.last_seen] {
+            for value in [
+                stats.packets,
+                stats.bytes,
+                stats.first_seen,
+                stats.last_seen,
+            ] {
                 buffer.extend_from_slice(&value.to_le_bytes());
             }
             rows += 1;
@@ -369,7 +368,10 @@ mod tests {
             "::ffff:10.0.0.1"
         );
         let v6: std::net::Ipv6Addr = "2001:db8::1".parse().expect("valid address");
-        assert_eq!(stored_address(AddressFamily::Ipv6, &v6.octets()), v6.octets());
+        assert_eq!(
+            stored_address(AddressFamily::Ipv6, &v6.octets()),
+            v6.octets()
+        );
         assert_eq!(stored_address(AddressFamily::None, &[7; 16]), [0; 16]);
     }
 
