@@ -1,4 +1,5 @@
-//! Snapshot output: the Writer seam and its sinks, the `.dat` format, the
+//! Snapshot output: the Writer seam and its sinks (files; ClickHouse in
+//! `clickhouse/`, schema in docs/clickhouse.md), the `.dat` format, the
 //! on-disk window layout, and loading stored windows back for `inspect`.
 //!
 //! Layout: `<root>/<window start, e.g. 2025-09-09T10-00-00Z>/<task>/shard_<i>.dat`
