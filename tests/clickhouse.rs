@@ -21,7 +21,7 @@ use netspectra::flow::{
 use netspectra::output::run::RunId;
 use netspectra::output::{ClickHouseSettings, ClickHouseWriter, ClosedWindow, TaskWindow, Writer};
 use server::ClickHouseServer;
-use support::cli::netspectra;
+use support::cli::{capture_on_loopback, netspectra};
 use support::traffic::{PacketSpec, Table, expected_tables, mixed_packets, write_pcap};
 
 const TASKS: [&str; 6] = [
@@ -403,4 +403,39 @@ fn a_rerun_with_other_counts_replaces_the_window_instead_of_adding_to_it() {
         "{}",
         writer.describe()
     );
+}
+
+#[test]
+fn a_live_capture_stores_every_window_with_its_drop_counters_even_when_idle() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = config(dir.path(), "live.yaml", &clickhouse_writer(&server, "edge"));
+    let config = config.to_string_lossy().into_owned();
+    let args = [
+        "--config",
+        config.as_str(),
+        "--filter",
+        "udp port 9",
+        "--duration",
+        "3s",
+    ];
+    let Some(run) = capture_on_loopback(&args, &dir.path().join("out")) else {
+        return;
+    };
+    assert_eq!(run.status, Some(0), "{}", run.log);
+    let rows = server.query(
+        "SELECT count(), uniqExact(window_start), min(mode), max(mode), \
+         min(pcap_dropped), max(probe) FROM default.windows FORMAT TabSeparated",
+    );
+    let fields: Vec<&str> = rows.trim().split('\t').collect();
+    let windows: u64 = fields[1].parse().expect("a count");
+    assert!(windows >= 2, "{rows}");
+    assert_eq!(
+        fields[0],
+        (windows * TASKS.len() as u64).to_string(),
+        "{rows}"
+    );
+    assert_eq!(&fields[2..], ["live", "live", "0", "edge"], "{rows}");
 }
