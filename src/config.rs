@@ -78,6 +78,9 @@ pub struct Config {
     pub capture: CaptureConfig,
     /// The `retention:` section: which old windows the writer removes.
     pub retention: RetentionConfig,
+    /// The `writers:` list: the sinks every window is stored in, in order.
+    /// Default (absent): one files writer at `aggregator.storage_root_path`.
+    pub writers: Option<Vec<WriterConfig>>,
 }
 
 /// The `capture:` section, used by `netspectra capture`.
@@ -142,6 +145,124 @@ pub struct RetentionConfig {
     /// Remove windows whose end is older than this, e.g. "7d".
     #[serde(deserialize_with = "optional_duration")]
     pub max_age: Option<Duration>,
+}
+
+/// One entry of `writers:`, a sink every window is stored in:
+/// `{type: files, root: PATH}` or
+/// `{type: clickhouse, url, database, username, password, probe}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawWriter")]
+pub enum WriterConfig {
+    /// Window directories under `root`; `--output` replaces it. Default
+    /// root: `aggregator.storage_root_path`.
+    Files { root: Option<PathBuf> },
+    /// Rows in a ClickHouse server (see docs/clickhouse.md).
+    ClickHouse(ClickHouseConfig),
+}
+
+/// A `type: clickhouse` writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouseConfig {
+    /// The server's HTTP interface, `http://HOST:PORT`, plain HTTP, without
+    /// credentials or query. Required.
+    pub url: String,
+    /// Database holding the tables; it must exist. Default: `default`.
+    pub database: String,
+    /// Default: `default`.
+    pub username: String,
+    /// Default: empty. Never logged or printed.
+    pub password: Secret,
+    /// Name of this capture point, stored in every row, so several
+    /// netspectra processes can share one server. Default: the host name.
+    pub probe: Option<String>,
+}
+
+/// A value that must never reach a log line: `Debug` prints `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A `writers:` entry as written: every key of every type, checked
+/// against its `type` afterwards (an internally tagged enum would lose the
+/// line of its errors).
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a writer: a mapping with `type: files` or `type: clickhouse`"
+)]
+struct RawWriter {
+    #[serde(rename = "type")]
+    kind: WriterKind,
+    #[serde(default, deserialize_with = "storage_root_path")]
+    root: Option<PathBuf>,
+    #[serde(default, deserialize_with = "clickhouse_url")]
+    url: Option<String>,
+    database: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "probe_name")]
+    probe: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum WriterKind {
+    Files,
+    Clickhouse,
+}
+
+impl TryFrom<RawWriter> for WriterConfig {
+    type Error = String;
+
+    fn try_from(raw: RawWriter) -> Result<Self, String> {
+        let foreign: Vec<&str> = match raw.kind {
+            WriterKind::Files => [
+                ("url", raw.url.is_some()),
+                ("database", raw.database.is_some()),
+                ("username", raw.username.is_some()),
+                ("password", raw.password.is_some()),
+                ("probe", raw.probe.is_some()),
+            ]
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(key, _)| *key)
+            .collect(),
+            WriterKind::Clickhouse => raw.root.iter().map(|_| "root").collect(),
+        };
+        if let Some(key) = foreign.first() {
+            let kind = match raw.kind {
+                WriterKind::Files => "files",
+                WriterKind::Clickhouse => "clickhouse",
+            };
+            return Err(format!(
+                "`{key}` is not a setting of a `type: {kind}` writer"
+            ));
+        }
+        Ok(match raw.kind {
+            WriterKind::Files => WriterConfig::Files { root: raw.root },
+            WriterKind::Clickhouse => WriterConfig::ClickHouse(ClickHouseConfig {
+                url: raw
+                    .url
+                    .ok_or("`url` is required for a `type: clickhouse` writer, e.g. url: \"http://127.0.0.1:8123\"")?,
+                database: raw.database.unwrap_or_else(|| "default".to_string()),
+                username: raw.username.unwrap_or_else(|| "default".to_string()),
+                password: Secret(raw.password.unwrap_or_default()),
+                probe: raw.probe,
+            }),
+        })
+    }
 }
 
 /// The `aggregator:` section, with every default filled in.
@@ -240,6 +361,7 @@ impl Config {
             aggregator: raw.aggregator,
             capture: raw.capture,
             retention: raw.retention,
+            writers: raw.writers,
         };
         let problems = config.duplicate_task_names(text);
         if problems.is_empty() {
@@ -325,6 +447,8 @@ struct RawConfig {
     capture: CaptureConfig,
     #[serde(default, deserialize_with = "section")]
     retention: RetentionConfig,
+    #[serde(default)]
+    writers: Option<Vec<WriterConfig>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -483,6 +607,24 @@ fn storage_root_path<'de, D: Deserializer<'de>>(
     .map(Some)
 }
 
+fn clickhouse_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Parsed {
+        expecting: "a URL such as \"http://127.0.0.1:8123\"",
+        parse: parse_clickhouse_url,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
+fn probe_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Parsed {
+        expecting: "a probe name",
+        parse: parse_probe_name,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
 fn task_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Parsed {
         expecting: "a task name",
@@ -589,6 +731,38 @@ fn parse_storage_root(text: &str) -> Result<PathBuf, String> {
         Err("path is empty; write \".\" for the working directory".to_string())
     } else {
         Ok(PathBuf::from(text))
+    }
+}
+
+/// `http://HOST[:PORT][/]`: plain HTTP (this build has no TLS), and no
+/// credentials or query in the URL, where they would reach log lines.
+fn parse_clickhouse_url(text: &str) -> Result<String, String> {
+    let Some(rest) = text.strip_prefix("http://") else {
+        return Err(if text.starts_with("https://") {
+            "https is not supported; give the server's plain HTTP port, e.g. http://127.0.0.1:8123"
+                .to_string()
+        } else {
+            format!("{text:?} is not an http:// URL, e.g. http://127.0.0.1:8123")
+        });
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "{text:?}: want http://HOST:PORT only (no path, query or credentials; \
+             put those in username and password)"
+        ));
+    }
+    Ok(format!("http://{authority}"))
+}
+
+/// A probe name: what the rows of one capture point are told apart by.
+fn parse_probe_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_TASK_NAME_LEN || text.chars().any(char::is_control) {
+        Err(format!(
+            "probe name {text:?} must be 1 to {MAX_TASK_NAME_LEN} bytes without control characters"
+        ))
+    } else {
+        Ok(text.to_string())
     }
 }
 
@@ -1115,7 +1289,7 @@ aggregator:
     fn misspelt_top_level_section_names_line_one() {
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
-            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention` at line 1 column 1"
+            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention`, `writers` at line 1 column 1"
         );
     }
 
@@ -1310,6 +1484,73 @@ aggregator:
             "aggregator.exact_tasks",
             2,
             "no tasks",
+        );
+    }
+
+    #[test]
+    fn a_writers_list_loads_with_clickhouse_defaults_and_a_hidden_password() {
+        let yaml = "writers:\n  - {type: files, root: out}\n  - type: clickhouse\n    url: \"http://ch:8123/\"\n    password: hunter2\n";
+        let config = Config::from_yaml(yaml, "test.yaml").expect("valid writers");
+        let writers = config.writers.expect("writers given");
+        assert_eq!(
+            writers[0],
+            WriterConfig::Files {
+                root: Some(PathBuf::from("out"))
+            }
+        );
+        let WriterConfig::ClickHouse(clickhouse) = &writers[1] else {
+            panic!("want a clickhouse writer: {writers:?}");
+        };
+        assert_eq!(clickhouse.url, "http://ch:8123");
+        assert_eq!(
+            (clickhouse.database.as_str(), clickhouse.username.as_str()),
+            ("default", "default")
+        );
+        assert_eq!(clickhouse.password.expose(), "hunter2");
+        assert_eq!(clickhouse.probe, None);
+        assert!(!format!("{writers:?}").contains("hunter2"));
+        assert_eq!(Config::bundled().writers, None);
+    }
+
+    #[test]
+    fn bad_writers_are_refused_with_their_key_path_and_line() {
+        let writer = |entry: &str| format!("writers:\n  - {entry}\n");
+        check_refused(
+            &writer("{type: clickhouse, url: \"http://h:1\", passwd: x}"),
+            "writers[0]",
+            2,
+            "unknown field `passwd`",
+        );
+        // Checks across an entry's keys name the list and the entry's line.
+        check_refused(
+            &writer("{type: clickhouse}"),
+            "writers:",
+            2,
+            "`url` is required",
+        );
+        check_refused(
+            &writer("{type: clickhouse, url: \"https://h:8443\"}"),
+            "writers[0].url",
+            2,
+            "https is not supported",
+        );
+        check_refused(
+            &writer("{type: clickhouse, url: \"http://u:p@h:1\"}"),
+            "writers[0].url",
+            2,
+            "no path, query or credentials",
+        );
+        check_refused(
+            &writer("{type: files, url: \"http://h:1\"}"),
+            "writers",
+            2,
+            "`url` is not a setting of a `type: files` writer",
+        );
+        check_refused(
+            &writer("{type: kafka}"),
+            "writers[0].type",
+            2,
+            "unknown variant `kafka`",
         );
     }
 

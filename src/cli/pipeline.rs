@@ -17,12 +17,12 @@ use crate::actors::signals;
 use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError, PacketFilter, RunMode};
-use crate::config::{Config, DEFAULT_CAPTURE_MAX_KEYS};
+use crate::config::{ClickHouseConfig, Config, DEFAULT_CAPTURE_MAX_KEYS, WriterConfig};
 use crate::flow::{PartTotals, TaskSpec, build_aggregator};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
 use crate::output::run::{self, RunId};
-use crate::output::{TopKeys, WriterSpec, build_writers, leftovers};
+use crate::output::{ClickHouseSettings, TopKeys, Writer, WriterSpec, build_writers, leftovers};
 use crate::with_causes;
 
 use super::privileges;
@@ -35,8 +35,17 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
     signals::install().context("installing signal handlers")?;
     let config = load_config(&args.pipeline)?;
     let mut plan = Plan::new(&config, &args.pipeline, RunMode::Offline)?;
-    plan.store = !args.no_store;
-    plan.top = args.top;
+    if args.no_store {
+        plan.writers
+            .retain(|spec| !matches!(spec, WriterSpec::Files { .. }));
+    }
+    if let Some(n) = args.top {
+        let tables = TopKeys::default();
+        plan.writers.push(WriterSpec::Top {
+            tables: tables.clone(),
+        });
+        plan.top = Some((n, tables));
+    }
     let filter = args
         .filter
         .as_deref()
@@ -58,10 +67,11 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
         }
     };
     let (run_id, record) = offline_identity(&plan, &inputs);
-    if plan.store {
-        prepare_output_root(&plan.root)?;
-        admit(&plan, run_id, record)?;
+    let writers = connect_writers(&plan)?;
+    for root in plan.roots() {
+        prepare_output_root(root)?;
     }
+    admit(&plan, run_id, record)?;
     let progress = bars.add(progress_bar(&args.files));
     let source = PacketSource::Files {
         inputs,
@@ -69,7 +79,8 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
         filter,
     };
     log::info!("analyzing {} file(s) as run {run_id}", args.files.len());
-    run(&config, &args.pipeline, plan, run_id, source, progress)
+    let sinks = Sinks { writers, progress };
+    run(&config, &args.pipeline, plan, run_id, source, sinks)
 }
 
 pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
@@ -94,17 +105,22 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let user = args.user.clone().or_else(|| section.user.clone());
     config.capture.duration = args.duration.or(section.duration);
     let plan = Plan::new(&config, &args.pipeline, RunMode::Live)?;
+    let writers = connect_writers(&plan)?;
     let capture = match user {
         Some(user) => {
             let capture = LiveCapture::open(&settings)?;
             privileges::drop_to_user(&user)?;
             // Only now, as that user: a root it creates is its own, and one
             // it cannot reach or write is refused before anything is created.
-            prepare_output_root(&plan.root)?;
+            for root in plan.roots() {
+                prepare_output_root(root)?;
+            }
             capture
         }
         None => {
-            prepare_output_root(&plan.root)?;
+            for root in plan.roots() {
+                prepare_output_root(root)?;
+            }
             LiveCapture::open(&settings)?
         }
     };
@@ -121,14 +137,11 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         capture: Box::new(capture),
         count,
     };
-    run(
-        &config,
-        &args.pipeline,
-        plan,
-        run_id,
-        source,
-        ProgressBar::hidden(),
-    )
+    let sinks = Sinks {
+        writers,
+        progress: ProgressBar::hidden(),
+    };
+    run(&config, &args.pipeline, plan, run_id, source, sinks)
 }
 
 /// Checks every input before anything is counted. An unsupported link type
@@ -186,10 +199,91 @@ fn load_config(args: &PipelineArgs) -> anyhow::Result<Config> {
     })
 }
 
-fn output_root(config: &Config, args: &PipelineArgs) -> PathBuf {
-    args.output
-        .clone()
-        .unwrap_or_else(|| config.aggregator.storage_root_path.clone())
+/// The sinks of the config's `writers:` list (absent: one files writer at
+/// `aggregator.storage_root_path`). `--output` replaces the root of the one
+/// files writer, or adds a files writer when there is none.
+fn writer_specs(
+    config: &Config,
+    args: &PipelineArgs,
+    interval: Duration,
+) -> Result<Vec<WriterSpec>, UsageError> {
+    let storage_root = &config.aggregator.storage_root_path;
+    let entries = config.writers.clone().unwrap_or_else(|| {
+        vec![WriterConfig::Files {
+            root: Some(storage_root.clone()),
+        }]
+    });
+    let files = entries
+        .iter()
+        .filter(|entry| matches!(entry, WriterConfig::Files { .. }))
+        .count();
+    let retention = Retention {
+        max_windows: config.retention.max_windows,
+        max_age: config.retention.max_age,
+        interval,
+    };
+    let files_spec = |root: PathBuf| WriterSpec::Files { root, retention };
+    let mut specs = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        specs.push(match entry {
+            WriterConfig::Files { root } => {
+                if files > 1 && args.output.is_some() {
+                    return Err(UsageError(format!(
+                        "--output is ambiguous: the config has {files} files writers; set their roots in `writers:` instead"
+                    )));
+                }
+                files_spec(
+                    args.output
+                        .clone()
+                        .or(root)
+                        .unwrap_or_else(|| storage_root.clone()),
+                )
+            }
+            WriterConfig::ClickHouse(clickhouse) => {
+                WriterSpec::ClickHouse(clickhouse_settings(clickhouse, index)?)
+            }
+        });
+    }
+    if files == 0
+        && let Some(root) = &args.output
+    {
+        specs.push(files_spec(root.clone()));
+    }
+    Ok(specs)
+}
+
+/// A `type: clickhouse` entry with its probe name resolved (default: the
+/// host name).
+fn clickhouse_settings(
+    config: ClickHouseConfig,
+    index: usize,
+) -> Result<ClickHouseSettings, UsageError> {
+    let probe = match config.probe {
+        Some(probe) => probe,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "writers[{index}].probe: not set and the host name is unknown; name this probe"
+                ))
+            })?,
+    };
+    Ok(ClickHouseSettings {
+        url: config.url,
+        database: config.database,
+        username: config.username,
+        password: config.password,
+        probe,
+    })
+}
+
+/// Builds every sink; one behind a network must answer before the first
+/// packet (exit status 2 when it does not).
+fn connect_writers(plan: &Plan) -> Result<Vec<Box<dyn Writer>>, UsageError> {
+    build_writers(&plan.writers)
+        .map_err(|error| UsageError(format!("cannot store windows: {}", with_causes(&error))))
 }
 
 /// What a run counts and where, resolved from the config and the flags
@@ -200,11 +294,10 @@ struct Plan {
     interval: Duration,
     interval_ns: u64,
     workers: usize,
-    root: PathBuf,
-    /// Whether windows are written under `root` (`analyze --no-store`: no).
-    store: bool,
-    /// `analyze --top N`: keep every task's keys over the run and print the N largest.
-    top: Option<usize>,
+    /// The sinks, in config order (`analyze --top` adds one).
+    writers: Vec<WriterSpec>,
+    /// `analyze --top N`: N, and the tables its sink fills.
+    top: Option<(usize, TopKeys)>,
 }
 
 impl Plan {
@@ -223,11 +316,24 @@ impl Plan {
             interval,
             interval_ns,
             workers: args.workers.map_or(aggregator.num_workers, usize::from),
-            root: output_root(config, args),
-            store: true,
+            writers: writer_specs(config, args, interval)?,
             top: None,
         })
     }
+
+    /// The roots of the files writers.
+    fn roots(&self) -> impl Iterator<Item = &Path> {
+        self.writers.iter().filter_map(|spec| match spec {
+            WriterSpec::Files { root, .. } => Some(root.as_path()),
+            WriterSpec::ClickHouse(_) | WriterSpec::Top { .. } => None,
+        })
+    }
+}
+
+/// What the windows and the progress go to.
+struct Sinks {
+    writers: Vec<Box<dyn Writer>>,
+    progress: ProgressBar,
 }
 
 /// The identity of an offline run over the inputs that passed their check,
@@ -268,16 +374,23 @@ fn offline_identity(plan: &Plan, inputs: &[InputFile]) -> (RunId, RunRecord) {
     (run_id, record)
 }
 
-/// Records the run in the root's manifest; a root that holds other windows
-/// or other task definitions refuses it (exit status 2).
+/// Records the run in each files root's manifest; a root that holds other
+/// windows or other task definitions refuses it (exit status 2).
 fn admit(plan: &Plan, run_id: RunId, record: RunRecord) -> anyhow::Result<()> {
+    for root in plan.roots() {
+        admit_in(plan, root, run_id, record.clone())?;
+    }
+    Ok(())
+}
+
+fn admit_in(plan: &Plan, root: &Path, run_id: RunId, record: RunRecord) -> anyhow::Result<()> {
     let admission = Admission {
         interval: plan.interval,
         tasks: &plan.tasks,
         run: run_id,
         record,
     };
-    match manifest::admit(&plan.root, &admission) {
+    match manifest::admit(root, &admission) {
         Ok(warnings) => {
             for warning in warnings {
                 log::warn!("{warning}");
@@ -299,7 +412,7 @@ fn run(
     plan: Plan,
     run_id: RunId,
     source: PacketSource,
-    progress: ProgressBar,
+    sinks: Sinks,
 ) -> anyhow::Result<ExitCode> {
     let aggregator = &config.aggregator;
     let Plan {
@@ -308,38 +421,17 @@ fn run(
         interval,
         interval_ns,
         workers,
-        root,
-        store,
+        writers: _,
         top,
     } = plan;
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
+    let outputs: Vec<String> = sinks.writers.iter().map(|sink| sink.describe()).collect();
     log::info!(
-        "{} task(s), {workers} worker(s), {} windows, output {}",
+        "{} task(s), {workers} worker(s), {} windows, output to {}",
         tasks.len(),
         humantime::format_duration(interval),
-        if store {
-            root.display().to_string()
-        } else {
-            "none (--no-store)".to_string()
-        }
+        outputs.join(" and ")
     );
-    let mut writer_specs = Vec::new();
-    if store {
-        writer_specs.push(WriterSpec::Files {
-            root,
-            retention: Retention {
-                max_windows: config.retention.max_windows,
-                max_age: config.retention.max_age,
-                interval,
-            },
-        });
-    }
-    let top_keys = top.map(|_| TopKeys::default());
-    if let Some(tables) = &top_keys {
-        writer_specs.push(WriterSpec::Top {
-            tables: tables.clone(),
-        });
-    }
     let settings = PipelineSettings {
         source,
         run: RunInfo { mode, run: run_id },
@@ -351,17 +443,17 @@ fn run(
             max_in_flight: aggregator.mailbox_batches(),
             interval_ns,
         },
-        writers: build_writers(&writer_specs),
+        writers: sinks.writers,
         write_backlog: aggregator.write_backlog,
         stop_after: config.capture.duration,
-        progress,
+        progress: sinks.progress,
     };
     privileges::set_output_mode_mask();
     let started = Instant::now();
     let outcome = pipeline::run(settings).context("running the pipeline")?;
-    let tops = top_keys
-        .zip(top)
-        .map(|(tables, n)| tables.top(n))
+    let tops = top
+        .as_ref()
+        .map(|(n, tables)| tables.top(*n))
         .unwrap_or_default();
     let context = SummaryContext {
         mode,

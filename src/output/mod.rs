@@ -1,4 +1,5 @@
-//! Snapshot output: the Writer seam and its sinks, the `.dat` format, the
+//! Snapshot output: the Writer seam and its sinks (files; ClickHouse in
+//! `clickhouse/`, schema in docs/clickhouse.md), the `.dat` format, the
 //! on-disk window layout, and loading stored windows back for `inspect`.
 //!
 //! Layout: `<root>/<window start, e.g. 2025-09-09T10-00-00Z>/<task>/shard_<i>.dat`
@@ -9,6 +10,7 @@
 //! thread. A window appears on disk only complete, via rename. Reading
 //! never panics on any bytes; every defect is an [`OutputError`] naming the file.
 
+mod clickhouse;
 pub mod dat;
 mod error;
 mod files;
@@ -24,6 +26,7 @@ mod writer;
 
 use std::path::PathBuf;
 
+pub use clickhouse::{ClickHouseError, ClickHouseSettings, ClickHouseWriter};
 pub use error::OutputError;
 pub use files::FilesWriter;
 pub use inspect::{Format, InspectOptions, SortBy};
@@ -40,20 +43,26 @@ pub enum WriterSpec {
     Files { root: PathBuf, retention: Retention },
     /// Every task's keys over the whole run, in memory, for `analyze --top`.
     Top { tables: TopKeys },
+    /// Rows in a ClickHouse server.
+    ClickHouse(ClickHouseSettings),
 }
 
 /// The registry of sinks: one writer per spec, in order. A new sink adds
-/// one arm here.
-pub fn build_writers(specs: &[WriterSpec]) -> Vec<Box<dyn Writer>> {
+/// one arm here. A sink behind a network is checked here, before the first
+/// packet: its error is for the user to fix.
+pub fn build_writers(specs: &[WriterSpec]) -> Result<Vec<Box<dyn Writer>>, ClickHouseError> {
     specs
         .iter()
-        .map(|spec| -> Box<dyn Writer> {
-            match spec {
+        .map(|spec| -> Result<Box<dyn Writer>, ClickHouseError> {
+            Ok(match spec {
                 WriterSpec::Files { root, retention } => {
                     Box::new(FilesWriter::new(root.clone(), *retention))
                 }
                 WriterSpec::Top { tables } => Box::new(TopKeysWriter::new(tables.clone())),
-            }
+                WriterSpec::ClickHouse(settings) => {
+                    Box::new(ClickHouseWriter::connect(settings.clone())?)
+                }
+            })
         })
         .collect()
 }

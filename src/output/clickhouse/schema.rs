@@ -1,0 +1,392 @@
+//! The ClickHouse schema (documented in docs/clickhouse.md) and the
+//! encoding of a window into its rows, in RowBinary.
+//!
+//! SQL here runs on ClickHouse 18.16 and on current releases: no IPv6,
+//! DateTime64, TTL or CODEC types; addresses are `FixedString(16)` with
+//! IPv4 mapped (`::ffff:a.b.c.d`), times in windows are `DateTime('UTC')`
+//! (windows are whole seconds), packet times are nanoseconds in `UInt64`.
+//!
+//! Owns no connection: it turns names and windows into statements and bytes.
+
+use crate::capture::RunMode;
+use crate::flow::{AddressFamily, FlowKey, FlowStats};
+use crate::output::writer::{ClosedWindow, TaskWindow};
+
+use super::client::{ClickHouseError, quote, quote_identifier};
+
+/// Flow rows per INSERT: bounds the request size (about 110 bytes a row).
+pub const ROWS_PER_INSERT: usize = 100_000;
+
+/// The key shared by every row of one probe's run's window: what a retry
+/// checks and, if need be, deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowKey {
+    pub probe: String,
+    /// [`crate::output::run::RunId`] in hex.
+    pub run: String,
+    /// Seconds since the Unix epoch.
+    pub start: u32,
+}
+
+impl WindowKey {
+    /// The key of `window` as stored by `probe`.
+    pub fn of(window: &ClosedWindow, probe: &str) -> Result<WindowKey, ClickHouseError> {
+        Ok(WindowKey {
+            probe: probe.to_string(),
+            run: window.run.to_string(),
+            start: seconds("window start", window.bounds.start_ns)?,
+        })
+    }
+
+    /// A `WHERE` condition selecting exactly this key's rows.
+    pub fn condition(&self) -> String {
+        format!(
+            "probe = {} AND run = {} AND window_start = toDateTime({})",
+            quote(&self.probe),
+            quote(&self.run),
+            self.start
+        )
+    }
+}
+
+/// What one window's summary row says about one task; the commit marker of
+/// the window's flow rows, compared on a retry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Marker {
+    pub task: String,
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Marker {
+    /// The markers `window` must leave, one per task, sorted by task.
+    pub fn expected(window: &ClosedWindow) -> Vec<Marker> {
+        let mut markers: Vec<Marker> = window
+            .tasks
+            .iter()
+            .map(|task| {
+                let totals = task.totals();
+                Marker {
+                    task: task.spec.name.clone(),
+                    flows: totals.records,
+                    packets: totals.packets,
+                    bytes: totals.bytes,
+                }
+            })
+            .collect();
+        markers.sort();
+        markers
+    }
+}
+
+/// The tables and view of one database, as statements.
+pub struct Tables {
+    database: String,
+}
+
+const FLOW_COLUMNS: &str = "window_start, window_end, probe, run, attempt, task, family, \
+    src_ip, dst_ip, src_port, dst_port, protocol, is_other, packets, bytes, \
+    first_seen_ns, last_seen_ns";
+
+const WINDOW_COLUMNS: &str = "window_start, window_end, probe, run, attempt, task, mode, \
+    flows, packets, bytes, other_packets, other_bytes, other_keys, \
+    pcap_received, pcap_dropped, pcap_if_dropped, written_at";
+
+impl Tables {
+    pub fn new(database: &str) -> Tables {
+        Tables {
+            database: database.to_string(),
+        }
+    }
+
+    /// `db`.`flows`: one row per key per task, window, probe and attempt.
+    pub fn flows(&self) -> String {
+        format!("{}.`flows`", quote_identifier(&self.database))
+    }
+
+    /// `db`.`windows`: one summary row per task, window, probe and attempt.
+    pub fn windows(&self) -> String {
+        format!("{}.`windows`", quote_identifier(&self.database))
+    }
+
+    /// The statements creating whatever is absent, in order.
+    pub fn create_statements(&self) -> Vec<String> {
+        let (flows, windows) = (self.flows(), self.windows());
+        let database = quote_identifier(&self.database);
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {flows} (
+    window_start DateTime('UTC'), window_end DateTime('UTC'),
+    probe String, run String, attempt UInt64, task String,
+    family UInt8, src_ip FixedString(16), dst_ip FixedString(16),
+    src_port UInt16, dst_port UInt16, protocol UInt8, is_other UInt8,
+    packets UInt64, bytes UInt64, first_seen_ns UInt64, last_seen_ns UInt64
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (task, window_start, src_ip, dst_ip, src_port, dst_port, protocol)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {windows} (
+    window_start DateTime('UTC'), window_end DateTime('UTC'),
+    probe String, run String, attempt UInt64, task String, mode String,
+    flows UInt64, packets UInt64, bytes UInt64,
+    other_packets UInt64, other_bytes UInt64, other_keys UInt64,
+    pcap_received UInt64, pcap_dropped UInt64, pcap_if_dropped UInt64,
+    written_at DateTime('UTC')
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (task, window_start, probe)"
+            ),
+            format!(
+                "CREATE VIEW IF NOT EXISTS {database}.`committed_flows` AS
+SELECT * FROM {flows}
+WHERE (probe, run, window_start, task, attempt) IN
+    (SELECT probe, run, window_start, task, attempt FROM {windows})"
+            ),
+        ]
+    }
+
+    pub fn insert_flows(&self) -> String {
+        format!(
+            "INSERT INTO {} ({FLOW_COLUMNS}) FORMAT RowBinary",
+            self.flows()
+        )
+    }
+
+    pub fn insert_windows(&self) -> String {
+        format!(
+            "INSERT INTO {} ({WINDOW_COLUMNS}) FORMAT RowBinary",
+            self.windows()
+        )
+    }
+
+    /// The committed markers of `key`, as `attempt\ttask\tflows\tpackets\tbytes` lines.
+    pub fn select_markers(&self, key: &WindowKey) -> String {
+        format!(
+            "SELECT attempt, task, flows, packets, bytes FROM {} WHERE {} FORMAT TabSeparated",
+            self.windows(),
+            key.condition()
+        )
+    }
+
+    /// Deletes every row of `key` from both tables (an asynchronous mutation).
+    pub fn delete(&self, key: &WindowKey) -> Vec<String> {
+        [self.windows(), self.flows()]
+            .into_iter()
+            .map(|table| format!("ALTER TABLE {table} DELETE WHERE {}", key.condition()))
+            .collect()
+    }
+
+    /// Counts the unfinished mutations of both tables.
+    pub fn pending_mutations(&self) -> String {
+        format!(
+            "SELECT count() FROM system.mutations WHERE database = {} \
+             AND table IN ('flows', 'windows') AND is_done = 0",
+            quote(&self.database)
+        )
+    }
+}
+
+/// Encodes `window`'s flow rows, [`ROWS_PER_INSERT`] at most per buffer,
+/// handing each full buffer to `send`.
+pub fn encode_flows(
+    window: &ClosedWindow,
+    key: &WindowKey,
+    attempt: u64,
+    mut send: impl FnMut(&[u8]) -> Result<(), ClickHouseError>,
+) -> Result<(), ClickHouseError> {
+    let end = seconds("window end", window.bounds.end_ns)?;
+    let mut buffer = Vec::new();
+    let mut rows = 0;
+    for task in &window.tasks {
+        let prefix = RowPrefix {
+            key,
+            end,
+            attempt,
+            task: &task.spec.name,
+        };
+        for (flow_key, stats, is_other) in task_rows(task) {
+            prefix.encode(&mut buffer);
+            encode_key(&mut buffer, &flow_key);
+            buffer.push(u8::from(is_other));
+            for value in [
+                stats.packets,
+                stats.bytes,
+                stats.first_seen,
+                stats.last_seen,
+            ] {
+                buffer.extend_from_slice(&value.to_le_bytes());
+            }
+            rows += 1;
+            if rows == ROWS_PER_INSERT {
+                send(&buffer)?;
+                buffer.clear();
+                rows = 0;
+            }
+        }
+    }
+    if rows > 0 {
+        send(&buffer)?;
+    }
+    Ok(())
+}
+
+/// Encodes `window`'s summary rows, one per task: the commit marker.
+pub fn encode_windows(
+    window: &ClosedWindow,
+    key: &WindowKey,
+    attempt: u64,
+    written_at: u32,
+) -> Result<Vec<u8>, ClickHouseError> {
+    let end = seconds("window end", window.bounds.end_ns)?;
+    let mode = match window.mode {
+        RunMode::Offline => "offline",
+        RunMode::Live => "live",
+    };
+    let mut buffer = Vec::new();
+    for task in &window.tasks {
+        RowPrefix {
+            key,
+            end,
+            attempt,
+            task: &task.spec.name,
+        }
+        .encode(&mut buffer);
+        encode_string(&mut buffer, mode);
+        let (totals, overflow) = (task.totals(), task.overflow());
+        let capture = window.capture;
+        for value in [
+            totals.records,
+            totals.packets,
+            totals.bytes,
+            overflow.stats.packets,
+            overflow.stats.bytes,
+            overflow.keys_refused,
+            capture.received,
+            capture.dropped,
+            capture.if_dropped,
+        ] {
+            buffer.extend_from_slice(&value.to_le_bytes());
+        }
+        buffer.extend_from_slice(&written_at.to_le_bytes());
+    }
+    Ok(buffer)
+}
+
+/// The columns every row of a window starts with.
+struct RowPrefix<'a> {
+    key: &'a WindowKey,
+    end: u32,
+    attempt: u64,
+    task: &'a str,
+}
+
+impl RowPrefix<'_> {
+    fn encode(&self, buffer: &mut Vec<u8>) {
+        buffer.extend_from_slice(&self.key.start.to_le_bytes());
+        buffer.extend_from_slice(&self.end.to_le_bytes());
+        encode_string(buffer, &self.key.probe);
+        encode_string(buffer, &self.key.run);
+        buffer.extend_from_slice(&self.attempt.to_le_bytes());
+        encode_string(buffer, self.task);
+    }
+}
+
+/// A task's rows: each key, then the overflow as one `is_other` row with
+/// an all-zero key when `max_keys` refused packets.
+fn task_rows(task: &TaskWindow) -> impl Iterator<Item = (FlowKey, FlowStats, bool)> + '_ {
+    let keys = task
+        .parts
+        .iter()
+        .flat_map(|part| part.records())
+        .map(|record| (record.key, record.stats, false));
+    let overflow = task.overflow();
+    let other = (!overflow.is_empty()).then_some((FlowKey::default(), overflow.stats, true));
+    keys.chain(other)
+}
+
+fn encode_key(buffer: &mut Vec<u8>, key: &FlowKey) {
+    buffer.push(key.family as u8);
+    buffer.extend_from_slice(&stored_address(key.family, &key.src));
+    buffer.extend_from_slice(&stored_address(key.family, &key.dst));
+    buffer.extend_from_slice(&key.src_port.to_le_bytes());
+    buffer.extend_from_slice(&key.dst_port.to_le_bytes());
+    buffer.push(key.protocol);
+}
+
+/// An address as 16 bytes: IPv6 as is, IPv4 mapped (`::ffff:a.b.c.d`), so
+/// `IPv6NumToString` prints both; no address is all zeros.
+fn stored_address(family: AddressFamily, bytes: &[u8; 16]) -> [u8; 16] {
+    match family {
+        AddressFamily::Ipv6 => *bytes,
+        AddressFamily::Ipv4 => {
+            let mut mapped = [0; 16];
+            mapped[10] = 0xff;
+            mapped[11] = 0xff;
+            mapped[12..].copy_from_slice(&bytes[..4]);
+            mapped
+        }
+        AddressFamily::None => [0; 16],
+    }
+}
+
+/// RowBinary `String`: LEB128 length, then the bytes.
+fn encode_string(buffer: &mut Vec<u8>, text: &str) {
+    let mut length = text.len();
+    loop {
+        let byte = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            buffer.push(byte);
+            break;
+        }
+        buffer.push(byte | 0x80);
+    }
+    buffer.extend_from_slice(text.as_bytes());
+}
+
+/// Nanoseconds since the epoch as the whole seconds of a ClickHouse `DateTime`.
+pub fn seconds(what: &'static str, ns: u64) -> Result<u32, ClickHouseError> {
+    u32::try_from(ns / 1_000_000_000).map_err(|_| ClickHouseError::OutOfRange {
+        what,
+        value: ns,
+        column_type: "DateTime (seconds up to 2106-02-07)",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_addresses_are_stored_mapped_and_ipv6_as_is() {
+        let key = FlowKey::ipv4([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1, 2, 6);
+        let mapped = stored_address(key.family, &key.src);
+        assert_eq!(
+            std::net::Ipv6Addr::from(mapped).to_string(),
+            "::ffff:10.0.0.1"
+        );
+        let v6: std::net::Ipv6Addr = "2001:db8::1".parse().expect("valid address");
+        assert_eq!(
+            stored_address(AddressFamily::Ipv6, &v6.octets()),
+            v6.octets()
+        );
+        assert_eq!(stored_address(AddressFamily::None, &[7; 16]), [0; 16]);
+    }
+
+    #[test]
+    fn strings_carry_their_length_as_leb128() {
+        let mut buffer = Vec::new();
+        encode_string(&mut buffer, &"x".repeat(300));
+        assert_eq!(&buffer[..2], &[0xac, 0x02]);
+        assert_eq!(buffer.len(), 302);
+    }
+
+    #[test]
+    fn a_window_past_2106_is_refused_naming_the_type() {
+        let error = seconds("window start", u64::MAX).expect_err("too late for DateTime");
+        assert!(error.to_string().contains("window start"), "{error}");
+        assert!(error.to_string().contains("DateTime"), "{error}");
+    }
+}

@@ -1,0 +1,211 @@
+//! A private ClickHouse server for one test: Debian's `clickhouse-server`
+//! started with a config this module writes (loopback only, free ports,
+//! data in a temporary directory), killed and restarted on demand, and
+//! stopped when dropped. Also a small HTTP client for the test's queries.
+//!
+//! Where the package is not installed, [`ClickHouseServer::start`] prints
+//! why the test is skipped and returns `None`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The user with a password that the users file defines, for credential tests.
+pub const USER: &str = "probe";
+pub const PASSWORD: &str = "s3cret-pass";
+
+/// How long a fresh or restarted server may take to answer `/ping`.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server and everything it owns on disk.
+pub struct ClickHouseServer {
+    binary: PathBuf,
+    config: PathBuf,
+    dir: TempDir,
+    child: Option<Child>,
+    pub http_port: u16,
+    agent: ureq::Agent,
+}
+
+impl ClickHouseServer {
+    /// Starts a server; `None`, after printing `SKIP ...`, when the
+    /// `clickhouse-server` package is not installed.
+    pub fn start() -> Option<ClickHouseServer> {
+        let Some(binary) = find_binary() else {
+            eprintln!(
+                "SKIP: clickhouse-server is not installed (apt-get install clickhouse-server)"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temporary directory for the server");
+        let [http_port, tcp_port, interserver_port] = free_ports();
+        let config = write_config(dir.path(), http_port, tcp_port, interserver_port);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        let mut server = ClickHouseServer {
+            binary,
+            config,
+            dir,
+            child: None,
+            http_port,
+            agent,
+        };
+        server.launch();
+        Some(server)
+    }
+
+    /// `http://127.0.0.1:<http port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// SIGKILL, as a crash or a pulled cable would; waits for the process to end.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data, after [`kill`](Self::kill).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// Runs `sql` as the passwordless `default` user; panics on any error.
+    pub fn query(&self, sql: &str) -> String {
+        let mut response = self
+            .agent
+            .post(&self.url())
+            .send(sql.as_bytes())
+            .expect("the test server answers");
+        let status = response.status();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .expect("the answer is text");
+        assert!(status.is_success(), "{sql}\n-> {status}: {body}");
+        body
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("stdout.log")).expect("log file");
+        let child = Command::new(&self.binary)
+            .arg(format!("--config-file={}", self.config.display()))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file handle"))
+            .stderr(log)
+            .spawn()
+            .expect("clickhouse-server starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            let ping = self
+                .agent
+                .get(format!("{}/ping", self.url()))
+                .call()
+                .ok()
+                .and_then(|mut answer| answer.body_mut().read_to_string().ok());
+            if ping.is_some_and(|text| text.starts_with("Ok.")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log =
+            std::fs::read_to_string(self.dir.path().join("log/server.err.log")).unwrap_or_default();
+        panic!("clickhouse-server did not answer /ping within {READY_TIMEOUT:?}:\n{log}");
+    }
+}
+
+impl Drop for ClickHouseServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn find_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into()])
+        .map(|dir: PathBuf| dir.join("clickhouse-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Three distinct free loopback ports (bound at once, then released).
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    let port = |index: usize| listeners[index].local_addr().expect("bound").port();
+    [port(0), port(1), port(2)]
+}
+
+fn write_config(dir: &Path, http: u16, tcp: u16, interserver: u16) -> PathBuf {
+    let root = dir.display();
+    let users = dir.join("users.xml");
+    std::fs::write(
+        &users,
+        format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+    <{USER}>
+      <password>{PASSWORD}</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </{USER}>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+"#
+        ),
+    )
+    .expect("users file");
+    let config = dir.join("config.xml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>information</level>
+    <log>{root}/log/server.log</log>
+    <errorlog>{root}/log/server.err.log</errorlog>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <interserver_http_port>{interserver}</interserver_http_port>
+  <path>{root}/data/</path>
+  <tmp_path>{root}/tmp/</tmp_path>
+  <user_files_path>{root}/user_files/</user_files_path>
+  <format_schema_path>{root}/format_schemas/</format_schema_path>
+  <users_config>{users}</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>104857600</mark_cache_size>
+  <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+"#,
+            users = users.display()
+        ),
+    )
+    .expect("server config");
+    config
+}
