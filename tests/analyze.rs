@@ -251,7 +251,10 @@ fn a_cut_per_packet_with_a_one_message_channel_keeps_every_packet_in_its_window(
 /// and the frames that carry no IP. Written for `tests/data/sample.pcap`:
 /// it panics on what it does not model (VLAN tags, IPv6, fragments, cut
 /// headers), so it can never agree by accident on a frame it misreads.
-fn read_ethernet_pcap(bytes: &[u8], interval_s: u64) -> (BTreeMap<u64, BTreeMap<String, Table>>, u64) {
+fn read_ethernet_pcap(
+    bytes: &[u8],
+    interval_s: u64,
+) -> (BTreeMap<u64, BTreeMap<String, Table>>, u64) {
     let u16_be = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
     let u32_le = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     assert_eq!(u32_le(0), 0xa1b2_c3d4, "little-endian microsecond pcap");
@@ -268,7 +271,11 @@ fn read_ethernet_pcap(bytes: &[u8], interval_s: u64) -> (BTreeMap<u64, BTreeMap<
         let frame = at + 16;
         at = frame + captured;
         if u16_be(frame + 12) != 0x0800 {
-            assert_eq!(u16_be(frame + 12), 0x0806, "the sample has IPv4 and ARP only");
+            assert_eq!(
+                u16_be(frame + 12),
+                0x0806,
+                "the sample has IPv4 and ARP only"
+            );
             non_ip += 1;
             continue;
         }
@@ -277,7 +284,10 @@ fn read_ethernet_pcap(bytes: &[u8], interval_s: u64) -> (BTreeMap<u64, BTreeMap<
         assert_eq!(bytes[ip] >> 4, 4);
         assert_eq!(u16_be(ip + 6) & 0x3fff, 0, "no fragments in the sample");
         let protocol = bytes[ip + 9];
-        let address = |at: usize| std::net::Ipv4Addr::new(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]).to_string();
+        let address = |at: usize| {
+            std::net::Ipv4Addr::new(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3])
+                .to_string()
+        };
         let (src, dst) = (address(ip + 12), address(ip + 16));
         let (src_port, dst_port) = match protocol {
             6 | 17 => (u16_be(ip + header), u16_be(ip + header + 2)),
@@ -290,9 +300,16 @@ fn read_ethernet_pcap(bytes: &[u8], interval_s: u64) -> (BTreeMap<u64, BTreeMap<
             ("per_src_port", src_port.to_string()),
             ("per_dst_port", dst_port.to_string()),
             ("per_protocol", protocol.to_string()),
-            ("per_five_tuple", format!("{src}|{dst}|{src_port}|{dst_port}|{protocol}")),
+            (
+                "per_five_tuple",
+                format!("{src}|{dst}|{src_port}|{dst_port}|{protocol}"),
+            ),
         ] {
-            let entry = tables.entry(task.to_string()).or_default().entry(key).or_default();
+            let entry = tables
+                .entry(task.to_string())
+                .or_default()
+                .entry(key)
+                .or_default();
             entry.0 += 1;
             entry.1 += wire;
         }
@@ -314,10 +331,19 @@ fn readmes_main_job_on_the_bundled_sample_writes_what_an_independent_reading_of_
         .output()
         .expect("netspectra runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let packets: u64 = want
         .values()
-        .map(|tables| tables["per_protocol"].values().map(|counts| counts.0).sum::<u64>())
+        .map(|tables| {
+            tables["per_protocol"]
+                .values()
+                .map(|counts| counts.0)
+                .sum::<u64>()
+        })
         .sum();
     for (label, value) in [
         ("packets read", packets + non_ip),
@@ -339,7 +365,10 @@ fn readmes_main_job_on_the_bundled_sample_writes_what_an_independent_reading_of_
     let windows = window_dirs(&root);
     assert_eq!(windows.len(), want.len(), "{windows:?}");
     for (window, (start, tables)) in windows.iter().zip(&want) {
-        let name = window.file_name().and_then(|name| name.to_str()).expect("name");
+        let name = window
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("name");
         let got = tables_from_inspect(&inspect_json(window, &[]));
         assert_eq!(&got, tables, "window {name} (start {start})");
     }

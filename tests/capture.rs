@@ -65,7 +65,9 @@ fn start_capture_on(interface: &str, out: &Path, extra: &[&str]) -> Option<Captu
             _ => {
                 let status = child.wait().expect("netspectra exits");
                 if seen.contains("permission denied") {
-                    skip(&format!("this process may not capture on {interface}:\n{seen}"));
+                    skip(&format!(
+                        "this process may not capture on {interface}:\n{seen}"
+                    ));
                     return None;
                 }
                 panic!("capture did not start ({status}):\n{seen}");
@@ -269,7 +271,9 @@ fn traffic_over_three_one_second_windows_lands_in_each_window() {
             .as_u64()
             .expect("total_packets");
         if packets > 0 {
-            let start = window_summary["window_start"].as_str().expect("window_start");
+            let start = window_summary["window_start"]
+                .as_str()
+                .expect("window_start");
             got.insert(start.to_string(), packets);
         }
     }
@@ -283,10 +287,18 @@ fn traffic_over_three_one_second_windows_lands_in_each_window() {
 /// `second` since the epoch as `window_start` prints it (UTC, nine digits).
 fn rfc3339_second(second: u64) -> String {
     let output = Command::new("date")
-        .args(["-u", "-d", &format!("@{second}"), "+%Y-%m-%dT%H:%M:%S.000000000Z"])
+        .args([
+            "-u",
+            "-d",
+            &format!("@{second}"),
+            "+%Y-%m-%dT%H:%M:%S.000000000Z",
+        ])
         .output()
         .expect("date runs");
-    String::from_utf8(output.stdout).expect("UTF-8").trim().to_string()
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -461,7 +473,10 @@ impl SteadyTraffic {
         let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
         let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
         let to = receiver.local_addr().expect("address");
-        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, sent) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let thread = {
             let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
             std::thread::spawn(move || {
@@ -506,7 +521,11 @@ fn big_batch_config(dir: &Path) -> String {
 /// the packets counted; returns the packets counted.
 #[track_caller]
 fn assert_all_read_is_written(summary: &serde_json::Value, out: &Path, log: &str) -> u64 {
-    let number = |field: &str| summary[field].as_u64().unwrap_or_else(|| panic!("{field}: {summary}"));
+    let number = |field: &str| {
+        summary[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {summary}"))
+    };
     let counted = number("packets_counted");
     assert_eq!(
         number("packets_read"),
@@ -518,7 +537,10 @@ fn assert_all_read_is_written(summary: &serde_json::Value, out: &Path, log: &str
         let packets: u64 = written
             .get(task)
             .map_or(0, |table| table.values().map(|counts| counts.0).sum());
-        assert_eq!(packets, counted, "{task} lost packets at the stop:\n{summary}\n{log}");
+        assert_eq!(
+            packets, counted,
+            "{task} lost packets at the stop:\n{summary}\n{log}"
+        );
     }
     counted
 }
@@ -531,8 +553,10 @@ fn count_ends_a_capture_with_its_last_partial_batch_written() {
     let filter = format!("udp port {}", traffic.port);
     let config = big_batch_config(dir.path());
     let started = Instant::now();
-    let Some(capture) = start_capture(&out, &["--config", &config, "--filter", &filter, "--count", "300"])
-    else {
+    let Some(capture) = start_capture(
+        &out,
+        &["--config", &config, "--filter", &filter, "--count", "300"],
+    ) else {
         traffic.stop();
         return;
     };
@@ -553,8 +577,10 @@ fn duration_ends_a_busy_capture_with_its_last_partial_batch_written() {
     let filter = format!("udp port {}", traffic.port);
     let config = big_batch_config(dir.path());
     let started = Instant::now();
-    let Some(capture) = start_capture(&out, &["--config", &config, "--filter", &filter, "--duration", "2s"])
-    else {
+    let Some(capture) = start_capture(
+        &out,
+        &["--config", &config, "--filter", &filter, "--duration", "2s"],
+    ) else {
         traffic.stop();
         return;
     };
@@ -562,7 +588,10 @@ fn duration_ends_a_busy_capture_with_its_last_partial_batch_written() {
     let sent = traffic.stop();
     assert_eq!(summary["interrupted"], false, "{summary}");
     let counted = assert_all_read_is_written(&summary, &out, &log);
-    assert!(counted > 100 && counted <= sent, "{counted} of {sent}: {summary}");
+    assert!(
+        counted > 100 && counted <= sent,
+        "{counted} of {sent}: {summary}"
+    );
 }
 
 #[test]
@@ -603,7 +632,9 @@ impl VethPair {
         let peer = format!("{tag}p{pid}");
         let steps: [Vec<&str>; 4] = [
             vec!["netns", "add", &namespace],
-            vec!["link", "add", &local, "type", "veth", "peer", "name", &peer, "netns", &namespace],
+            vec![
+                "link", "add", &local, "type", "veth", "peer", "name", &peer, "netns", &namespace,
+            ],
             vec!["link", "set", &local, "up"],
             vec!["-n", &namespace, "link", "set", &peer, "up"],
         ];
@@ -615,7 +646,10 @@ impl VethPair {
                     |output| String::from_utf8_lossy(&output.stderr).into_owned(),
                 );
                 drop(pair);
-                skip(&format!("cannot make a veth pair in a namespace (ip {}): {why}", step.join(" ")));
+                skip(&format!(
+                    "cannot make a veth pair in a namespace (ip {}): {why}",
+                    step.join(" ")
+                ));
                 return None;
             }
         }
@@ -632,7 +666,11 @@ impl VethPair {
             let index = libc::if_nametoindex(name.as_ptr());
             assert!(index > 0, "{} has an index", self.local);
             let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            assert!(fd >= 0, "packet socket: {}", std::io::Error::last_os_error());
+            assert!(
+                fd >= 0,
+                "packet socket: {}",
+                std::io::Error::last_os_error()
+            );
             let mut address: libc::sockaddr_ll = std::mem::zeroed();
             address.sll_family = libc::AF_PACKET as u16;
             address.sll_ifindex = index as i32;
@@ -666,8 +704,12 @@ impl VethPair {
 
 impl Drop for VethPair {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.local]).output();
-        let _ = Command::new("ip").args(["netns", "del", &self.namespace]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.local])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.namespace])
+            .output();
     }
 }
 
@@ -690,7 +732,9 @@ fn udp_frame_from(source: u32, payload: usize) -> Vec<u8> {
 fn window_summaries(out: &Path, task: &str) -> Vec<serde_json::Value> {
     window_dirs(out)
         .iter()
-        .filter_map(|window| std::fs::read_to_string(task_dir(window, task).join("summary.json")).ok())
+        .filter_map(|window| {
+            std::fs::read_to_string(task_dir(window, task).join("summary.json")).ok()
+        })
         .map(|text| serde_json::from_str(&text).expect("summary is JSON"))
         .collect()
 }
@@ -719,17 +763,30 @@ fn a_flood_into_a_tiny_buffer_reports_its_drops_in_the_windows_and_the_summary()
     let sent = veth.flood((0..300_000).map(|index| udp_frame_from(index % 1_000, 1_400)));
     let (summary, log, _) = capture.terminate();
     let dropped = summary["pcap_dropped"].as_u64().expect("pcap_dropped");
-    assert!(dropped > 0, "no drop out of {sent} frames: {summary}\n{log}");
+    assert!(
+        dropped > 0,
+        "no drop out of {sent} frames: {summary}\n{log}"
+    );
     assert!(summary["pcap_if_dropped"].is_u64(), "{summary}");
     let windows = window_summaries(&out, "per_src_ip");
     let in_windows: Vec<u64> = windows
         .iter()
-        .map(|window| window["pcap_dropped"].as_u64().expect("every live window has pcap_dropped"))
+        .map(|window| {
+            window["pcap_dropped"]
+                .as_u64()
+                .expect("every live window has pcap_dropped")
+        })
         .collect();
     assert!(in_windows.iter().any(|&drops| drops > 0), "{in_windows:?}");
-    assert!(in_windows.iter().sum::<u64>() <= dropped, "{in_windows:?} vs {dropped}");
+    assert!(
+        in_windows.iter().sum::<u64>() <= dropped,
+        "{in_windows:?} vs {dropped}"
+    );
     let read = summary["packets_read"].as_u64().expect("packets_read");
-    assert!(read + dropped <= sent, "{read} read + {dropped} dropped of {sent} sent");
+    assert!(
+        read + dropped <= sent,
+        "{read} read + {dropped} dropped of {sent} sent"
+    );
 }
 
 #[test]
@@ -775,7 +832,11 @@ fn capture_refuses_the_1_000_001st_key_of_a_task_without_max_keys() {
     let windows = window_summaries(&out, "per_src_ip");
     let capped = windows
         .iter()
-        .find(|window| window["overflow_packets"].as_u64().is_some_and(|packets| packets > 0))
+        .find(|window| {
+            window["overflow_packets"]
+                .as_u64()
+                .is_some_and(|packets| packets > 0)
+        })
         .unwrap_or_else(|| panic!("no window refused a key: {windows:?}\n{summary}\n{log}"));
     assert_eq!(capped["total_flows"], 1_000_000, "{capped}");
 }

@@ -228,7 +228,10 @@ fn incomplete(part: &Path) -> Option<String> {
             Err(error) => return Some(format!("{}/{task}/summary.json: {error}", part.display())),
         };
         let Ok(summary) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return Some(format!("{}/{task}/summary.json: not whole: {text:?}", part.display()));
+            return Some(format!(
+                "{}/{task}/summary.json: not whole: {text:?}",
+                part.display()
+            ));
         };
         let shards = summary["shards"].as_u64().unwrap_or(0);
         for shard in 0..shards {
@@ -330,7 +333,10 @@ fn a_reader_polling_the_root_never_sees_a_part_with_missing_files_even_after_sig
         }
     }
     child.wait().expect("reaped");
-    assert!(seen.is_empty(), "seen while writing ({looks} looks): {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "seen while writing ({looks} looks): {seen:?}"
+    );
 
     let (problems, _) = look(&out, &watched);
     assert!(problems.is_empty(), "after SIGKILL: {problems:?}");
@@ -341,11 +347,17 @@ fn a_reader_polling_the_root_never_sees_a_part_with_missing_files_even_after_sig
         }
         // Fails if any shard file is missing or disagrees with its summary.
         let lines = inspect_json(&window, &["--task", "per_protocol"]);
-        let packets: u64 = lines.iter().map(|line| line["packets"].as_u64().unwrap_or(0)).sum();
+        let packets: u64 = lines
+            .iter()
+            .map(|line| line["packets"].as_u64().unwrap_or(0))
+            .sum();
         assert_eq!(packets, keys, "{}", window.display());
         whole += 1;
     }
-    assert!(whole >= target, "windows before {watched} are visible: {whole}");
+    assert!(
+        whole >= target,
+        "windows before {watched} are visible: {whole}"
+    );
 
     let tiny = dir.path().join("tiny.pcap");
     let mut one = mixed_packets(1, START + 3_600 * SECOND, 1, 26);

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use support::cli::{analyze, inspect_json};
 use support::store::window_dirs;
-use support::traffic::{PacketSpec, expected_tables, mixed_packets, tables_from_inspect, write_pcap};
+use support::traffic::{
+    PacketSpec, expected_tables, mixed_packets, tables_from_inspect, write_pcap,
+};
 
 const SECOND: u64 = 1_000_000_000;
 const HOUR: u64 = 3_600 * SECOND;
@@ -26,7 +28,14 @@ fn ten_packets_at(start_ns: u64, seed: u64) -> Vec<PacketSpec> {
 
 /// Writes the packets of every window start in `starts` (in that order) to
 /// `name` under `dir` and analyzes it into `out` with `config`.
-fn analyze_windows(dir: &Path, name: &str, starts: &[u64], config: &Path, interval: &str, out: &Path) -> Vec<PacketSpec> {
+fn analyze_windows(
+    dir: &Path,
+    name: &str,
+    starts: &[u64],
+    config: &Path,
+    interval: &str,
+    out: &Path,
+) -> Vec<PacketSpec> {
     let mut specs: Vec<PacketSpec> = starts
         .iter()
         .enumerate()
@@ -41,7 +50,12 @@ fn analyze_windows(dir: &Path, name: &str, starts: &[u64], config: &Path, interv
         &["--config", &config, "--snapshot-interval", interval],
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(run.summary["windows"], starts.len() as u64, "{}", run.summary);
+    assert_eq!(
+        run.summary["windows"],
+        starts.len() as u64,
+        "{}",
+        run.summary
+    );
     specs
 }
 
@@ -90,11 +104,20 @@ fn max_windows_removes_exactly_the_oldest_windows_but_never_those_of_the_current
     let specs = analyze_windows(dir.path(), "second.pcap", &starts, &config, "1s", &out);
     assert_eq!(
         window_names(&out),
-        ["2025-09-09T10-00-04Z", "2025-09-09T10-00-05Z", "2025-09-09T10-00-06Z"]
+        [
+            "2025-09-09T10-00-04Z",
+            "2025-09-09T10-00-05Z",
+            "2025-09-09T10-00-06Z"
+        ]
     );
     assert_eq!(
         other_entries(&out),
-        [".netspectra.lock", "README.txt", "netspectra-root.json", "notes"],
+        [
+            ".netspectra.lock",
+            "README.txt",
+            "netspectra-root.json",
+            "notes"
+        ],
         "retention touched something that is not an old window"
     );
     let newest = tables_from_inspect(&inspect_json(&out.join("2025-09-09T10-00-06Z"), &[]));
@@ -131,7 +154,14 @@ fn max_age_counts_from_the_newest_window_end_so_an_old_capture_keeps_its_windows
     // A second run a day later, not protected by being the run that wrote
     // them: measured on the wall clock every 2023 window would be too old,
     // measured from the newest window end (2023-03-06T01:00) none is.
-    analyze_windows(dir.path(), "next-day.pcap", &[MARCH_2023 + 5 * DAY], &config, "1h", &out);
+    analyze_windows(
+        dir.path(),
+        "next-day.pcap",
+        &[MARCH_2023 + 5 * DAY],
+        &config,
+        "1h",
+        &out,
+    );
     let mut kept = first.to_vec();
     kept.push("2023-03-06T00-00-00Z");
     assert_eq!(window_names(&out), kept);
@@ -152,7 +182,10 @@ fn max_age_counts_from_the_newest_window_end_so_an_old_capture_keeps_its_windows
             "2023-03-10T00-00-00Z",
         ]
     );
-    assert_eq!(other_entries(&out), [".netspectra.lock", "netspectra-root.json"]);
+    assert_eq!(
+        other_entries(&out),
+        [".netspectra.lock", "netspectra-root.json"]
+    );
 }
 
 #[test]
