@@ -5,13 +5,17 @@
 
 pub mod support;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::cli::{capture_on_loopback, inspect_json, netspectra, running_as_root};
+use support::skip::skip;
 use support::store::{task_dir, window_dirs};
 use support::traffic::tables_from_inspect;
 
@@ -21,17 +25,28 @@ const UDP_OVERHEAD: u64 = 42;
 /// A running capture whose log has reported that it is capturing.
 struct Capture {
     child: Child,
+    /// Every log line after start-up, as the capture writes it.
+    lines: mpsc::Receiver<String>,
     log: std::thread::JoinHandle<String>,
 }
+
+/// The log filter of a started capture: lifecycle lines, and the shards'
+/// per-batch lines that tell how many packets have been handed over.
+const CAPTURE_LOG: &str = "info,netspectra::actors::shard=debug";
 
 /// Starts `netspectra capture -i lo` with `extra` arguments and waits until it
 /// captures; `None` (after printing why) when this process may not capture.
 fn start_capture(out: &Path, extra: &[&str]) -> Option<Capture> {
+    start_capture_on("lo", out, extra)
+}
+
+/// [`start_capture`] on any interface.
+fn start_capture_on(interface: &str, out: &Path, extra: &[&str]) -> Option<Capture> {
     let mut child = netspectra()
-        .args(["capture", "-i", "lo", "--json", "--output"])
+        .args(["capture", "-i", interface, "--json", "--output"])
         .arg(out)
         .args(extra)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", CAPTURE_LOG)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -43,31 +58,57 @@ fn start_capture(out: &Path, extra: &[&str]) -> Option<Capture> {
             Some(Ok(line)) => {
                 seen.push_str(&line);
                 seen.push('\n');
-                if line.contains("capturing on lo") {
+                if line.contains(&format!("capturing on {interface}")) {
                     break;
                 }
             }
             _ => {
                 let status = child.wait().expect("netspectra exits");
                 if seen.contains("permission denied") {
-                    eprintln!("SKIP: this process may not capture on lo:\n{seen}");
+                    skip(&format!(
+                        "this process may not capture on {interface}:\n{seen}"
+                    ));
                     return None;
                 }
                 panic!("capture did not start ({status}):\n{seen}");
             }
         }
     }
+    let (sender, receiver) = mpsc::channel();
     let log = std::thread::spawn(move || {
         lines.map_while(Result::ok).fold(seen, |mut all, line| {
             all.push_str(&line);
             all.push('\n');
+            let _ = sender.send(line);
             all
         })
     });
-    Some(Capture { child, log })
+    Some(Capture {
+        child,
+        lines: receiver,
+        log,
+    })
 }
 
 impl Capture {
+    /// Waits until the shards have been handed `packets` packets (shard 0
+    /// sees every batch and logs each one), so everything sent has been read.
+    fn wait_until_read(&self, packets: u64) {
+        let mut handed = 0;
+        while handed < packets {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("only {handed} of {packets} packets read in 20 s"));
+            if let Some(batch) = line
+                .split_once("shard 0: batch of ")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+            {
+                handed += batch.parse::<u64>().expect("a packet count");
+            }
+        }
+    }
+
     /// Sends SIGTERM and returns the JSON summary, the log, and how long the exit took.
     fn terminate(self) -> (serde_json::Value, String, Duration) {
         let asked = Instant::now();
@@ -76,8 +117,13 @@ impl Capture {
             .status()
             .expect("kill runs");
         assert!(status.success());
+        self.finish(asked)
+    }
+
+    /// Waits for the exit (status 0) and returns the summary, the log, and the time since `since`.
+    fn finish(self, since: Instant) -> (serde_json::Value, String, Duration) {
         let output = self.child.wait_with_output().expect("netspectra exits");
-        let took = asked.elapsed();
+        let took = since.elapsed();
         let log = self.log.join().expect("log reader thread");
         assert_eq!(output.status.code(), Some(0), "capture failed:\n{log}");
         let summary = serde_json::from_slice(&output.stdout).expect("the summary is JSON");
@@ -112,18 +158,27 @@ fn syn_frame_len() -> u64 {
     14 + 20 + 20 + options
 }
 
-fn wait_for_second_boundary() {
+/// Waits until 300 ms into a wall-clock second, far from both window edges;
+/// returns that second (since the epoch).
+fn wait_for_second_boundary() -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
     let into_second = now.subsec_millis();
-    // Send 300 ms into a second, far from both window edges.
     let wait = if into_second < 300 {
         300 - into_second
     } else {
         1300 - into_second
     };
     std::thread::sleep(Duration::from_millis(u64::from(wait)));
+    unix_second()
+}
+
+fn unix_second() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 #[test]
@@ -151,7 +206,7 @@ fn loopback_udp_and_tcp_from_real_sockets_are_counted_exactly() {
         let refused = TcpStream::connect(("127.0.0.1", closed_port));
         assert!(refused.is_err(), "port {closed_port} unexpectedly open");
     }
-    std::thread::sleep(Duration::from_millis(500));
+    capture.wait_until_read(36);
     let (summary, log, _) = capture.terminate();
 
     assert_eq!(summary["packets_read"], 36, "{summary}\n{log}");
@@ -190,16 +245,22 @@ fn traffic_over_three_one_second_windows_lands_in_each_window() {
     else {
         return;
     };
-    let bursts = [3usize, 5, 7];
+    let bursts = [3u64, 5, 7];
+    // The second each burst was sent in: a burst delayed past its second
+    // (a loaded machine) still lands in one window, only a later one.
+    let mut want = BTreeMap::new();
     for count in bursts {
-        wait_for_second_boundary();
-        send_udp(&sender, to, count, 64);
+        let second = wait_for_second_boundary();
+        send_udp(&sender, to, count as usize, 64);
+        let after = unix_second();
+        assert_eq!(second, after, "a burst of {count} straddled a second");
+        want.insert(second, count);
     }
-    std::thread::sleep(Duration::from_millis(300));
+    capture.wait_until_read(15);
     let (summary, log, _) = capture.terminate();
     assert_eq!(summary["packets_counted"], 15, "{log}");
 
-    let mut counts = Vec::new();
+    let mut got = BTreeMap::new();
     for window in &window_dirs(&out) {
         let summary_path = task_dir(window, "per_protocol").join("summary.json");
         let text = std::fs::read_to_string(&summary_path).expect("every live window has a summary");
@@ -210,10 +271,34 @@ fn traffic_over_three_one_second_windows_lands_in_each_window() {
             .as_u64()
             .expect("total_packets");
         if packets > 0 {
-            counts.push(packets as usize);
+            let start = window_summary["window_start"]
+                .as_str()
+                .expect("window_start");
+            got.insert(start.to_string(), packets);
         }
     }
-    assert_eq!(counts, bursts, "packets per non-empty window");
+    let want: BTreeMap<String, u64> = want
+        .into_iter()
+        .map(|(second, count)| (rfc3339_second(second), count))
+        .collect();
+    assert_eq!(got, want, "packets per non-empty window");
+}
+
+/// `second` since the epoch as `window_start` prints it (UTC, nine digits).
+fn rfc3339_second(second: u64) -> String {
+    let output = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{second}"),
+            "+%Y-%m-%dT%H:%M:%S.000000000Z",
+        ])
+        .output()
+        .expect("date runs");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -258,7 +343,7 @@ fn a_missing_interface_is_refused_with_the_list_of_interfaces() {
         .expect("runs");
     let text = String::from_utf8_lossy(&output.stderr);
     if text.contains("permission denied") {
-        eprintln!("SKIP: no capture privilege");
+        skip("no capture privilege");
         return;
     }
     assert_eq!(output.status.code(), Some(2), "{text}");
@@ -298,7 +383,7 @@ fn an_unwritable_output_is_refused_before_capture_starts() {
 fn capturing_without_privileges_says_which_capabilities_are_needed() {
     let is_root = running_as_root();
     if !is_root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP: needs root and setpriv to run the binary as an unprivileged user");
+        skip("needs root and setpriv to run the binary as an unprivileged user");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -364,7 +449,7 @@ fn a_second_signal_exits_at_once_with_130_and_says_what_is_on_disk() {
             .expect("kill runs");
         assert!(status.success());
     }
-    let Capture { child, log } = capture;
+    let Capture { child, log, .. } = capture;
     let output = child.wait_with_output().expect("netspectra exits");
     let log = log.join().expect("log reader thread");
     assert_eq!(output.status.code(), Some(130), "{log}");
@@ -373,4 +458,385 @@ fn a_second_signal_exits_at_once_with_130_and_says_what_is_on_disk() {
         "{log}"
     );
     assert!(log.contains("are stored in files under"), "{log}");
+}
+
+/// UDP datagrams sent from a thread, one every millisecond, until stopped.
+struct SteadyTraffic {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+    port: u16,
+}
+
+impl SteadyTraffic {
+    fn start() -> SteadyTraffic {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
+        let to = receiver.local_addr().expect("address");
+        let (stop, sent) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let thread = {
+            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            std::thread::spawn(move || {
+                let _keep = receiver;
+                while !stop.load(Ordering::Relaxed) {
+                    send_udp(&sender, to, 1, 32);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        SteadyTraffic {
+            stop,
+            sent,
+            thread,
+            port: to.port(),
+        }
+    }
+
+    /// Stops sending; returns how many datagrams were sent.
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("sender thread");
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// A config whose batches never fill (65,536 packets), so the reader hands
+/// over packets only when the interface idles or the capture ends: whatever
+/// it holds at the stop is the last partial batch.
+fn big_batch_config(dir: &Path) -> String {
+    let path = dir.join("big-batches.yaml");
+    std::fs::write(
+        &path,
+        "aggregator:\n  batch_size: 65536\n  size_of_packet_channel: 65536\n",
+    )
+    .expect("config written");
+    path.to_string_lossy().into_owned()
+}
+
+/// Packets read = counted + skipped, and every task's written packets equal
+/// the packets counted; returns the packets counted.
+#[track_caller]
+fn assert_all_read_is_written(summary: &serde_json::Value, out: &Path, log: &str) -> u64 {
+    let number = |field: &str| {
+        summary[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {summary}"))
+    };
+    let counted = number("packets_counted");
+    assert_eq!(
+        number("packets_read"),
+        counted + number("non_ip") + number("malformed"),
+        "{summary}"
+    );
+    let written = tables_from_inspect(&inspect_json(out, &["--merge"]));
+    for task in ["per_src_ip", "per_protocol", "per_five_tuple"] {
+        let packets: u64 = written
+            .get(task)
+            .map_or(0, |table| table.values().map(|counts| counts.0).sum());
+        assert_eq!(
+            packets, counted,
+            "{task} lost packets at the stop:\n{summary}\n{log}"
+        );
+    }
+    counted
+}
+
+#[test]
+fn count_ends_a_capture_with_its_last_partial_batch_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let traffic = SteadyTraffic::start();
+    let filter = format!("udp port {}", traffic.port);
+    let config = big_batch_config(dir.path());
+    let started = Instant::now();
+    let Some(capture) = start_capture(
+        &out,
+        &["--config", &config, "--filter", &filter, "--count", "300"],
+    ) else {
+        traffic.stop();
+        return;
+    };
+    let (summary, log, _) = capture.finish(started);
+    traffic.stop();
+    assert_eq!(summary["interrupted"], false, "{summary}");
+    assert_eq!(summary["packets_read"], 300, "{summary}");
+    assert_eq!(assert_all_read_is_written(&summary, &out, &log), 300);
+}
+
+#[test]
+fn duration_ends_a_busy_capture_with_its_last_partial_batch_written() {
+    // Traffic keeps arriving until after the stop, so the reader is never
+    // idle for 100 ms and holds unsent packets when the run time is up.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let traffic = SteadyTraffic::start();
+    let filter = format!("udp port {}", traffic.port);
+    let config = big_batch_config(dir.path());
+    let started = Instant::now();
+    let Some(capture) = start_capture(
+        &out,
+        &["--config", &config, "--filter", &filter, "--duration", "2s"],
+    ) else {
+        traffic.stop();
+        return;
+    };
+    let (summary, log, _) = capture.finish(started);
+    let sent = traffic.stop();
+    assert_eq!(summary["interrupted"], false, "{summary}");
+    let counted = assert_all_read_is_written(&summary, &out, &log);
+    assert!(
+        counted > 100 && counted <= sent,
+        "{counted} of {sent}: {summary}"
+    );
+}
+
+#[test]
+fn sigterm_during_busy_capture_writes_the_last_partial_batch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let traffic = SteadyTraffic::start();
+    let filter = format!("udp port {}", traffic.port);
+    let config = big_batch_config(dir.path());
+    let Some(capture) = start_capture(&out, &["--config", &config, "--filter", &filter]) else {
+        traffic.stop();
+        return;
+    };
+    capture.wait_until_read(100);
+    let (summary, log, _) = capture.terminate();
+    traffic.stop();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert!(assert_all_read_is_written(&summary, &out, &log) >= 100);
+}
+
+/// A veth pair whose peer lives in a network namespace made for one test;
+/// both are deleted when dropped. Frames sent on `local` leave towards the
+/// namespace, and a capture on `local` sees them as outgoing traffic.
+struct VethPair {
+    namespace: String,
+    local: String,
+}
+
+impl VethPair {
+    /// `None`, after a skip, where `ip netns` or veth links are not available.
+    fn create(tag: &str) -> Option<VethPair> {
+        let pid = std::process::id();
+        let pair = VethPair {
+            namespace: format!("ns-{tag}-{pid}"),
+            local: format!("{tag}{pid}"),
+        };
+        let (namespace, local) = (pair.namespace.clone(), pair.local.clone());
+        let peer = format!("{tag}p{pid}");
+        let steps: [Vec<&str>; 4] = [
+            vec!["netns", "add", &namespace],
+            vec![
+                "link", "add", &local, "type", "veth", "peer", "name", &peer, "netns", &namespace,
+            ],
+            vec!["link", "set", &local, "up"],
+            vec!["-n", &namespace, "link", "set", &peer, "up"],
+        ];
+        for step in steps {
+            let done = Command::new("ip").args(&step).output();
+            if !done.as_ref().is_ok_and(|output| output.status.success()) {
+                let why = done.map_or_else(
+                    |error| error.to_string(),
+                    |output| String::from_utf8_lossy(&output.stderr).into_owned(),
+                );
+                drop(pair);
+                skip(&format!(
+                    "cannot make a veth pair in a namespace (ip {}): {why}",
+                    step.join(" ")
+                ));
+                return None;
+            }
+        }
+        Some(pair)
+    }
+
+    /// Sends every frame of `frames` on the local end through a packet
+    /// socket, as fast as the kernel takes them; returns how many it took.
+    fn flood(&self, frames: impl Iterator<Item = Vec<u8>>) -> u64 {
+        let name = std::ffi::CString::new(self.local.as_str()).expect("no NUL");
+        // SAFETY: plain libc calls on a socket this function owns; the
+        // sockaddr_ll is zeroed, then filled, and outlives the bind call.
+        unsafe {
+            let index = libc::if_nametoindex(name.as_ptr());
+            assert!(index > 0, "{} has an index", self.local);
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            assert!(
+                fd >= 0,
+                "packet socket: {}",
+                std::io::Error::last_os_error()
+            );
+            let mut address: libc::sockaddr_ll = std::mem::zeroed();
+            address.sll_family = libc::AF_PACKET as u16;
+            address.sll_ifindex = index as i32;
+            let bound = libc::bind(
+                fd,
+                (&raw const address).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut sent = 0;
+            for frame in frames {
+                loop {
+                    let done = libc::send(fd, frame.as_ptr().cast(), frame.len(), 0);
+                    if done >= 0 {
+                        sent += 1;
+                        break;
+                    }
+                    // ENOBUFS: the device queue is full; try again.
+                    assert_eq!(
+                        std::io::Error::last_os_error().raw_os_error(),
+                        Some(libc::ENOBUFS),
+                        "send on a packet socket"
+                    );
+                }
+            }
+            libc::close(fd);
+            sent
+        }
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.local])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.namespace])
+            .output();
+    }
+}
+
+/// An Ethernet + IPv4 + UDP frame from 10.0.0.0 + `source` to 192.168.1.1,
+/// port 40000 to 7777, with `payload` bytes.
+fn udp_frame_from(source: u32, payload: usize) -> Vec<u8> {
+    let spec = support::traffic::PacketSpec {
+        src: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + source)),
+        dst: std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 1)),
+        src_port: 40_000,
+        dst_port: 7_777,
+        protocol: 17,
+        timestamp_ns: 0,
+        wire_len: 0,
+    };
+    support::traffic::ethernet_frame(&spec, payload)
+}
+
+/// The `summary.json`s of `task` in every window under `out`.
+fn window_summaries(out: &Path, task: &str) -> Vec<serde_json::Value> {
+    window_dirs(out)
+        .iter()
+        .filter_map(|window| {
+            std::fs::read_to_string(task_dir(window, task).join("summary.json")).ok()
+        })
+        .map(|text| serde_json::from_str(&text).expect("summary is JSON"))
+        .collect()
+}
+
+#[test]
+fn a_flood_into_a_tiny_buffer_reports_its_drops_in_the_windows_and_the_summary() {
+    let Some(veth) = VethPair::create("nsd") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let args = [
+        "--filter",
+        "udp port 7777",
+        "--buffer-size",
+        "1048576",
+        "--snapshot-interval",
+        "1s",
+        "--workers",
+        "1",
+    ];
+    let Some(capture) = start_capture_on(&veth.local, &out, &args) else {
+        return;
+    };
+    // 300,000 frames of 1,442 bytes: over 400 MB into a 1 MiB ring.
+    let sent = veth.flood((0..300_000).map(|index| udp_frame_from(index % 1_000, 1_400)));
+    let (summary, log, _) = capture.terminate();
+    let dropped = summary["pcap_dropped"].as_u64().expect("pcap_dropped");
+    assert!(
+        dropped > 0,
+        "no drop out of {sent} frames: {summary}\n{log}"
+    );
+    assert!(summary["pcap_if_dropped"].is_u64(), "{summary}");
+    let windows = window_summaries(&out, "per_src_ip");
+    let in_windows: Vec<u64> = windows
+        .iter()
+        .map(|window| {
+            window["pcap_dropped"]
+                .as_u64()
+                .expect("every live window has pcap_dropped")
+        })
+        .collect();
+    assert!(in_windows.iter().any(|&drops| drops > 0), "{in_windows:?}");
+    assert!(
+        in_windows.iter().sum::<u64>() <= dropped,
+        "{in_windows:?} vs {dropped}"
+    );
+    let read = summary["packets_read"].as_u64().expect("packets_read");
+    assert!(
+        read + dropped <= sent,
+        "{read} read + {dropped} dropped of {sent} sent"
+    );
+}
+
+#[test]
+fn capture_refuses_the_1_000_001st_key_of_a_task_without_max_keys() {
+    let Some(veth) = VethPair::create("nsk") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let config = dir.path().join("one-task.yaml");
+    // No max_keys: the capture default applies.
+    std::fs::write(
+        &config,
+        "aggregator:\n  exact_tasks:\n    - name: per_src_ip\n      key_fields: [SrcIP]\n",
+    )
+    .expect("config written");
+    let config = config.to_string_lossy().into_owned();
+    let args = [
+        "--config",
+        &config,
+        "--filter",
+        "udp port 7777",
+        "--buffer-size",
+        "268435456",
+        "--snapshot-interval",
+        "24h",
+        "--workers",
+        "1",
+    ];
+    let Some(capture) = start_capture_on(&veth.local, &out, &args) else {
+        return;
+    };
+    let keys = 1_100_000;
+    let template = udp_frame_from(0, 0);
+    let sent = veth.flood((0..keys).map(|source: u32| {
+        let mut frame = template.clone();
+        frame[26..30].copy_from_slice(&(0x0a00_0000 + source).to_be_bytes());
+        frame
+    }));
+    assert_eq!(sent, u64::from(keys));
+    capture.wait_until_read(1_000_001);
+    let (summary, log, _) = capture.terminate();
+    let windows = window_summaries(&out, "per_src_ip");
+    let capped = windows
+        .iter()
+        .find(|window| {
+            window["overflow_packets"]
+                .as_u64()
+                .is_some_and(|packets| packets > 0)
+        })
+        .unwrap_or_else(|| panic!("no window refused a key: {windows:?}\n{summary}\n{log}"));
+    assert_eq!(capped["total_flows"], 1_000_000, "{capped}");
 }

@@ -12,6 +12,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use support::capture_writer::{Endian, PcapWriter, PcapngWriter};
 use support::cli::{analyze, capture_on_loopback, running_as_root};
+use support::skip::skip;
 use support::store::task_dir;
 use support::traffic::{ethernet_frame, mixed_packets};
 
@@ -501,7 +502,7 @@ fn set_mode(path: &Path, mode: u32) {
 fn capture_with_user_creates_a_new_output_root_owned_by_that_user() {
     use std::os::unix::fs::MetadataExt;
     if !running_as_root() {
-        eprintln!("SKIP: --user needs the test to run as root");
+        skip("--user needs the test to run as root");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -531,7 +532,7 @@ fn capture_with_user_creates_a_new_output_root_owned_by_that_user() {
 #[test]
 fn capture_with_user_refuses_a_root_that_user_cannot_reach_and_creates_nothing() {
     if !running_as_root() {
-        eprintln!("SKIP: --user needs the test to run as root");
+        skip("--user needs the test to run as root");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -309,7 +309,7 @@ fn a_file_without_read_permission_is_reported() {
         .arg(&good)
         .output();
     let Ok(output) = output else {
-        eprintln!("SKIP: cannot run the binary as an unprivileged user (setpriv missing)");
+        support::skip::skip("cannot run the binary as an unprivileged user (setpriv missing)");
         return;
     };
     let run = Run {

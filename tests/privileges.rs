@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::cli::{analyze, capture_on_loopback, running_as_root};
+use support::skip::skip;
 use support::store::task_dir;
 use support::traffic::{mixed_packets, write_pcap};
 
@@ -42,7 +43,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn capture_with_user_writes_as_that_user_with_0644_files_and_0755_directories() {
     if !running_as_root() {
-        eprintln!("SKIP: --user needs the test to run as root");
+        skip("--user needs the test to run as root");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -86,7 +87,7 @@ fn capture_with_user_writes_as_that_user_with_0644_files_and_0755_directories() 
 #[test]
 fn capture_with_user_refuses_an_output_that_user_cannot_write() {
     if !running_as_root() {
-        eprintln!("SKIP: --user needs the test to run as root");
+        skip("--user needs the test to run as root");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

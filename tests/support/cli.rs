@@ -76,7 +76,7 @@ pub fn capture_on_loopback(args: &[&str], out: &Path) -> Option<CaptureRun> {
         .expect("netspectra runs");
     let log = String::from_utf8_lossy(&output.stderr).into_owned();
     if log.contains("permission denied") && !log.contains("not writable") {
-        eprintln!("SKIP: this process may not capture on lo:\n{log}");
+        super::skip::skip(&format!("this process may not capture on lo:\n{log}"));
         return None;
     }
     Some(CaptureRun {

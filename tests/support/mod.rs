@@ -3,5 +3,6 @@
 pub mod capture_writer;
 pub mod cli;
 pub mod measure;
+pub mod skip;
 pub mod store;
 pub mod traffic;
