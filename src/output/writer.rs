@@ -55,8 +55,11 @@ impl TaskWindow {
     pub fn overflow(&self) -> Overflow {
         let mut sum = Overflow::default();
         for part in &self.parts {
-            // Saturation cannot happen for the same reason as in `totals`.
-            let _ = sum.checked_merge(&part.overflow());
+            // Counts from one run's packets cannot reach 2^64 (see `totals`);
+            // should they, the sum stops growing rather than wrapping.
+            if sum.checked_merge(&part.overflow()).is_none() {
+                break;
+            }
         }
         sum
     }
