@@ -1,8 +1,9 @@
 //! Reader: turns capture files or a live interface into ordered packet
 //! batches and window cuts.
 //!
-//! Accepts: `StartReading` (Supervisor). Sends: `PacketBatch` and
-//! `CloseWindow` to every shard, then `ReaderFinished` to the supervisor.
+//! Accepts: `StartReading` (start-up). Sends: `Feed::Packets` and
+//! `Feed::CloseWindow` to every shard, `WindowClosing` to the scheduler
+//! before each cut, then `ReaderFinished` to the supervisor.
 //!
 //! The reader runs alone on its own arbiter thread and blocks there on reads
 //! and on shard backpressure: at most `max_in_flight` batches per shard are

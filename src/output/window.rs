@@ -22,7 +22,7 @@ use super::writer::{ClosedWindow, TaskWindow};
 use super::{OutputError, dat, write_synced};
 use crate::capture::RunMode;
 
-/// Content of `<window>/<task>/summary.json`; field order is the JSON key order.
+/// Content of `<window>/run-<id>/<task>/summary.json`; field order is the JSON key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
