@@ -137,7 +137,16 @@ fn cpu_per_worker_count(binary: &Path, capture: &Path, config: &Path, runs: usiz
     let mut one_worker = 0.0;
     for workers in [1, 2, 4, 8] {
         let mut cpu: Vec<f64> = (0..runs)
-            .map(|_| run_with_workers(binary, capture, config, data, workers).cpu_seconds)
+            .map(|_| {
+                run_analyze(
+                    binary,
+                    capture,
+                    config,
+                    data,
+                    &["--workers", &workers.to_string()],
+                )
+                .cpu_seconds
+            })
             .collect();
         cpu.sort_by(f64::total_cmp);
         let median = cpu[cpu.len() / 2];
@@ -149,30 +158,6 @@ fn cpu_per_worker_count(binary: &Path, capture: &Path, config: &Path, runs: usiz
             median / one_worker
         );
     }
-}
-
-fn run_with_workers(
-    binary: &Path,
-    capture: &Path,
-    config: &Path,
-    data: &Path,
-    workers: usize,
-) -> Measured {
-    let out = data.join("out-workers");
-    let _ = std::fs::remove_dir_all(&out);
-    let run = run_measured(
-        Command::new(binary)
-            .args(["analyze", "--snapshot-interval", "1h", "--workers"])
-            .arg(workers.to_string())
-            .arg("--config")
-            .arg(config)
-            .arg("--output")
-            .arg(&out)
-            .arg(capture)
-            .env("RUST_LOG", "warn"),
-    );
-    assert!(run.success, "netspectra failed: {}", run.stderr);
-    run
 }
 
 /// Builds `revision`'s release binary in its own worktree and target folder.
@@ -264,11 +249,24 @@ fn interleave(
 
 /// Runs `analyze` once and measures wall time and the child's peak RSS.
 fn run_once(binary: &Path, capture: &Path, config: &Path, data: &Path) -> Measured {
+    run_analyze(binary, capture, config, data, &[])
+}
+
+/// `analyze` with one-hour windows, `config` and `extra` flags, into a fresh root.
+fn run_analyze(
+    binary: &Path,
+    capture: &Path,
+    config: &Path,
+    data: &Path,
+    extra: &[&str],
+) -> Measured {
     let out = data.join("out");
     let _ = std::fs::remove_dir_all(&out);
     let run = run_measured(
         Command::new(binary)
-            .args(["analyze", "--json", "--snapshot-interval", "1h", "--config"])
+            .args(["analyze", "--json", "--snapshot-interval", "1h"])
+            .args(extra)
+            .arg("--config")
             .arg(config)
             .arg("--output")
             .arg(&out)

@@ -27,3 +27,12 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
     }
     message
 }
+
+/// Now, in nanoseconds since the Unix epoch (0 before it, `u64::MAX` past 2554).
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures::FutureExt;
@@ -305,7 +305,7 @@ impl ReaderActor {
     /// even when no packet arrives.
     fn read_live(&mut self, capture: LiveCapture, count: Option<u64>) {
         let mut live = LiveState::new(capture);
-        self.stream.windows.open_at(wall_clock_ns());
+        self.stream.windows.open_at(crate::wall_clock_ns());
         log::info!("capturing on {}", live.capture.interface());
         self.stream
             .begin_input(live.capture.interface().to_string());
@@ -361,7 +361,7 @@ impl ReaderActor {
 
     /// Live: closes every window whose end has passed on the wall clock.
     fn close_elapsed_windows(&mut self, live: &mut LiveState) {
-        let now = wall_clock_ns();
+        let now = crate::wall_clock_ns();
         while let Some(elapsed) = self.stream.windows.close_elapsed(now, CLOSE_GRACE_NS) {
             self.send_batch();
             self.send_close(elapsed, Some(&mut *live));
@@ -540,13 +540,4 @@ impl StreamState {
             log::warn!("{total} {noun} skipped in all: {}", reason.describe());
         }
     }
-}
-
-/// Now, in nanoseconds since the Unix epoch.
-fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
 }

@@ -11,6 +11,7 @@
 //! tcpdump. Never counts anything: the caller counts what is rejected.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{self, Write};
 use std::os::fd::IntoRawFd;
 
@@ -67,14 +68,10 @@ impl PacketFilter {
     }
 
     fn program(&mut self, link_type: LinkType) -> Result<&BpfProgram, FilterError> {
-        if !self.programs.contains_key(&link_type) {
-            let program = compile(&self.expression, link_type)?;
-            self.programs.insert(link_type, program);
-        }
-        Ok(self
-            .programs
-            .get(&link_type)
-            .expect("the program was inserted just above"))
+        Ok(match self.programs.entry(link_type) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => new.insert(compile(&self.expression, link_type)?),
+        })
     }
 }
 

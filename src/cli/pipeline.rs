@@ -124,7 +124,7 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             LiveCapture::open(&settings)?
         }
     };
-    let run_id = RunId::live(&settings.interface, wall_clock_ns());
+    let run_id = RunId::live(&settings.interface, crate::wall_clock_ns());
     let record = RunRecord {
         mode: "live".to_string(),
         inputs: vec![InputRecord {
@@ -347,7 +347,7 @@ fn offline_identity(plan: &Plan, inputs: &[InputFile]) -> (RunId, RunRecord) {
             // unique, so rerunning a stream adds a part to its windows
             // instead of replacing one. Its record has no fingerprint, so
             // the next stream under the same name is not taken for an edit.
-            fingerprints.push(run::fingerprint_stream(wall_clock_ns()));
+            fingerprints.push(run::fingerprint_stream(crate::wall_clock_ns()));
             records.push(InputRecord {
                 path: input.path.display().to_string(),
                 fingerprint: String::new(),
@@ -545,13 +545,4 @@ fn report_failures(outcome: &RunOutcome) -> anyhow::Result<ExitCode> {
         "the run completed with errors:\n  {}",
         problems.join("\n  ")
     )
-}
-
-/// Now, in nanoseconds since the Unix epoch.
-fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
 }

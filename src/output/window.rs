@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -203,7 +202,7 @@ fn write_task(
         total_packets: totals.packets,
         total_bytes: totals.bytes,
         shards: parts.len(),
-        written_at: rfc3339_nanos(now_ns()),
+        written_at: rfc3339_nanos(crate::wall_clock_ns()),
         pcap_received: capture.map(|stats| stats.received),
         pcap_dropped: capture.map(|stats| stats.dropped),
         pcap_if_dropped: capture.map(|stats| stats.if_dropped),
@@ -303,14 +302,6 @@ fn sync_dir(dir: &Path) -> Result<(), OutputError> {
             .map_err(OutputError::io(dir, "sync directory"))?;
     }
     Ok(())
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
 }
 
 #[cfg(test)]

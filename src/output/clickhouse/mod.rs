@@ -27,7 +27,7 @@ mod client;
 mod schema;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::config::Secret;
 
@@ -124,7 +124,7 @@ impl ClickHouseWriter {
         schema::encode_flows(window, &key, attempt, |rows| {
             self.client.insert(&insert, rows)
         })?;
-        let written_at = schema::seconds("the clock", now_ns())?;
+        let written_at = schema::seconds("the clock", crate::wall_clock_ns())?;
         let markers = schema::encode_windows(window, &key, attempt, written_at)?;
         self.client
             .insert(&self.tables.insert_windows(), &markers)?;
@@ -182,7 +182,7 @@ impl ClickHouseWriter {
     /// A number greater than every earlier attempt of this process; from
     /// the clock, so a rerun's attempts differ from the earlier run's.
     fn next_attempt(&mut self) -> u64 {
-        self.last_attempt = now_ns().max(self.last_attempt + 1);
+        self.last_attempt = crate::wall_clock_ns().max(self.last_attempt + 1);
         self.last_attempt
     }
 }
@@ -239,14 +239,6 @@ fn expect_answer(client: &Client, statement: &str, want: &str) -> Result<(), Cli
             text,
         })
     }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
 }
 
 #[cfg(test)]
