@@ -14,6 +14,7 @@
 use std::any::Any;
 use std::fmt;
 
+use super::sketch::{HeavyHitterParams, SpreadParams};
 use super::{FlowKey, FlowRecord, KeySchema, Overflow};
 
 /// One keyed packet: the parser's full 5-tuple, the capture timestamp and the wire length.
@@ -26,25 +27,49 @@ pub struct PacketRecord {
     pub wire_len: u32,
 }
 
-/// The kinds of task there are; the config's task entry names one.
+/// The kinds of task there are, with the parameters that make two tasks of
+/// one kind comparable; the config's task entry chooses one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     /// Exact packets, bytes, first and last seen per key.
     Exact,
+    /// Estimated packets and bytes of the heaviest keys, in fixed memory.
+    HeavyHitters(HeavyHitterParams),
+    /// Estimated distinct elements per key, in fixed memory.
+    SuperSpread(SpreadParams),
 }
+
+/// [`TaskKind::name`] of each kind, for parts and stored summaries.
+pub const EXACT_KIND: &str = "exact";
+pub const HEAVY_HITTERS_KIND: &str = "heavy_hitters";
+pub const SUPER_SPREAD_KIND: &str = "super_spreader";
 
 impl TaskKind {
     /// The name used in config files, summaries and the store's manifest.
     pub fn name(self) -> &'static str {
         match self {
-            TaskKind::Exact => "exact",
+            TaskKind::Exact => EXACT_KIND,
+            TaskKind::HeavyHitters(_) => HEAVY_HITTERS_KIND,
+            TaskKind::SuperSpread(_) => SUPER_SPREAD_KIND,
         }
+    }
+
+    /// Whether the task's keys may be split among several shards. A sketch
+    /// has fixed memory per instance, so it is counted whole by one shard.
+    pub fn splits(self) -> bool {
+        matches!(self, TaskKind::Exact)
     }
 }
 
+/// The name, and for a sketch its parameters in parentheses: the manifest
+/// refuses a run whose definition of a stored task differs.
 impl fmt::Display for TaskKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            TaskKind::Exact => f.write_str(EXACT_KIND),
+            TaskKind::HeavyHitters(params) => write!(f, "{HEAVY_HITTERS_KIND}({params})"),
+            TaskKind::SuperSpread(params) => write!(f, "{SUPER_SPREAD_KIND}({params})"),
+        }
     }
 }
 
