@@ -67,7 +67,7 @@ pub fn pair_hash(key_hash: u64, element: &FlowKey) -> u64 {
 #[inline]
 pub fn row_index(hash: u64, row: u32, width: u32) -> usize {
     let row_hash = mix(hash ^ u64::from(row + 1).wrapping_mul(MULTIPLIER));
-    ((row_hash >> 32) * u64::from(width) >> 32) as usize
+    (((row_hash >> 32) * u64::from(width)) >> 32) as usize
 }
 
 #[cfg(test)]
