@@ -14,4 +14,4 @@ mod state;
 pub use heavy::{HeavyHitterAggregator, HeavyHitterPart, MAX_CANDIDATES};
 pub use params::*;
 pub use spread::{SpreadSketch, SuperSpreadAggregator, SuperSpreadPart};
-pub use state::{StateError, decode};
+pub use state::{Decoded, StateError, decode};

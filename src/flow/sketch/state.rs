@@ -11,7 +11,10 @@ use ahash::AHashSet;
 use super::count_min::CountMin;
 use super::heavy::HeavyHitterPart;
 use super::spread::{SpreadSketch, SuperSpreadPart};
-use super::{HeavyHitterParams, MAX_DEPTH, MAX_REGISTERS, MAX_WIDTH, MIN_REGISTERS, SpreadParams};
+use super::{
+    HeavyHitterParams, MAX_DEPTH, MAX_REGISTERS, MAX_SKETCH_BYTES, MAX_WIDTH, MIN_REGISTERS,
+    SpreadParams,
+};
 use crate::flow::aggregator::{Part, PartTotals};
 use crate::flow::{AddressFamily, FlowKey, KeySchema};
 
@@ -150,8 +153,15 @@ fn put_key(out: &mut Vec<u8>, key: &FlowKey) {
     out.push(key.protocol);
 }
 
+/// A decoded state: the task's key fields and the part.
+#[derive(Debug)]
+pub struct Decoded {
+    pub schema: KeySchema,
+    pub part: Box<dyn Part>,
+}
+
 /// Decodes a state file's bytes.
-pub fn decode(bytes: &[u8]) -> Result<Box<dyn Part>, StateError> {
+pub fn decode(bytes: &[u8]) -> Result<Decoded, StateError> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.take(MAGIC.len())? != MAGIC {
         return Err(reader.fail("not a netspectra sketch state (bad magic)"));
@@ -188,7 +198,10 @@ pub fn decode(bytes: &[u8]) -> Result<Box<dyn Part>, StateError> {
                 seed,
             };
             let candidates_refused = reader.u64()?;
-            let values = reader.tokens(2 * buckets)?;
+            if params.sketch_bytes() > MAX_SKETCH_BYTES {
+                return Err(reader.fail(format!("a sketch of {params} is over the size limit")));
+            }
+            let values: Vec<u64> = reader.tokens(2 * buckets)?;
             let cells = values
                 .chunks_exact(2)
                 .map(|pair| [pair[0], pair[1]])
@@ -228,8 +241,11 @@ pub fn decode(bytes: &[u8]) -> Result<Box<dyn Part>, StateError> {
                 threshold: reader.u64()?,
                 seed,
             };
-            let ranks = reader.small_tokens(buckets * registers as usize)?;
-            let levels = reader.small_tokens(buckets)?;
+            if params.sketch_bytes() > MAX_SKETCH_BYTES {
+                return Err(reader.fail(format!("a sketch of {params} is over the size limit")));
+            }
+            let ranks: Vec<u8> = reader.tokens(buckets * registers as usize)?;
+            let levels: Vec<u8> = reader.tokens(buckets)?;
             let mut keys = vec![FlowKey::default(); buckets];
             for (bucket, &level) in levels.iter().enumerate() {
                 if level > 0 {
@@ -251,7 +267,7 @@ pub fn decode(bytes: &[u8]) -> Result<Box<dyn Part>, StateError> {
     if reader.at != bytes.len() {
         return Err(reader.fail("bytes after the end of the state"));
     }
-    Ok(part)
+    Ok(Decoded { schema, part })
 }
 
 struct Reader<'a> {
@@ -312,32 +328,28 @@ impl<'a> Reader<'a> {
         Err(self.fail("varint longer than 64 bits"))
     }
 
-    /// Exactly `count` values from a token stream.
-    fn tokens(&mut self, count: usize) -> Result<Vec<u64>, StateError> {
-        let mut values = Vec::with_capacity(count.min(self.bytes.len() * 64));
+    /// Exactly `count` values from a token stream, each fitting a `T`.
+    fn tokens<T: TryFrom<u64> + Copy + Default>(
+        &mut self,
+        count: usize,
+    ) -> Result<Vec<T>, StateError> {
+        let mut values = Vec::with_capacity(count.min(self.bytes.len()));
         while values.len() < count {
             let token = self.varint()?;
             if token & 1 == 1 {
-                values.push(token >> 1);
+                let value = T::try_from(token >> 1)
+                    .map_err(|_| self.fail(format!("value {} out of range", token >> 1)))?;
+                values.push(value);
             } else {
                 let run = usize::try_from(token >> 1)
                     .ok()
                     .and_then(|run| run.checked_add(1))
                     .filter(|&run| run <= count - values.len())
                     .ok_or_else(|| self.fail("a run of zeros overruns the table"))?;
-                values.resize(values.len() + run, 0);
+                values.resize(values.len() + run, T::default());
             }
         }
         Ok(values)
-    }
-
-    /// Exactly `count` values below 256 from a token stream.
-    fn small_tokens(&mut self, count: usize) -> Result<Vec<u8>, StateError> {
-        let values = self.tokens(count)?;
-        values
-            .into_iter()
-            .map(|value| u8::try_from(value).map_err(|_| self.fail("register above 255")))
-            .collect()
     }
 
     fn key(&mut self) -> Result<FlowKey, StateError> {
@@ -354,5 +366,101 @@ impl<'a> Reader<'a> {
         key.dst_port = u16::from_le_bytes([bytes[35], bytes[36]]);
         key.protocol = bytes[37];
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::flow::{Aggregator, KeyField, PacketRecord, TaskKind, TaskSpec, build_aggregator};
+    use crate::flow::{Share, sketch::DEFAULT_SEED};
+
+    fn packets() -> Vec<PacketRecord> {
+        (0..5000u32)
+            .map(|n| PacketRecord {
+                key: FlowKey::ipv4(
+                    Ipv4Addr::from(0x0a00_0000 + n % 7),
+                    Ipv4Addr::from(0xc000_0200 + n),
+                    1000 + (n % 3) as u16,
+                    53,
+                    17,
+                ),
+                timestamp_ns: u64::from(n),
+                wire_len: 80,
+            })
+            .collect()
+    }
+
+    fn kinds() -> [TaskKind; 2] {
+        [
+            TaskKind::HeavyHitters(HeavyHitterParams {
+                width: 512,
+                depth: 3,
+                packet_threshold: 100,
+                byte_threshold: 1 << 20,
+                seed: DEFAULT_SEED,
+            }),
+            TaskKind::SuperSpread(SpreadParams {
+                element: KeySchema::from_fields(&[KeyField::DstIp]),
+                width: 64,
+                depth: 2,
+                registers: 64,
+                threshold: 100,
+                seed: DEFAULT_SEED,
+            }),
+        ]
+    }
+
+    fn counted(kind: TaskKind) -> Box<dyn Part> {
+        let spec = TaskSpec {
+            name: "t".into(),
+            kind,
+            schema: KeySchema::from_fields(&[KeyField::SrcIp]),
+            max_keys: None,
+        };
+        let mut aggregator: Box<dyn Aggregator> = build_aggregator(&spec, Share::whole(&spec));
+        aggregator.count(&packets());
+        aggregator.take_part()
+    }
+
+    #[test]
+    fn a_state_decodes_to_a_part_with_the_same_report_and_state() {
+        for kind in kinds() {
+            let part = counted(kind);
+            assert_eq!(part.estimates().len(), 7, "{kind}");
+            let state = part.sketch_state().unwrap();
+            let decoded = decode(&state).unwrap();
+            assert_eq!(decoded.schema, KeySchema::from_fields(&[KeyField::SrcIp]));
+            assert_eq!(decoded.part.kind(), part.kind());
+            assert_eq!(decoded.part.totals(), part.totals());
+            assert_eq!(decoded.part.estimates(), part.estimates());
+            assert_eq!(decoded.part.sketch_state().unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn damaged_states_are_errors_with_an_offset_never_panics() {
+        for kind in kinds() {
+            let state = counted(kind).sketch_state().unwrap();
+            for cut in [0, 7, 12, 40, state.len() / 2, state.len() - 1] {
+                let error = decode(&state[..cut]).unwrap_err();
+                assert!(error.offset <= cut, "{error}");
+            }
+            let mut longer = state.clone();
+            longer.push(0);
+            assert!(
+                decode(&longer)
+                    .unwrap_err()
+                    .reason
+                    .contains("after the end")
+            );
+            for at in (0..state.len()).step_by(state.len() / 97 + 1) {
+                let mut flipped = state.clone();
+                flipped[at] ^= 0x5a;
+                let _ = decode(&flipped);
+            }
+        }
     }
 }
