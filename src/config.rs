@@ -1348,18 +1348,28 @@ aggregator:
       num_shards: 4096
 "#;
 
+    /// `yaml` loaded as `test.yaml` with only `vars` in the environment.
+    pub(super) fn load(yaml: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| (*value).to_string())
+        };
+        Config::from_yaml_with_env(yaml, "test.yaml", &lookup).map_err(|err| err.to_string())
+    }
+
     /// The error text for `yaml`, which must be refused.
     #[track_caller]
-    fn refusal(yaml: &str) -> String {
-        match Config::from_yaml(yaml, "test.yaml") {
+    pub(super) fn refusal(yaml: &str) -> String {
+        match load(yaml, &[]) {
             Ok(config) => panic!("accepted {config:?}"),
-            Err(err) => err.to_string(),
+            Err(message) => message,
         }
     }
 
     /// Asserts the refusal of `yaml` names the file, `key_path`, `line` and says `what`.
     #[track_caller]
-    fn check_refused(yaml: &str, key_path: &str, line: usize, what: &str) {
+    pub(super) fn check_refused(yaml: &str, key_path: &str, line: usize, what: &str) {
         let message = refusal(yaml);
         assert!(message.starts_with("test.yaml: "), "{message}");
         assert!(

@@ -651,3 +651,503 @@ pub(super) fn spelled_duration<'de, D: Deserializer<'de>>(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::config::tests::{check_refused, load, refusal};
+    use crate::flow::KeyField;
+
+    /// Every key of the HEAD layout, with values from the environment.
+    const HEAD: &str = r#"api:
+  grpc_listen_addr: ":50051"
+  http_listen_addr: ":8080"
+aggregator:
+  types: ["exact", "sketch"]
+  period: "720h"
+  num_workers: 3
+  size_of_packet_channel: 10000
+  exact:
+    writers:
+      - type: "gob"
+        enabled: true
+        snapshot_interval: "30s"
+        gob:
+          root_path: "${GOB_ROOT}"
+      - type: "text"
+        enabled: false
+        snapshot_interval: "10s"
+        text:
+          root_path: "test/text"
+      - type: "clickhouse"
+        enabled: true
+        snapshot_interval: "60s"
+        clickhouse:
+          host: "${CLICKHOUSE_HOST}"
+          port: ${CLICKHOUSE_PORT}
+          database: "default"
+          username: "default"
+          password: "${CLICKHOUSE_PASSWORD}"
+          cloud: false
+    tasks:
+      - name: "per_src_ip"
+        key_fields: ["SrcIP"]
+        num_shards: 64
+      - name: "per_five_tuple"
+        key_fields: ["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]
+        num_shards: 128
+  sketch:
+    writers:
+      - type: "gob"
+        enabled: true
+        snapshot_interval: "30s"
+        gob:
+          root_path: "${GOB_ROOT}"
+    tasks:
+      - name: "hh_src"
+        skt_type: 0
+        flow_fields: ["SrcIP"]
+        width: 32768
+        depth: 2
+        size_thereshold: 0
+        count_thereshold: 1000
+      - name: "ss_src_dst"
+        skt_type: 1
+        flow_fields: ["SrcIP"]
+        element_fields: ["DstIP"]
+        width: 0
+        depth: 0
+        count_thereshold: 100
+        m: 128
+        size: 4
+        base: 1.08
+        b: 0.5
+probe:
+  nats_url: "nats://nats:4222"
+  subject: "gons.packets.raw"
+  persistence: {enabled: false, path: "test/publish", num_workers: 4, channel_buffer_size: 10000, encoding: "pcap"}
+alerter:
+  enabled: true
+  check_interval: "1m"
+  rules:
+    - {name: big, task_name: hh_src, metric: heavy_hitter_count, operator: ">", threshold: 10}
+smtp:
+  host: "${SMTP_HOST}"
+  port: ${SMTP_PORT}
+  password: "$$ecret"
+ai:
+  api_key: "${AI_API_KEY}"
+  model: "gemini-pro"
+"#;
+
+    const VARS: [(&str, &str); 4] = [
+        ("GOB_ROOT", "/var/lib/gons"),
+        ("CLICKHOUSE_HOST", "ch.example"),
+        ("CLICKHOUSE_PORT", "9000"),
+        ("CLICKHOUSE_PASSWORD", "p4ss"),
+    ];
+
+    #[track_caller]
+    fn head(yaml: &str) -> Config {
+        load(yaml, &VARS).unwrap_or_else(|message| panic!("refused: {message}"))
+    }
+
+    /// A HEAD file with `body` under `aggregator:` and one exact task.
+    fn with_aggregator(body: &str) -> String {
+        format!(
+            "aggregator:\n  exact:\n    tasks:\n      - {{name: a, key_fields: [SrcIP]}}\n{body}"
+        )
+    }
+
+    /// A HEAD file whose `aggregator.exact.writers` holds `writers`, one entry per line.
+    fn with_writers(writers: &[&str]) -> String {
+        let mut yaml = String::from(
+            "aggregator:\n  exact:\n    tasks: [{name: a, key_fields: [SrcIP]}]\n    writers:\n",
+        );
+        for writer in writers {
+            yaml.push_str(&format!("      - {writer}\n"));
+        }
+        yaml
+    }
+
+    #[test]
+    fn a_head_config_with_every_key_loads_with_its_variables() {
+        let config = head(HEAD);
+        let aggregator = &config.aggregator;
+        assert_eq!(aggregator.num_workers, 3);
+        assert_eq!(aggregator.size_of_packet_channel, 10000);
+        assert_eq!(aggregator.snapshot_interval, Duration::from_secs(30));
+        let names: Vec<&str> = aggregator
+            .task_specs(None)
+            .iter()
+            .map(|spec| spec.kind.name())
+            .collect();
+        assert_eq!(names, ["exact", "exact", "heavy_hitters", "super_spreader"]);
+        assert_eq!(aggregator.exact_tasks[1].key_fields, KeyField::ALL);
+        assert_eq!(aggregator.exact_tasks[1].num_shards, Some(128));
+        let writers = config.writers.expect("the HEAD writers");
+        assert_eq!(
+            writers.len(),
+            2,
+            "the gob writer of both sections is one: {writers:?}"
+        );
+        assert_eq!(
+            writers[0],
+            WriterConfig::Files {
+                root: Some(PathBuf::from("/var/lib/gons"))
+            }
+        );
+        let WriterConfig::ClickHouse(clickhouse) = &writers[1] else {
+            panic!("want the clickhouse writer: {writers:?}");
+        };
+        assert_eq!(clickhouse.url, "http://ch.example:8123");
+        assert_eq!(clickhouse.database, "default");
+        assert_eq!(clickhouse.username, "default");
+        assert_eq!(clickhouse.password.expose(), "p4ss");
+        assert_eq!(clickhouse.probe, None);
+    }
+
+    #[test]
+    fn types_chooses_the_sections_that_run_and_absent_runs_every_section_given() {
+        let exact_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact]");
+        let config = head(&exact_only);
+        assert!(config.aggregator.sketch_tasks.is_empty());
+        assert_eq!(config.aggregator.exact_tasks.len(), 2);
+        let sketch_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [sketch]");
+        let config = head(&sketch_only);
+        assert!(config.aggregator.exact_tasks.is_empty());
+        assert_eq!(config.aggregator.sketch_tasks.len(), 2);
+        assert_eq!(config.writers.map(|w| w.len()), Some(1));
+        let untyped = HEAD.replace("  types: [\"exact\", \"sketch\"]\n", "");
+        assert_eq!(head(&untyped).aggregator.task_specs(None).len(), 4);
+        check_refused(
+            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact, approx]"),
+            "aggregator.types[1]",
+            5,
+            "unknown variant `approx`, expected `exact` or `sketch`",
+        );
+        check_refused(
+            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: []"),
+            "aggregator.types: no task to run",
+            5,
+            "list tasks in aggregator.exact.tasks",
+        );
+    }
+
+    #[test]
+    fn disabled_writers_and_writers_without_enabled_are_skipped() {
+        let config = head(&with_writers(&[
+            "{type: gob, enabled: false, gob: {root_path: a}}",
+            "{type: text, text: {root_path: b}}",
+            "{type: clickhouse, enabled: false, clickhouse: {host: \"\", port: }}",
+            "{type: text, enabled: true, snapshot_interval: 5m, text: {root_path: c}}",
+        ]));
+        assert_eq!(
+            config.writers,
+            Some(vec![WriterConfig::Files {
+                root: Some(PathBuf::from("c"))
+            }])
+        );
+        assert_eq!(
+            config.aggregator.snapshot_interval,
+            Duration::from_secs(300)
+        );
+        let none_enabled = head(&with_writers(&["{type: gob, gob: {root_path: a}}"]));
+        assert_eq!(none_enabled.writers, Some(Vec::new()));
+        let no_lists = head(&with_aggregator(""));
+        assert_eq!(no_lists.writers, None);
+        assert_eq!(
+            no_lists.aggregator.snapshot_interval,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn the_window_is_the_smallest_enabled_interval_else_the_period_else_snapshot_interval_decides()
+    {
+        let writers = with_writers(&[
+            "{type: gob, enabled: true, snapshot_interval: 2m, gob: {root_path: a}}",
+            "{type: text, enabled: true, snapshot_interval: 45s, text: {root_path: b}}",
+            "{type: text, enabled: false, snapshot_interval: 1s, text: {root_path: c}}",
+        ]);
+        assert_eq!(
+            head(&writers).aggregator.snapshot_interval,
+            Duration::from_secs(45)
+        );
+        let overridden =
+            writers.replace("aggregator:\n", "aggregator:\n  snapshot_interval: 10s\n");
+        assert_eq!(
+            head(&overridden).aggregator.snapshot_interval,
+            Duration::from_secs(10)
+        );
+        let period = with_aggregator("  period: 5m\n");
+        assert_eq!(
+            head(&period).aggregator.snapshot_interval,
+            Duration::from_secs(300)
+        );
+        check_refused(
+            &with_aggregator("  period: 720h\n"),
+            "aggregator.period",
+            5,
+            "720h: the snapshot interval must be a whole number of seconds, from 1s to 24h \
+             (the period is the window length when no enabled writer sets snapshot_interval)",
+        );
+        check_refused(
+            &with_writers(&[
+                "{type: gob, enabled: true, snapshot_interval: 500ms, gob: {root_path: a}}",
+            ]),
+            "aggregator.exact.writers[0].snapshot_interval",
+            5,
+            "500ms: the snapshot interval must be a whole number of seconds",
+        );
+        check_refused(
+            &with_writers(&["{type: gob, snapshot_interval: soon}"]),
+            "aggregator.exact.writers[0].snapshot_interval",
+            5,
+            "invalid duration \"soon\"",
+        );
+    }
+
+    #[test]
+    fn an_enabled_file_writer_needs_its_root_path() {
+        check_refused(
+            &with_writers(&["{type: gob, enabled: true}"]),
+            "aggregator.exact.writers[0]",
+            5,
+            "an enabled gob writer needs gob.root_path",
+        );
+        let yaml = "aggregator:\n  exact:\n    tasks: [{name: a, key_fields: [SrcIP]}]\n    writers:\n      - type: text\n        enabled: true\n        text:\n          root_path: ${ROOT}\n";
+        let message = load(yaml, &[("ROOT", "")]).expect_err("empty root refused");
+        assert_eq!(
+            message,
+            "test.yaml: aggregator.exact.writers[0].text.root_path: an enabled text writer needs \
+             text.root_path, the directory its windows go under at line 8; ${ROOT} on line 8 is unset or empty"
+        );
+    }
+
+    #[test]
+    fn a_clickhouse_block_maps_onto_the_clickhouse_writer_over_http() {
+        let writer = |block: &str| {
+            let config = head(&with_writers(&[&format!(
+                "{{type: clickhouse, enabled: true, clickhouse: {block}}}"
+            )]));
+            match config.writers.as_deref() {
+                Some([WriterConfig::ClickHouse(clickhouse)]) => clickhouse.clone(),
+                other => panic!("want one clickhouse writer: {other:?}"),
+            }
+        };
+        let plain = writer("{host: 10.0.0.5, port: 9000}");
+        assert_eq!(plain.url, "http://10.0.0.5:8123");
+        assert_eq!(
+            (plain.database.as_str(), plain.username.as_str()),
+            ("default", "default")
+        );
+        assert_eq!(plain.password.expose(), "");
+        let full = writer(
+            "{host: \"::1\", port: 9440, http_port: 18123, database: flows, username: probe, \
+             password: 12345, cloud: false, probe: edge-1}",
+        );
+        assert_eq!(full.url, "http://[::1]:18123");
+        assert_eq!(
+            (full.database.as_str(), full.username.as_str()),
+            ("flows", "probe")
+        );
+        assert_eq!(full.password.expose(), "12345");
+        assert_eq!(full.probe.as_deref(), Some("edge-1"));
+        assert!(!format!("{full:?}").contains("12345"));
+    }
+
+    #[test]
+    fn bad_clickhouse_blocks_are_refused_naming_key_and_line() {
+        let block = |block: &str| {
+            with_writers(&[&format!(
+                "{{type: clickhouse, enabled: true, clickhouse: {block}}}"
+            )])
+        };
+        let at = "aggregator.exact.writers[0]";
+        check_refused(
+            &block("{host: h, cloud: true}"),
+            &format!("{at}.clickhouse.cloud"),
+            5,
+            "needs TLS",
+        );
+        check_refused(
+            &block("{host: \"h:9000\"}"),
+            &format!("{at}.clickhouse.host"),
+            5,
+            "has a port",
+        );
+        check_refused(
+            &block("{host: \"a/b\"}"),
+            &format!("{at}.clickhouse.host"),
+            5,
+            "not a host name",
+        );
+        check_refused(
+            &block("{port: 9000}"),
+            &format!("{at}.clickhouse: required"),
+            5,
+            "host name or address",
+        );
+        check_refused(
+            &block("{host: h, http_port: 70000}"),
+            &format!("{at}.clickhouse.http_port"),
+            5,
+            "70000 is out of range",
+        );
+        check_refused(
+            &block("{host: h, secure: true}"),
+            &format!("{at}.clickhouse"),
+            5,
+            "unknown field `secure`",
+        );
+        check_refused(
+            &with_writers(&["{type: clickhouse, enabled: true}"]),
+            &format!("{at}: required"),
+            5,
+            "host name or address",
+        );
+        check_refused(
+            &with_writers(&["{type: kafka}"]),
+            &format!("{at}.type"),
+            5,
+            "unknown variant `kafka`",
+        );
+        check_refused(
+            &with_writers(&["{type: gob, enable: true}"]),
+            at,
+            5,
+            "unknown field `enable`",
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_where_a_value_is_required_is_named_with_its_key() {
+        let yaml = "aggregator:\n  exact:\n    tasks:\n      - name: \"${TASK}\"\n        key_fields: [SrcIP]\n    writers:\n      - type: clickhouse\n        enabled: true\n        clickhouse:\n          host: ${CLICKHOUSE_HOST}\n          port: ${CLICKHOUSE_PORT}\n";
+        assert_eq!(
+            load(yaml, &[("TASK", "t")]).expect_err("no host"),
+            "test.yaml: aggregator.exact.writers[0].clickhouse.host: required for an enabled \
+             clickhouse writer: the server's host name or address at line 10; \
+             ${CLICKHOUSE_HOST} on line 10 is unset or empty"
+        );
+        let message = load(yaml, &[("CLICKHOUSE_HOST", "h")]).expect_err("no task name");
+        assert!(
+            message.contains("aggregator.exact.tasks[0].name: task name is empty at line 4")
+                && message.ends_with("; ${TASK} on line 4 is unset or empty"),
+            "{message}"
+        );
+        let config = load(
+            yaml,
+            &[
+                ("TASK", "t"),
+                ("CLICKHOUSE_HOST", "h"),
+                ("CLICKHOUSE_PORT", "9000"),
+            ],
+        )
+        .expect("every variable set");
+        assert_eq!(config.aggregator.exact_tasks[0].name, "t");
+    }
+
+    #[test]
+    fn an_unquoted_variable_can_be_a_number_and_a_double_dollar_a_dollar() {
+        let yaml = "aggregator:\n  num_workers: ${WORKERS}\n  exact:\n    tasks: [{name: a, key_fields: [SrcIP]}]\n    writers:\n      - type: clickhouse\n        enabled: true\n        clickhouse: {host: h, http_port: $HTTP, password: \"pa$$$$word\"}\n";
+        let config = load(yaml, &[("WORKERS", "5"), ("HTTP", "18123")]).expect("valid");
+        assert_eq!(config.aggregator.num_workers, 5);
+        let Some([WriterConfig::ClickHouse(clickhouse)]) = config.writers.as_deref() else {
+            panic!("want one clickhouse writer");
+        };
+        assert_eq!(clickhouse.url, "http://h:18123");
+        assert_eq!(clickhouse.password.expose(), "pa$$word");
+        let message = load(yaml, &[("WORKERS", "five"), ("HTTP", "1")]).expect_err("not a number");
+        assert!(
+            message.contains("aggregator.num_workers")
+                && message.ends_with("; the value on line 2 comes from ${WORKERS}"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_two_layouts_are_not_mixed() {
+        check_refused(
+            "aggregator:\n  exact_tasks:\n    - {name: a, key_fields: [SrcIP]}\n  exact:\n    tasks: []\n",
+            "aggregator.exact_tasks: netspectra's own layout, but this file uses Go2NetSpectra's HEAD layout (aggregator.exact at line 5)",
+            3,
+            "use one layout",
+        );
+        check_refused(
+            "aggregator:\n  storage_root_path: out\n  types: [exact]\n",
+            "aggregator.storage_root_path",
+            2,
+            "(aggregator.types at line 3)",
+        );
+        check_refused(
+            &format!(
+                "{}writers:\n  - {{type: files, root: x}}\n",
+                with_writers(&["{type: gob}"])
+            ),
+            "writers: netspectra's writer list, but the file also has Go2NetSpectra's aggregator.exact.writers at line 5",
+            7,
+            "use one of them",
+        );
+        let own_writers = format!(
+            "{}writers:\n  - {{type: files, root: x}}\n",
+            with_aggregator("")
+        );
+        assert_eq!(
+            head(&own_writers).writers,
+            Some(vec![WriterConfig::Files {
+                root: Some(PathBuf::from("x"))
+            }])
+        );
+    }
+
+    #[test]
+    fn task_names_are_unique_across_both_head_sections() {
+        let yaml = "aggregator:\n  exact:\n    tasks:\n      - {name: top, key_fields: [SrcIP]}\n  sketch:\n    tasks:\n      - {name: TOP, flow_fields: [SrcIP]}\n";
+        assert_eq!(
+            refusal(yaml),
+            "test.yaml: aggregator.sketch.tasks[0].name: duplicate task name \"TOP\" at line 7, \
+             already used by aggregator.exact.tasks[0] at line 4"
+        );
+        check_refused(
+            "aggregator:\n  sketch:\n    tasks:\n      - {name: s, skt_type: 1, flow_fields: [SrcIP]}\n",
+            "aggregator.sketch.tasks[0]",
+            4,
+            "needs element_fields",
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_head_sections_are_still_refused() {
+        check_refused(
+            &with_aggregator("  exact_task: []\n"),
+            "aggregator",
+            5,
+            "unknown field `exact_task`",
+        );
+        check_refused(
+            "aggregator:\n  exact:\n    task: []\n",
+            "aggregator.exact",
+            3,
+            "unknown field `task`, expected `writers` or `tasks`",
+        );
+        check_refused(
+            &with_writers(&["{type: gob, enabled: true, gob: {root: a}}"]),
+            "aggregator.exact.writers[0].gob",
+            5,
+            "unknown field `root`, expected `root_path`",
+        );
+        check_refused("alerts: {}\n", "unknown field `alerts`", 1, "`alerter`");
+    }
+
+    #[test]
+    fn the_other_go2netspectra_sections_are_accepted_in_either_layout() {
+        let config = load(
+            "api: {http_listen_addr: \":8080\"}\nprobe: {nats_url: x}\nalerter: {enabled: true}\nsmtp: {port: 25}\nai: {model: m}\n",
+            &[],
+        )
+        .expect("accepted");
+        assert_eq!(config, Config::bundled());
+    }
+}

@@ -332,3 +332,309 @@ fn registers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, 
     )?;
     Ok(value.flatten())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{check_refused, load};
+    use crate::flow::TaskSpec;
+
+    /// `aggregator.sketch_tasks` with one entry per line of `tasks`, each an
+    /// inline mapping; the six default exact tasks run beside them.
+    fn sketch_yaml(tasks: &[&str]) -> String {
+        let mut yaml = String::from("aggregator:\n  sketch_tasks:\n");
+        for task in tasks {
+            yaml.push_str(&format!("    - {task}\n"));
+        }
+        yaml
+    }
+
+    /// The kind of the one sketch task of `tasks`.
+    #[track_caller]
+    fn kind(task: &str) -> TaskKind {
+        let config = load(&sketch_yaml(&[task]), &[]).expect("valid sketch task");
+        assert_eq!(config.aggregator.sketch_tasks.len(), 1);
+        config.aggregator.sketch_tasks[0].kind
+    }
+
+    #[test]
+    fn a_heavy_hitter_task_takes_go2netspectras_defaults_for_zero_or_missing_values() {
+        let defaults = TaskKind::HeavyHitters(HeavyHitterParams {
+            width: 1_048_576,
+            depth: 3,
+            packet_threshold: 512,
+            byte_threshold: 524_288,
+            seed: DEFAULT_SEED,
+        });
+        assert_eq!(kind("{name: hh, flow_fields: [SrcIP]}"), defaults);
+        assert_eq!(
+            kind(
+                "{name: hh, skt_type: 0, flow_fields: [SrcIP], width: 0, depth: 0, \
+                 size_thereshold: 0, count_thereshold: 0}"
+            ),
+            defaults
+        );
+        // An empty `${VAR}` leaves a key without a value: the default too.
+        let empty = "aggregator:\n  sketch_tasks:\n    - name: hh\n      flow_fields: [SrcIP]\n      width: ${W}\n      depth:\n";
+        let config = load(empty, &[]).expect("null values are defaults");
+        assert_eq!(config.aggregator.sketch_tasks[0].kind, defaults);
+    }
+
+    #[test]
+    fn a_super_spreader_task_takes_its_defaults_for_zero_or_missing_values() {
+        let want = TaskKind::SuperSpread(SpreadParams {
+            element: KeySchema::from_fields(&[KeyField::DstIp]),
+            width: SPREAD_DEFAULT_WIDTH,
+            depth: SPREAD_DEFAULT_DEPTH,
+            registers: 128,
+            threshold: 4096,
+            seed: DEFAULT_SEED,
+        });
+        assert_eq!(
+            kind("{name: ss, skt_type: 1, flow_fields: [SrcIP], element_fields: [DstIP], m: 0}"),
+            want
+        );
+    }
+
+    #[test]
+    fn every_sketch_key_is_read_in_either_spelling() {
+        let heavy = kind(
+            "{name: hh, skt_type: 0, flow_fields: [SrcIP, DstIP], width: 32768, depth: 2, \
+             size_threshold: 1000000, count_thereshold: 100, seed: 7}",
+        );
+        assert_eq!(
+            heavy,
+            TaskKind::HeavyHitters(HeavyHitterParams {
+                width: 32768,
+                depth: 2,
+                packet_threshold: 100,
+                byte_threshold: 1_000_000,
+                seed: 7,
+            })
+        );
+        let spread = kind(
+            "{name: ss, skt_type: 1, flow_fields: [dstip], element_fields: [SrcIP, SrcPort], \
+             width: 1024, depth: 4, count_threshold: 50, m: 64, size: 3, base: 1.08, b: 2, seed: 9}",
+        );
+        assert_eq!(
+            spread,
+            TaskKind::SuperSpread(SpreadParams {
+                element: KeySchema::from_fields(&[KeyField::SrcIp, KeyField::SrcPort]),
+                width: 1024,
+                depth: 4,
+                registers: 64,
+                threshold: 50,
+                seed: 9,
+            })
+        );
+    }
+
+    #[test]
+    fn task_specs_list_exact_tasks_then_sketch_tasks_without_a_key_limit() {
+        let yaml = "aggregator:\n  exact_tasks:\n    - {name: e, key_fields: [SrcIP], max_keys: 10}\n  sketch_tasks:\n    - {name: hh, flow_fields: [DstIP, DstPort]}\n    - {name: ss, skt_type: 1, flow_fields: [DstIP], element_fields: [SrcIP]}\n";
+        let config = load(yaml, &[]).expect("valid");
+        let specs: Vec<TaskSpec> = config.aggregator.task_specs(Some(99));
+        let summary: Vec<(String, &str, String, Option<u64>)> = specs
+            .iter()
+            .map(|spec| {
+                (
+                    spec.name.clone(),
+                    spec.kind.name(),
+                    spec.schema.to_string(),
+                    spec.max_keys,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("e".to_string(), "exact", "[SrcIP]".to_string(), Some(10)),
+                (
+                    "hh".to_string(),
+                    "heavy_hitters",
+                    "[DstIP, DstPort]".to_string(),
+                    None
+                ),
+                (
+                    "ss".to_string(),
+                    "super_spreader",
+                    "[DstIP]".to_string(),
+                    None
+                ),
+            ]
+        );
+        assert!(
+            config.aggregator.sketch_tasks[0].flow_fields == [KeyField::DstIp, KeyField::DstPort]
+        );
+    }
+
+    #[test]
+    fn both_spellings_of_a_threshold_are_refused_naming_both_lines() {
+        let yaml = "aggregator:\n  sketch_tasks:\n    - name: hh\n      flow_fields: [SrcIP]\n      count_thereshold: 10\n      count_threshold: 10\n";
+        check_refused(
+            yaml,
+            "aggregator.sketch_tasks[0].count_threshold: the same setting as count_thereshold at line 5",
+            6,
+            "give one of the two spellings",
+        );
+        check_refused(
+            &sketch_yaml(&[
+                "{name: hh, flow_fields: [SrcIP], size_thereshold: 1, size_threshold: 0}",
+            ]),
+            "aggregator.sketch_tasks[0].size_threshold",
+            3,
+            "the same setting as size_thereshold",
+        );
+    }
+
+    #[test]
+    fn an_unknown_skt_type_is_refused_with_its_line() {
+        check_refused(
+            &sketch_yaml(&["{name: x, skt_type: 2, flow_fields: [SrcIP]}"]),
+            "aggregator.sketch_tasks[0].skt_type",
+            3,
+            "skt_type 2 is unknown; 0 is heavy hitters (Count-Min), 1 is super-spreader",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: x, skt_type: countmin, flow_fields: [SrcIP]}"]),
+            "aggregator.sketch_tasks[0].skt_type",
+            3,
+            "expected 0 (heavy hitters) or 1 (super-spreader)",
+        );
+    }
+
+    #[test]
+    fn width_depth_and_m_out_of_range_are_refused_naming_key_and_line() {
+        let cases = [
+            (
+                "width: 16777217",
+                "width",
+                "16777217 is out of range; expected 0 to 16777216",
+            ),
+            ("depth: 17", "depth", "17 is out of range; expected 0 to 16"),
+            ("depth: -1", "depth", "-1 is out of range"),
+            (
+                "m: 100",
+                "m",
+                "m 100 must be a power of two from 16 to 65536",
+            ),
+            ("m: 8", "m", "m 8 must be a power of two"),
+            ("m: 131072", "m", "m 131072 must be a power of two"),
+            ("count_threshold: lots", "count_threshold", "invalid type"),
+        ];
+        for (setting, key, what) in cases {
+            let yaml = format!(
+                "aggregator:\n  sketch_tasks:\n    - name: x\n      skt_type: 1\n      flow_fields: [SrcIP]\n      element_fields: [DstIP]\n      {setting}\n"
+            );
+            check_refused(&yaml, &format!("aggregator.sketch_tasks[0].{key}"), 7, what);
+        }
+    }
+
+    #[test]
+    fn a_sketch_over_four_gib_is_refused() {
+        check_refused(
+            &sketch_yaml(&[
+                "{name: x, skt_type: 1, flow_fields: [SrcIP], element_fields: [DstIP], width: 16777216, depth: 16, m: 65536}",
+            ]),
+            "aggregator.sketch_tasks[0]",
+            3,
+            "bytes of sketch state; at most 4294967296",
+        );
+        kind("{name: x, flow_fields: [SrcIP], width: 16777216, depth: 16}");
+    }
+
+    #[test]
+    fn a_super_spreader_needs_element_fields_apart_from_its_flow_fields() {
+        check_refused(
+            &sketch_yaml(&["{name: x, skt_type: 1, flow_fields: [SrcIP]}"]),
+            "aggregator.sketch_tasks[0]",
+            3,
+            "a super-spreader task (skt_type 1) needs element_fields",
+        );
+        check_refused(
+            &sketch_yaml(&[
+                "{name: x, skt_type: 1, flow_fields: [SrcIP], element_fields: [DstIP, SrcIP]}",
+            ]),
+            "aggregator.sketch_tasks[0].element_fields",
+            3,
+            "SrcIP is in flow_fields too",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: x, skt_type: 1, flow_fields: [SrcIP], element_fields: []}"]),
+            "aggregator.sketch_tasks[0].element_fields",
+            3,
+            "element_fields is empty",
+        );
+        let from_env = "aggregator:\n  sketch_tasks:\n    - name: x\n      skt_type: 1\n      flow_fields: [SrcIP]\n      element_fields: ${ELEMENT}\n";
+        let message = load(from_env, &[]).expect_err("an empty element_fields is refused");
+        assert!(
+            message.contains("aggregator.sketch_tasks[0].element_fields: a super-spreader task")
+                && message.contains("at line 6; ${ELEMENT} on line 6 is unset or empty"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn keys_a_task_type_does_not_use_are_accepted_and_ignored() {
+        let heavy = kind("{name: hh, flow_fields: [SrcIP], element_fields: [DstIP], m: 64}");
+        assert!(matches!(heavy, TaskKind::HeavyHitters(_)));
+        let spread = kind(
+            "{name: ss, skt_type: 1, flow_fields: [SrcIP], element_fields: [DstIP], size_threshold: 5}",
+        );
+        assert!(matches!(spread, TaskKind::SuperSpread(p) if p.threshold == 4096));
+    }
+
+    #[test]
+    fn flow_fields_are_required_and_checked_like_key_fields() {
+        check_refused(
+            &sketch_yaml(&["{name: x}"]),
+            "aggregator.sketch_tasks[0]",
+            3,
+            "missing field `flow_fields`",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: x, flow_fields: []}"]),
+            "aggregator.sketch_tasks[0].flow_fields",
+            3,
+            "flow_fields is empty",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: x, flow_fields: [SrcMac]}"]),
+            "aggregator.sketch_tasks[0].flow_fields[0]",
+            3,
+            "unknown key field \"SrcMac\"",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: x, flow_fields: [SrcIP], widht: 4}"]),
+            "aggregator.sketch_tasks[0]",
+            3,
+            "unknown field `widht`",
+        );
+        check_refused(
+            &sketch_yaml(&["{name: \"a/b\", flow_fields: [SrcIP]}"]),
+            "aggregator.sketch_tasks[0].name",
+            3,
+            "contains '/'",
+        );
+    }
+
+    #[test]
+    fn task_names_are_unique_across_exact_and_sketch_tasks() {
+        let yaml = "aggregator:\n  exact_tasks:\n    - {name: talkers, key_fields: [SrcIP]}\n  sketch_tasks:\n    - {name: Talkers, flow_fields: [SrcIP]}\n";
+        assert_eq!(
+            load(yaml, &[]).expect_err("duplicate"),
+            "test.yaml: aggregator.sketch_tasks[0].name: duplicate task name \"Talkers\" at line 5, \
+             already used by aggregator.exact_tasks[0] at line 3"
+        );
+        assert_eq!(
+            load(
+                &sketch_yaml(&["{name: per_src_ip, flow_fields: [SrcIP]}"]),
+                &[]
+            )
+            .expect_err("duplicate of a default task"),
+            "test.yaml: aggregator.sketch_tasks[0].name: duplicate task name \"per_src_ip\" at line 3, \
+             already used by aggregator.exact_tasks[0] (a default task: the file leaves \
+             aggregator.exact_tasks out)"
+        );
+    }
+}
