@@ -473,7 +473,11 @@ impl RawConfig {
         if !conflicts.is_empty() {
             return Err(doc.render(conflicts));
         }
-        let (aggregator, places, head_writers) = self
+        let ResolvedAggregator {
+            config: aggregator,
+            places,
+            writers: head_writers,
+        } = self
             .aggregator
             .resolve(doc)
             .map_err(|problems| doc.render(problems))?;
@@ -543,10 +547,7 @@ struct RawAggregator {
 impl RawAggregator {
     /// The section with its defaults, where each task was written, and the
     /// writers of the HEAD layout (`None` in netspectra's own layout).
-    fn resolve(
-        self,
-        doc: &Doc<'_>,
-    ) -> Result<(AggregatorConfig, Vec<TaskPlace>, Option<Vec<WriterConfig>>), Vec<Problem>> {
+    fn resolve(self, doc: &Doc<'_>) -> Result<ResolvedAggregator, Vec<Problem>> {
         let defaults = AggregatorConfig::default();
         let head = head::HeadSections {
             types: self.types,
@@ -598,8 +599,23 @@ impl RawAggregator {
             sketch_tasks,
             write_backlog: self.write_backlog.unwrap_or(defaults.write_backlog),
         };
-        Ok((config, places, writers))
+        Ok(ResolvedAggregator {
+            config,
+            places,
+            writers,
+        })
     }
+}
+
+/// The `aggregator:` section resolved, with what the checks across the
+/// whole file need.
+struct ResolvedAggregator {
+    config: AggregatorConfig,
+    /// Where each task, exact then sketch, was written.
+    places: Vec<TaskPlace>,
+    /// The HEAD layout's writers (`None` in netspectra's own layout, or
+    /// when its sections have no writer list).
+    writers: Option<Vec<WriterConfig>>,
 }
 
 /// Where a task was written, for messages: its entry's key path, or for a

@@ -293,13 +293,13 @@ pub(super) fn resolve(
         }));
     }
     let writers = pool_writers([("exact", exact_writers), ("sketch", sketch_writers)], doc);
-    let (writers, intervals) = match writers {
-        Ok(pooled) => pooled,
-        Err(found) => {
-            problems.extend(found);
-            (None, Vec::new())
+    let Pooled { writers, intervals } = writers.unwrap_or_else(|found| {
+        problems.extend(found);
+        Pooled {
+            writers: None,
+            intervals: Vec::new(),
         }
-    };
+    });
     let interval = match window_length(&intervals, head.period, interval_set) {
         Ok(interval) => interval,
         Err(problem) => {
@@ -346,12 +346,20 @@ fn section_parts<T>(
     (section.writers, tasks)
 }
 
+/// The enabled writers of the sections that run.
+struct Pooled {
+    /// Each writer once; `None` when no section has a `writers` list.
+    writers: Option<Vec<WriterConfig>>,
+    /// The snapshot intervals the enabled writers ask for, with their key paths.
+    intervals: Vec<(Spelled, KeyPath)>,
+}
+
 /// The enabled writers of both sections, each once, and the snapshot
-/// intervals they ask for with their key paths.
+/// intervals they ask for.
 fn pool_writers(
     sections: [(&'static str, Option<Vec<RawWriterDef>>); 2],
     doc: &Doc<'_>,
-) -> Result<(Option<Vec<WriterConfig>>, Vec<(Spelled, KeyPath)>), Vec<Problem>> {
+) -> Result<Pooled, Vec<Problem>> {
     let mut pooled: Option<Vec<WriterConfig>> = None;
     let mut intervals = Vec::new();
     let mut problems = Vec::new();
@@ -394,7 +402,10 @@ fn pool_writers(
         );
     }
     if problems.is_empty() {
-        Ok((pooled, intervals))
+        Ok(Pooled {
+            writers: pooled,
+            intervals,
+        })
     } else {
         Err(problems)
     }
