@@ -345,9 +345,10 @@ pub enum ConfigError {
 
 impl Config {
     /// The bundled defaults: `config/default.yaml`, embedded at build time,
-    /// so running without `--config` and running with that file agree.
+    /// so running without `--config` and running with that file agree. Its
+    /// comments mention `${VAR}`; the environment is not consulted.
     pub fn bundled() -> Config {
-        Config::from_yaml(DEFAULT_YAML, "config/default.yaml")
+        Config::from_yaml_with_env(DEFAULT_YAML, "config/default.yaml", &|_| None)
             .expect("the bundled config/default.yaml is valid (a unit test loads it)")
     }
 
