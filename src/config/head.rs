@@ -293,18 +293,21 @@ pub(super) fn resolve(
         }));
     }
     let writers = pool_writers([("exact", exact_writers), ("sketch", sketch_writers)], doc);
-    let Pooled { writers, intervals } = writers.unwrap_or_else(|found| {
-        problems.extend(found);
-        Pooled {
-            writers: None,
-            intervals: Vec::new(),
+    // A writer in error says nothing of the window length: no second
+    // message about a fallback the file did not ask for.
+    let (writers, interval) = match writers {
+        Ok(Pooled { writers, intervals }) => {
+            match window_length(&intervals, head.period, interval_set) {
+                Ok(interval) => (writers, interval),
+                Err(problem) => {
+                    problems.push(problem);
+                    (None, None)
+                }
+            }
         }
-    });
-    let interval = match window_length(&intervals, head.period, interval_set) {
-        Ok(interval) => interval,
-        Err(problem) => {
-            problems.push(problem);
-            None
+        Err(found) => {
+            problems.extend(found);
+            (None, None)
         }
     };
     if !problems.is_empty() {
@@ -395,7 +398,7 @@ fn pool_writers(
             }
         }
     }
-    if pooled.as_ref().is_some_and(Vec::is_empty) {
+    if problems.is_empty() && pooled.as_ref().is_some_and(Vec::is_empty) {
         log::warn!(
             "no enabled writer in aggregator.exact.writers or aggregator.sketch.writers: \
              windows are not stored unless --output is given"
@@ -934,6 +937,14 @@ ai:
             message,
             "test.yaml: aggregator.exact.writers[0].text.root_path: an enabled text writer needs \
              text.root_path, the directory its windows go under at line 8; ${ROOT} on line 8 is unset or empty"
+        );
+        // The writer in error is the one message: no word of the period
+        // that would have been the window length without it.
+        let with_period = yaml.replace("aggregator:\n", "aggregator:\n  period: 720h\n");
+        let message = load(&with_period, &[]).expect_err("empty root refused");
+        assert!(
+            message.contains("text.root_path") && !message.contains("period"),
+            "{message}"
         );
     }
 
