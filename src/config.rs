@@ -2,13 +2,15 @@
 //!
 //! Owns turning a config file into a resolved [`Config`] (every default
 //! filled in, every value checked) and nothing else: it never opens captures,
-//! creates directories or starts threads. Go2NetSpectra phase-1 files load
-//! unchanged.
+//! creates directories or starts threads. Go2NetSpectra phase-1 files and
+//! HEAD files (`head`) load unchanged; `${VAR}` in the text is expanded
+//! first (`env`). Sketch task entries are `sketch`'s.
 //!
 //! Values are checked while they are deserialized, so serde_yaml attaches the
 //! key path and line to the message itself. Only checks spanning several
-//! values (duplicate task names) run afterwards; they find their lines by
-//! walking the document again (`line_of`).
+//! values (duplicate task names, keys that exclude each other) run
+//! afterwards; they find their lines by walking the document again
+//! (`line_of`), and add which environment variable a line's value came from.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +23,12 @@ use serde::{Deserialize, Deserializer};
 
 use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
 use crate::safe_read::{SafeReadError, read_regular_file};
+
+mod env;
+mod head;
+mod sketch;
+
+pub use sketch::SketchTaskConfig;
 
 /// Largest config file read: far above any real config, far below what
 /// would hurt (`-c /dev/zero` must not eat memory).
@@ -49,9 +57,9 @@ const MIN_BUFFER_SIZE: u64 = 1 << 20;
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
-/// Duplicate task names reported with their lines. Each line costs a parse
-/// of the whole text, so reporting every copy in a config of thousands of
-/// identical tasks took minutes.
+/// Problems (and duplicate task names) reported with their lines. Each line
+/// costs a parse of the whole text, so reporting every copy in a config of
+/// thousands of identical tasks took minutes.
 const MAX_REPORTED_DUPLICATES: usize = 5;
 /// Upper bound of `exact_tasks[].max_keys`: about 7 GB of 5-tuple records.
 const MAX_KEYS: u64 = 100_000_000;
@@ -265,9 +273,11 @@ impl TryFrom<RawWriter> for WriterConfig {
     }
 }
 
-/// The `aggregator:` section, with every default filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawAggregator")]
+/// The `aggregator:` section, with every default filled in, in either
+/// layout: netspectra's own (`exact_tasks`, `sketch_tasks`) or
+/// Go2NetSpectra's HEAD layout (`types`, `period`, `exact`, `sketch`; see
+/// `head`), which also yields [`Config::writers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorConfig {
     /// Number of shard-aggregator actors, each on its own thread; 1..=1024.
     /// Default: the number of CPUs minus one (the reader has a thread of its
@@ -279,14 +289,21 @@ pub struct AggregatorConfig {
     /// Packets per reader-to-shard message; 1..=65536. Default: 1024.
     pub batch_size: usize,
     /// Window length: one snapshot per interval; whole seconds, 1s to 24h
-    /// (see [`parse_snapshot_interval`]). Default: 60s.
+    /// (see [`parse_snapshot_interval`]). Default: 60s; in the HEAD layout
+    /// the smallest `snapshot_interval` of the enabled writers, else `period`.
     pub snapshot_interval: Duration,
     /// Root directory of the output; a relative path is taken from the
     /// working directory; never empty. Default: `snapshots`.
     pub storage_root_path: PathBuf,
-    /// The tasks, in file order; never empty, names unique (ignoring ASCII
-    /// case). Default: the six tasks of `config/default.yaml`.
+    /// The exact tasks, in file order. Default: the six tasks of
+    /// `config/default.yaml`; in the HEAD layout, `aggregator.exact.tasks`
+    /// when `exact` runs (possibly none). Exact and sketch tasks together
+    /// are never empty, and their names are unique (ignoring ASCII case).
     pub exact_tasks: Vec<TaskConfig>,
+    /// The sketch tasks, in file order: `aggregator.sketch_tasks`, or in
+    /// the HEAD layout `aggregator.sketch.tasks` when `sketch` runs.
+    /// Default: none.
+    pub sketch_tasks: Vec<SketchTaskConfig>,
     /// Windows kept in memory and retried when writing them fails (a full
     /// disk); beyond this the oldest is given up and reported. 1..=1024.
     /// Default: 8.
@@ -328,9 +345,10 @@ pub enum ConfigError {
 
 impl Config {
     /// The bundled defaults: `config/default.yaml`, embedded at build time,
-    /// so running without `--config` and running with that file agree.
+    /// so running without `--config` and running with that file agree. Its
+    /// comments mention `${VAR}`; the environment is not consulted.
     pub fn bundled() -> Config {
-        Config::from_yaml(DEFAULT_YAML, "config/default.yaml")
+        Config::from_yaml_with_env(DEFAULT_YAML, "config/default.yaml", &|_| None)
             .expect("the bundled config/default.yaml is valid (a unit test loads it)")
     }
 
@@ -350,81 +368,65 @@ impl Config {
     }
 
     /// Parses and checks config text; `origin` (usually the file name) starts
-    /// every error message. Missing sections and keys take their defaults.
+    /// every error message. `${VAR}` and `$VAR` are first replaced by the
+    /// process's environment (`env`). Missing sections and keys take their
+    /// defaults.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_with_env(text, origin, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_yaml`] with variables looked up by `lookup` (`None`: unset).
+    fn from_yaml_with_env(
+        text: &str,
+        origin: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             origin: origin.to_string(),
             message,
         };
-        let raw: RawConfig = serde_yaml::from_str(text).map_err(|err| invalid(describe(&err)))?;
-        let config = Config {
-            aggregator: raw.aggregator,
-            capture: raw.capture,
-            retention: raw.retention,
-            writers: raw.writers,
-        };
-        let problems = config.duplicate_task_names(text);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(problems.join("; ")))
-        }
-    }
-
-    /// One message per task whose name an earlier task already uses, for
-    /// the first [`MAX_REPORTED_DUPLICATES`], then a count of the rest. Names
-    /// compare ignoring ASCII case: they become directory names, and some
-    /// file systems ignore case.
-    fn duplicate_task_names(&self, text: &str) -> Vec<String> {
-        let mut first_use: HashMap<String, usize> = HashMap::new();
-        let mut duplicates = Vec::new();
-        for (index, task) in self.aggregator.exact_tasks.iter().enumerate() {
-            let first = *first_use
-                .entry(task.name.to_ascii_lowercase())
-                .or_insert(index);
-            if first != index {
-                duplicates.push((index, first, &task.name));
-            }
-        }
-        let mut problems: Vec<String> = duplicates
-            .iter()
-            .take(MAX_REPORTED_DUPLICATES)
-            .map(|&(later, first, name)| {
-                format!(
-                    "aggregator.exact_tasks[{later}].name: duplicate task name {name:?}{}, \
-                     already used by aggregator.exact_tasks[{first}]{}",
-                    at_line(line_of_task_name(text, later)),
-                    at_line(line_of_task_name(text, first)),
-                )
-            })
-            .collect();
-        let more = duplicates.len().saturating_sub(MAX_REPORTED_DUPLICATES);
-        if more > 0 {
-            problems.push(format!("and {more} more duplicate task names"));
-        }
-        problems
+        let expanded = env::expand(text, lookup).map_err(invalid)?;
+        let doc = Doc(&expanded);
+        let raw: RawConfig =
+            serde_yaml::from_str(&expanded.text).map_err(|err| invalid(doc.describe(&err)))?;
+        raw.resolve(&doc)
+            .map_err(|problems| invalid(problems.join("; ")))
     }
 }
 
 impl Default for AggregatorConfig {
     fn default() -> Self {
-        AggregatorConfig::from(RawAggregator::default())
+        AggregatorConfig {
+            num_workers: default_workers(),
+            size_of_packet_channel: DEFAULT_PACKET_CHANNEL,
+            batch_size: DEFAULT_BATCH_SIZE,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+            storage_root_path: PathBuf::from(DEFAULT_STORAGE_ROOT),
+            exact_tasks: default_tasks(),
+            sketch_tasks: Vec::new(),
+            write_backlog: DEFAULT_WRITE_BACKLOG,
+        }
     }
 }
 
 impl AggregatorConfig {
-    /// The tasks as the pipeline runs them; a task without its own
-    /// `max_keys` gets `default_max_keys`.
+    /// The tasks as the pipeline runs them, exact tasks first, then sketch
+    /// tasks; an exact task without its own `max_keys` gets
+    /// `default_max_keys` (a sketch has fixed memory and no key limit).
     pub fn task_specs(&self, default_max_keys: Option<u64>) -> Vec<TaskSpec> {
-        self.exact_tasks
-            .iter()
-            .map(|task| TaskSpec {
-                name: task.name.clone(),
-                kind: TaskKind::Exact,
-                schema: task.schema,
-                max_keys: task.max_keys.or(default_max_keys),
-            })
-            .collect()
+        let exact = self.exact_tasks.iter().map(|task| TaskSpec {
+            name: task.name.clone(),
+            kind: TaskKind::Exact,
+            schema: task.schema,
+            max_keys: task.max_keys.or(default_max_keys),
+        });
+        let sketches = self.sketch_tasks.iter().map(|task| TaskSpec {
+            name: task.name.clone(),
+            kind: task.kind,
+            schema: task.schema,
+            max_keys: None,
+        });
+        exact.chain(sketches).collect()
     }
 
     /// Capacity of each shard's mailbox, in batches: the packet capacity
@@ -442,13 +444,76 @@ impl AggregatorConfig {
 )]
 struct RawConfig {
     #[serde(default, deserialize_with = "section")]
-    aggregator: AggregatorConfig,
+    aggregator: RawAggregator,
     #[serde(default, deserialize_with = "section")]
     capture: CaptureConfig,
     #[serde(default, deserialize_with = "section")]
     retention: RetentionConfig,
     #[serde(default)]
     writers: Option<Vec<WriterConfig>>,
+    // Go2NetSpectra HEAD sections netspectra does not implement: accepted
+    // whatever they hold, and logged as ignored.
+    #[serde(default)]
+    api: Option<serde_yaml::Value>,
+    #[serde(default)]
+    probe: Option<serde_yaml::Value>,
+    #[serde(default)]
+    alerter: Option<serde_yaml::Value>,
+    #[serde(default)]
+    smtp: Option<serde_yaml::Value>,
+    #[serde(default)]
+    ai: Option<serde_yaml::Value>,
+}
+
+impl RawConfig {
+    /// The resolved config, or every problem found, each naming its key
+    /// path and line.
+    fn resolve(self, doc: &Doc<'_>) -> Result<Config, Vec<String>> {
+        self.log_ignored_sections();
+        let conflicts = head::conflicts(&self, doc);
+        if !conflicts.is_empty() {
+            return Err(doc.render(conflicts));
+        }
+        let ResolvedAggregator {
+            config: aggregator,
+            places,
+            writers: head_writers,
+        } = self
+            .aggregator
+            .resolve(doc)
+            .map_err(|problems| doc.render(problems))?;
+        let duplicates = duplicate_task_names(&aggregator, &places, doc);
+        if !duplicates.is_empty() {
+            return Err(duplicates);
+        }
+        Ok(Config {
+            aggregator,
+            capture: self.capture,
+            retention: self.retention,
+            writers: self.writers.or(head_writers),
+        })
+    }
+
+    fn log_ignored_sections(&self) {
+        let sections = [
+            ("api", self.api.is_some()),
+            ("probe", self.probe.is_some()),
+            ("alerter", self.alerter.is_some()),
+            ("smtp", self.smtp.is_some()),
+            ("ai", self.ai.is_some()),
+        ];
+        let ignored: Vec<&str> = sections
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| *name)
+            .collect();
+        if !ignored.is_empty() {
+            log::info!(
+                "ignoring the Go2NetSpectra section(s) {}: netspectra does not implement them",
+                ignored.join(", ")
+            );
+        }
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -466,24 +531,234 @@ struct RawAggregator {
     storage_root_path: Option<PathBuf>,
     #[serde(default, deserialize_with = "task_list")]
     exact_tasks: Option<Vec<TaskConfig>>,
+    #[serde(default)]
+    sketch_tasks: Option<Vec<sketch::RawSketchTask>>,
     #[serde(default, deserialize_with = "write_backlog")]
     write_backlog: Option<usize>,
+    #[serde(default)]
+    types: Option<Vec<head::AggregatorType>>,
+    #[serde(default, deserialize_with = "head::spelled_duration")]
+    period: Option<head::Spelled>,
+    #[serde(default)]
+    exact: Option<head::RawSection<TaskConfig>>,
+    #[serde(default)]
+    sketch: Option<head::RawSection<sketch::RawSketchTask>>,
 }
 
-impl From<RawAggregator> for AggregatorConfig {
-    fn from(raw: RawAggregator) -> Self {
-        AggregatorConfig {
-            num_workers: raw.num_workers.unwrap_or_else(default_workers),
-            size_of_packet_channel: raw.size_of_packet_channel.unwrap_or(DEFAULT_PACKET_CHANNEL),
-            batch_size: raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
-            snapshot_interval: raw.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL),
-            storage_root_path: raw
-                .storage_root_path
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_ROOT)),
-            exact_tasks: raw.exact_tasks.unwrap_or_else(default_tasks),
-            write_backlog: raw.write_backlog.unwrap_or(DEFAULT_WRITE_BACKLOG),
+impl RawAggregator {
+    /// The section with its defaults, where each task was written, and the
+    /// writers of the HEAD layout (`None` in netspectra's own layout).
+    fn resolve(self, doc: &Doc<'_>) -> Result<ResolvedAggregator, Vec<Problem>> {
+        let defaults = AggregatorConfig::default();
+        let head = head::HeadSections {
+            types: self.types,
+            period: self.period,
+            exact: self.exact,
+            sketch: self.sketch,
+        };
+        let (exact_tasks, sketch_tasks, places, writers, interval) = if head.used() {
+            let head = head::resolve(head, self.snapshot_interval.is_some(), doc)?;
+            (
+                head.exact_tasks,
+                head.sketch_tasks,
+                head.places,
+                head.writers,
+                head.interval,
+            )
+        } else {
+            let defaulted = self.exact_tasks.is_none();
+            let exact_tasks = self.exact_tasks.unwrap_or(defaults.exact_tasks);
+            let list = [Step::Key("aggregator"), Step::Key("sketch_tasks")];
+            let sketch_tasks =
+                sketch::resolve_all(self.sketch_tasks.unwrap_or_default(), &list, doc)?;
+            let exact_places = (0..exact_tasks.len()).map(|index| TaskPlace {
+                path: sketch::entry_path(
+                    &[Step::Key("aggregator"), Step::Key("exact_tasks")],
+                    index,
+                ),
+                defaulted,
+            });
+            let sketch_places = (0..sketch_tasks.len()).map(|index| TaskPlace {
+                path: sketch::entry_path(&list, index),
+                defaulted: false,
+            });
+            let places = exact_places.chain(sketch_places).collect();
+            (exact_tasks, sketch_tasks, places, None, None)
+        };
+        let config = AggregatorConfig {
+            num_workers: self.num_workers.unwrap_or(defaults.num_workers),
+            size_of_packet_channel: self
+                .size_of_packet_channel
+                .unwrap_or(defaults.size_of_packet_channel),
+            batch_size: self.batch_size.unwrap_or(defaults.batch_size),
+            snapshot_interval: self
+                .snapshot_interval
+                .or(interval)
+                .unwrap_or(defaults.snapshot_interval),
+            storage_root_path: self.storage_root_path.unwrap_or(defaults.storage_root_path),
+            exact_tasks,
+            sketch_tasks,
+            write_backlog: self.write_backlog.unwrap_or(defaults.write_backlog),
+        };
+        Ok(ResolvedAggregator {
+            config,
+            places,
+            writers,
+        })
+    }
+}
+
+/// The `aggregator:` section resolved, with what the checks across the
+/// whole file need.
+struct ResolvedAggregator {
+    config: AggregatorConfig,
+    /// Where each task, exact then sketch, was written.
+    places: Vec<TaskPlace>,
+    /// The HEAD layout's writers (`None` in netspectra's own layout, or
+    /// when its sections have no writer list).
+    writers: Option<Vec<WriterConfig>>,
+}
+
+/// Where a task was written, for messages: its entry's key path, or for a
+/// default task the path it would have.
+struct TaskPlace {
+    path: KeyPath,
+    /// A default task: the file left `aggregator.exact_tasks` out.
+    defaulted: bool,
+}
+
+/// A problem found after parsing: the key path it is about and what is
+/// wrong. Its line is looked up only when it is reported.
+struct Problem {
+    at: KeyPath,
+    message: String,
+}
+
+/// A key path, e.g. `aggregator.exact.writers[1].clickhouse.host`.
+type KeyPath = Vec<Step<'static>>;
+
+/// The text being checked (after expansion), for finding lines, and what
+/// the environment put on each line.
+struct Doc<'t>(&'t env::Expanded);
+
+impl Doc<'_> {
+    /// The line of the value at `path`; `None` when the file lacks it.
+    fn line(&self, path: &[Step<'_>]) -> Option<usize> {
+        line_of(&self.0.text, path)
+    }
+
+    /// ` at line N` and what the environment put on that line; empty when
+    /// the file lacks `path`.
+    fn at_line(&self, path: &[Step<'_>]) -> String {
+        self.line(path).map_or_else(String::new, |line| {
+            format!(" at line {line}{}", self.0.note(line))
+        })
+    }
+
+    /// A serde_yaml error as a message, with its line's environment note.
+    /// serde_yaml leaves the position out of its message when the error
+    /// sits at line 1 column 1; it is added, so every message names a line.
+    fn describe(&self, err: &serde_yaml::Error) -> String {
+        let message = err.to_string();
+        match err.location() {
+            Some(at) if at.line() == 1 && at.column() == 1 && !message.contains(" at line ") => {
+                format!("{message} at line 1 column 1{}", self.0.note(1))
+            }
+            Some(at) => format!("{message}{}", self.0.note(at.line())),
+            None => message,
         }
     }
+
+    /// The messages of `problems`: the first [`MAX_REPORTED_DUPLICATES`]
+    /// with their lines, then a count of the rest.
+    fn render(&self, problems: Vec<Problem>) -> Vec<String> {
+        let more = problems.len().saturating_sub(MAX_REPORTED_DUPLICATES);
+        let mut messages: Vec<String> = problems
+            .into_iter()
+            .take(MAX_REPORTED_DUPLICATES)
+            .map(|problem| {
+                format!(
+                    "{}: {}{}",
+                    path_text(&problem.at),
+                    problem.message,
+                    self.at_line(&problem.at)
+                )
+            })
+            .collect();
+        if more > 0 {
+            messages.push(format!("and {more} more problems"));
+        }
+        messages
+    }
+}
+
+/// `path` as written in messages: `aggregator.exact_tasks[2].name`.
+fn path_text(path: &[Step<'_>]) -> String {
+    let mut text = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) if text.is_empty() => text.push_str(key),
+            Step::Key(key) => {
+                text.push('.');
+                text.push_str(key);
+            }
+            Step::Index(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    text
+}
+
+/// One message per task whose name an earlier task (exact or sketch)
+/// already uses, for the first [`MAX_REPORTED_DUPLICATES`], then a count
+/// of the rest. Names compare ignoring ASCII case: they become directory
+/// names, and some file systems ignore case.
+fn duplicate_task_names(
+    aggregator: &AggregatorConfig,
+    places: &[TaskPlace],
+    doc: &Doc<'_>,
+) -> Vec<String> {
+    let names = aggregator
+        .exact_tasks
+        .iter()
+        .map(|task| &task.name)
+        .chain(aggregator.sketch_tasks.iter().map(|task| &task.name));
+    let mut first_use: HashMap<String, usize> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (index, name) in names.enumerate() {
+        let first = *first_use.entry(name.to_ascii_lowercase()).or_insert(index);
+        if first != index {
+            duplicates.push((index, first, name));
+        }
+    }
+    let name_line = |place: &TaskPlace| {
+        let mut path = place.path.clone();
+        path.push(Step::Key("name"));
+        doc.at_line(&path)
+    };
+    let mut problems: Vec<String> = duplicates
+        .iter()
+        .take(MAX_REPORTED_DUPLICATES)
+        .filter_map(|&(later, first, name)| {
+            let (later, first) = (places.get(later)?, places.get(first)?);
+            let default = if first.defaulted {
+                " (a default task: the file leaves aggregator.exact_tasks out)"
+            } else {
+                ""
+            };
+            Some(format!(
+                "{}.name: duplicate task name {name:?}{}, already used by {}{}{default}",
+                path_text(&later.path),
+                name_line(later),
+                path_text(&first.path),
+                name_line(first),
+            ))
+        })
+        .collect();
+    let more = duplicates.len().saturating_sub(MAX_REPORTED_DUPLICATES);
+    if more > 0 {
+        problems.push(format!("and {more} more duplicate task names"));
+    }
+    problems
 }
 
 #[derive(Deserialize)]
@@ -634,7 +909,7 @@ fn task_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
 }
 
 fn key_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyField>, D::Error> {
-    deserializer.deserialize_seq(KeyFieldList)
+    deserializer.deserialize_seq(KeyFieldList { key: "key_fields" })
 }
 
 fn task_list<'de, D: Deserializer<'de>>(
@@ -652,6 +927,12 @@ pub fn parse_snapshot_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text).map_err(|err| {
         format!("invalid duration {text:?} ({err}); write e.g. \"30s\", \"1m\" or \"1h\"")
     })?;
+    check_window_length(interval, text)
+}
+
+/// The window-length rule of [`parse_snapshot_interval`] for `interval`,
+/// written as `text`.
+fn check_window_length(interval: Duration, text: &str) -> Result<Duration, String> {
     let whole_seconds = interval.subsec_nanos() == 0;
     if whole_seconds && (Duration::from_secs(1)..=MAX_SNAPSHOT_INTERVAL).contains(&interval) {
         Ok(interval)
@@ -841,6 +1122,73 @@ impl Visitor<'_> for Ranged {
     }
 }
 
+/// An unsigned integer checked and converted by `check`, whose error text
+/// becomes the message.
+struct Checked<T> {
+    expecting: &'static str,
+    check: fn(u64) -> Result<T, String>,
+}
+
+impl<'de, T> DeserializeSeed<'de> for Checked<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<T> Visitor<'_> for Checked<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+        (self.check)(value).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Signed(value), &self)),
+        }
+    }
+}
+
+/// `seed`'s value, or `None` for a null value (a key written without a
+/// value, or holding a `${VAR}` that was empty): Go2NetSpectra's zero value,
+/// which means the default.
+fn optional<'de, D, S>(deserializer: D, seed: S) -> Result<Option<S::Value>, D::Error>
+where
+    D: Deserializer<'de>,
+    S: DeserializeSeed<'de>,
+{
+    deserializer.deserialize_option(Optional(seed))
+}
+
+struct Optional<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value or nothing")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
 /// A string checked and converted by `parse`, whose error text becomes the message.
 struct Parsed<T> {
     expecting: &'static str,
@@ -867,8 +1215,11 @@ impl<T> Visitor<'_> for Parsed<T> {
     }
 }
 
-/// `key_fields`: a non-empty list of distinct field names.
-struct KeyFieldList;
+/// `key_fields` (or a sketch task's `flow_fields`, `element_fields`,
+/// named by `key`): a non-empty list of distinct field names.
+struct KeyFieldList {
+    key: &'static str,
+}
 
 impl<'de> Visitor<'de> for KeyFieldList {
     type Value = Vec<KeyField>;
@@ -893,9 +1244,10 @@ impl<'de> Visitor<'de> for KeyFieldList {
             fields.push(field);
         }
         if fields.is_empty() {
-            return Err(de::Error::custom(
-                "key_fields is empty; list at least one of SrcIP, DstIP, SrcPort, DstPort, Protocol",
-            ));
+            return Err(de::Error::custom(format!(
+                "{} is empty; list at least one of SrcIP, DstIP, SrcPort, DstPort, Protocol",
+                self.key
+            )));
         }
         Ok(fields)
     }
@@ -925,35 +1277,8 @@ impl<'de> Visitor<'de> for TaskList {
     }
 }
 
-/// serde_yaml leaves the position out of its message when the error sits at
-/// line 1 column 1; add it, so every message names a line.
-fn describe(err: &serde_yaml::Error) -> String {
-    let message = err.to_string();
-    match err.location() {
-        Some(at) if at.line() == 1 && at.column() == 1 && !message.contains(" at line ") => {
-            format!("{message} at line 1 column 1")
-        }
-        _ => message,
-    }
-}
-
-fn at_line(line: Option<usize>) -> String {
-    line.map_or_else(String::new, |line| format!(" at line {line}"))
-}
-
-fn line_of_task_name(text: &str, index: usize) -> Option<usize> {
-    line_of(
-        text,
-        &[
-            Step::Key("aggregator"),
-            Step::Key("exact_tasks"),
-            Step::Index(index),
-            Step::Key("name"),
-        ],
-    )
-}
-
 /// One step of a key path: a mapping key or a list index.
+#[derive(Debug, Clone, Copy)]
 enum Step<'a> {
     Key(&'a str),
     Index(usize),
@@ -1040,18 +1365,28 @@ aggregator:
       num_shards: 4096
 "#;
 
+    /// `yaml` loaded as `test.yaml` with only `vars` in the environment.
+    pub(super) fn load(yaml: &str, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| (*value).to_string())
+        };
+        Config::from_yaml_with_env(yaml, "test.yaml", &lookup).map_err(|err| err.to_string())
+    }
+
     /// The error text for `yaml`, which must be refused.
     #[track_caller]
-    fn refusal(yaml: &str) -> String {
-        match Config::from_yaml(yaml, "test.yaml") {
+    pub(super) fn refusal(yaml: &str) -> String {
+        match load(yaml, &[]) {
             Ok(config) => panic!("accepted {config:?}"),
-            Err(err) => err.to_string(),
+            Err(message) => message,
         }
     }
 
     /// Asserts the refusal of `yaml` names the file, `key_path`, `line` and says `what`.
     #[track_caller]
-    fn check_refused(yaml: &str, key_path: &str, line: usize, what: &str) {
+    pub(super) fn check_refused(yaml: &str, key_path: &str, line: usize, what: &str) {
         let message = refusal(yaml);
         assert!(message.starts_with("test.yaml: "), "{message}");
         assert!(
@@ -1275,7 +1610,8 @@ aggregator:
             refusal(yaml),
             "test.yaml: aggregator: unknown field `num_worker`, expected one of `num_workers`, \
              `size_of_packet_channel`, `batch_size`, `snapshot_interval`, \
-             `storage_root_path`, `exact_tasks`, `write_backlog` at line 2 column 3"
+             `storage_root_path`, `exact_tasks`, `sketch_tasks`, `write_backlog`, `types`, \
+             `period`, `exact`, `sketch` at line 2 column 3"
         );
         check_refused(
             &with_tasks(&["{name: a, key_fields: [SrcIP], shards: 4}"]),
@@ -1289,7 +1625,8 @@ aggregator:
     fn misspelt_top_level_section_names_line_one() {
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
-            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention`, `writers` at line 1 column 1"
+            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, \
+             `retention`, `writers`, `api`, `probe`, `alerter`, `smtp`, `ai` at line 1 column 1"
         );
     }
 

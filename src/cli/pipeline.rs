@@ -229,7 +229,7 @@ fn writer_specs(
             WriterConfig::Files { root } => {
                 if files > 1 && args.output.is_some() {
                     return Err(UsageError(format!(
-                        "--output is ambiguous: the config has {files} files writers; set their roots in `writers:` instead"
+                        "--output is ambiguous: the config has {files} files writers (`writers:` entries, or enabled gob and text writers with different root_path); set their roots in the config instead"
                     )));
                 }
                 files_spec(
@@ -475,7 +475,7 @@ fn run(
 /// refused before the first packet (an unsupported link type): zero counts,
 /// and the file that refused it in `files` and `errors`.
 fn print_json_without_run(config: &Config, refused: FileOutcome) -> anyhow::Result<()> {
-    let tasks = &config.aggregator.exact_tasks;
+    let tasks = config.aggregator.task_specs(None);
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
     let outcome = RunOutcome {
         read: ReadReport {

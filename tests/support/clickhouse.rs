@@ -27,6 +27,8 @@ pub struct ClickHouseServer {
     dir: TempDir,
     child: Option<Child>,
     pub http_port: u16,
+    /// The native-protocol port, which answers HTTP with an error.
+    pub tcp_port: u16,
     agent: ureq::Agent,
 }
 
@@ -54,6 +56,7 @@ impl ClickHouseServer {
             dir,
             child: None,
             http_port,
+            tcp_port,
             agent,
         };
         server.launch();

@@ -13,6 +13,10 @@ use base64::Engine;
 
 use crate::config::Secret;
 
+/// What ClickHouse's native-protocol port answers an HTTP request with
+/// (`Port 9000 is for clickhouse-client program. You must use port 8123 for
+/// HTTP.`), from 18.16 to current releases.
+const NATIVE_PORT_ANSWER: &str = "is for clickhouse-client program";
 /// Longest a connection attempt may take: a server that is down is seen fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest one statement may take, sending included.
@@ -44,6 +48,14 @@ pub enum ClickHouseError {
         statement: String,
         text: String,
     },
+    /// What answered is ClickHouse's native-protocol port (9000 by
+    /// default), which tells an HTTP client so in a 400 answer.
+    #[error(
+        "ClickHouse at {url}: this is the server's native-protocol port, not its HTTP interface \
+         (the server says: {text:?}); give the HTTP port (8123 by default): the port of `url`, \
+         or `http_port` in a Go2NetSpectra clickhouse block, whose `port` is the native one"
+    )]
+    NativePort { url: String, text: String },
     #[error(
         "ClickHouse at {url}: database `{database}` does not exist (create it with CREATE DATABASE {database}, or set `database` of the writer)"
     )]
@@ -137,6 +149,11 @@ impl Client {
         let text = response.body_mut().read_to_string().map_err(unreachable)?;
         if status.is_success() {
             Ok(text)
+        } else if status.as_u16() == 400 && text.contains(NATIVE_PORT_ANSWER) {
+            Err(ClickHouseError::NativePort {
+                url: self.url.clone(),
+                text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            })
         } else {
             Err(ClickHouseError::Refused {
                 url: self.url.clone(),
