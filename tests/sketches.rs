@@ -64,7 +64,6 @@ fn traffic(seconds: u64) -> Vec<PacketSpec> {
     let mut rng = Rng::new(9);
     let mut specs = Vec::new();
     let count = 200_000u64;
-    let step = seconds * SECOND / count;
     for index in 0..count {
         let uniform = rng.below(1 << 30) as f64 / (1u64 << 30) as f64;
         let source = (5000f64.powf(uniform) as u32).saturating_sub(1);
@@ -235,7 +234,7 @@ fn a_scanner_and_a_ddos_victim_are_reported_with_spreads_within_three_standard_e
                 (text(line, key), number(line, "spread"))
             })
             .collect();
-        let wide: Vec<(&String, &u64)> = truth.iter().filter(|(_, &n)| n >= 100).collect();
+        let wide: Vec<(&String, &u64)> = truth.iter().filter(|(_, n)| **n >= 100).collect();
         assert!(!wide.is_empty());
         for (address, &spread) in wide {
             let estimate = *reported
@@ -247,7 +246,7 @@ fn a_scanner_and_a_ddos_victim_are_reported_with_spreads_within_three_standard_e
                 "{task}: {address}: {estimate} for {spread}"
             );
         }
-        let (top, top_spread) = reported.iter().max_by_key(|(_, &n)| n).unwrap();
+        let (top, top_spread) = reported.iter().max_by_key(|(_, n)| **n).unwrap();
         let expected = if task == "scanners" {
             "10.99.0.1"
         } else {
