@@ -421,13 +421,20 @@ fn push(chunks: &mut Vec<Vec<FlowRecord>>, record: FlowRecord) -> u32 {
     u32::try_from(number).expect("a map holds fewer than 2^32 keys")
 }
 
-#[cfg(target_arch = "x86_64")]
 #[inline]
 fn prefetch_record(record: &FlowRecord) {
+    prefetch(record);
+}
+
+/// Asks the CPU to start loading the cache lines holding `value` (those of
+/// its first and last byte), so that a later access does not wait for
+/// memory. A hint with no effect on memory; nothing where unsupported.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn prefetch<T>(value: &T) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    let first = std::ptr::from_ref(record).cast::<i8>();
-    // A 72-byte record may straddle two cache lines: fetch its first and last byte's lines.
-    let last = first.wrapping_add(std::mem::size_of::<FlowRecord>() - 1);
+    let first = std::ptr::from_ref(value).cast::<i8>();
+    let last = first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
     // SAFETY: prefetching is a hint with no memory effect; SSE is baseline on x86_64.
     unsafe {
         _mm_prefetch::<_MM_HINT_T0>(first);
@@ -437,7 +444,7 @@ fn prefetch_record(record: &FlowRecord) {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn prefetch_record(_: &FlowRecord) {}
+pub(crate) fn prefetch<T>(_: &T) {}
 
 #[cfg(test)]
 mod tests {

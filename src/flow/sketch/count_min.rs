@@ -11,7 +11,13 @@
 //! bound of the combined total, but it can be larger than one sketch that
 //! saw both streams (conservative update is not linear).
 
+use super::MAX_DEPTH;
 use super::hash::row_index;
+use crate::flow::map::prefetch;
+
+/// A key's cell in each row: the first `depth` entries count. Cell numbers
+/// fit 32 bits: width × depth is at most 2^28.
+pub type Slots = [u32; MAX_DEPTH as usize];
 
 /// The counters: `cells[row * width + column] = [packets, bytes]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,24 +59,43 @@ impl CountMin {
         &self.cells
     }
 
+    /// The cells of the key hashing to `hash`, one per row (the first
+    /// `depth` entries), with their cache lines requested.
+    #[inline]
+    pub fn locate(&self, hash: u64) -> Slots {
+        let mut slots = [0u32; MAX_DEPTH as usize];
+        for (row, slot) in slots.iter_mut().take(self.depth as usize).enumerate() {
+            let at = row * self.width as usize + row_index(hash, row as u32, self.width);
+            prefetch(&self.cells[at]);
+            *slot = at as u32;
+        }
+        slots
+    }
+
     /// Counts one packet of `wire_len` bytes for the key hashing to
     /// `hash`, and returns the key's estimates afterwards.
-    #[inline]
+    #[cfg(test)]
     pub fn add(&mut self, hash: u64, wire_len: u32) -> Estimate {
-        let mut slots = [0usize; super::MAX_DEPTH as usize];
-        let slots = &mut slots[..self.depth as usize];
+        let slots = self.locate(hash);
+        self.add_at(&slots, wire_len)
+    }
+
+    /// Counts one packet of `wire_len` bytes in the cells `slots` (from
+    /// [`CountMin::locate`]) and returns the key's estimates afterwards.
+    #[inline]
+    pub fn add_at(&mut self, slots: &Slots, wire_len: u32) -> Estimate {
+        let slots = &slots[..self.depth as usize];
         let mut current = [u64::MAX; 2];
-        for (row, slot) in slots.iter_mut().enumerate() {
-            *slot = row * self.width as usize + row_index(hash, row as u32, self.width);
-            let cell = self.cells[*slot];
+        for &slot in slots {
+            let cell = self.cells[slot as usize];
             current = [current[0].min(cell[0]), current[1].min(cell[1])];
         }
         let raised = [
             current[0].saturating_add(1),
             current[1].saturating_add(u64::from(wire_len)),
         ];
-        for &slot in slots.iter() {
-            let cell = &mut self.cells[slot];
+        for &slot in slots {
+            let cell = &mut self.cells[slot as usize];
             cell[0] = cell[0].max(raised[0]);
             cell[1] = cell[1].max(raised[1]);
         }

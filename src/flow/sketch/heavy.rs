@@ -13,13 +13,19 @@ use std::collections::BTreeSet;
 
 use ahash::AHashSet;
 
-use super::HeavyHitterParams;
 use super::count_min::CountMin;
 use super::hash::key_hash;
+use super::{HeavyHitterParams, MAX_DEPTH};
 use crate::flow::aggregator::{
     Aggregator, Estimated, HEAVY_HITTERS_KIND, MergeError, Part, PartTotals, TaskSpec,
 };
 use crate::flow::{FlowKey, FlowRecord, KeySchema, Overflow, PacketRecord};
+
+/// Packets hashed and located before the first of them is counted.
+const GROUP: usize = 16;
+
+/// Slots of the direct-mapped memo of keys already admitted.
+const ADMITTED_MEMO: usize = 4096;
 
 /// Candidate keys kept per window: about 3 MiB at most. With the default
 /// thresholds a window would need over 33 million packets to have this many
@@ -44,19 +50,26 @@ impl HeavyHitterAggregator {
 }
 
 impl Aggregator for HeavyHitterAggregator {
+    /// Each group of packets is hashed and its cells requested from memory
+    /// first, then counted, so the cache misses of a group overlap.
     fn count(&mut self, batch: &[PacketRecord]) {
         let part = &mut self.part;
-        for packet in batch {
-            let key = self.schema.project(&packet.key);
-            let estimate = part
-                .sketch
-                .add(key_hash(&key, self.params.seed), packet.wire_len);
-            part.totals.packets += 1;
-            part.totals.bytes += u64::from(packet.wire_len);
-            if estimate.packets >= self.params.packet_threshold
-                || estimate.bytes >= self.params.byte_threshold
-            {
-                part.admit(key);
+        for group in batch.chunks(GROUP) {
+            let mut located = [(FlowKey::default(), 0u64, [0u32; MAX_DEPTH as usize]); GROUP];
+            for (packet, entry) in group.iter().zip(&mut located) {
+                let key = self.schema.project(&packet.key);
+                let hash = key_hash(&key, self.params.seed);
+                *entry = (key, hash, part.sketch.locate(hash));
+            }
+            for (packet, (key, hash, slots)) in group.iter().zip(&located) {
+                let estimate = part.sketch.add_at(slots, packet.wire_len);
+                part.totals.packets += 1;
+                part.totals.bytes += u64::from(packet.wire_len);
+                if estimate.packets >= self.params.packet_threshold
+                    || estimate.bytes >= self.params.byte_threshold
+                {
+                    part.admit_hashed(*key, *hash);
+                }
             }
         }
     }
@@ -84,26 +97,68 @@ pub struct HeavyHitterPart {
     pub(super) candidates_refused: u64,
     /// `packets` and `bytes`: N, what the sketch counted; `records`: keys reported.
     pub(super) totals: PartTotals,
+    /// Hashes of keys recently admitted, by `hash % ADMITTED_MEMO`: a heavy
+    /// key's packets skip the candidate set after its first admission.
+    admitted: Box<[u64]>,
 }
 
 impl HeavyHitterPart {
     fn empty(schema: KeySchema, params: HeavyHitterParams) -> HeavyHitterPart {
-        HeavyHitterPart {
+        let sketch = CountMin::new(params.width, params.depth);
+        HeavyHitterPart::from_state(
             schema,
             params,
-            sketch: CountMin::new(params.width, params.depth),
-            candidates: AHashSet::new(),
-            candidates_refused: 0,
-            totals: PartTotals::default(),
+            sketch,
+            AHashSet::new(),
+            0,
+            PartTotals::default(),
+        )
+    }
+
+    /// A part holding stored state; `totals.records` is recomputed.
+    pub(super) fn from_state(
+        schema: KeySchema,
+        params: HeavyHitterParams,
+        sketch: CountMin,
+        candidates: AHashSet<FlowKey>,
+        candidates_refused: u64,
+        totals: PartTotals,
+    ) -> HeavyHitterPart {
+        let mut part = HeavyHitterPart {
+            schema,
+            params,
+            sketch,
+            candidates,
+            candidates_refused,
+            totals,
+            admitted: vec![0; ADMITTED_MEMO].into_boxed_slice(),
+        };
+        part.totals.records = part.estimates().len() as u64;
+        part
+    }
+
+    /// [`HeavyHitterPart::admit`], skipped when the memo says the key
+    /// hashing to `hash` is in already (a false skip needs two candidate
+    /// keys with the same 64-bit hash).
+    #[inline]
+    fn admit_hashed(&mut self, key: FlowKey, hash: u64) {
+        let memo = &self.admitted[hash as usize % ADMITTED_MEMO];
+        if (*memo != hash || hash == 0) && self.admit(key) {
+            self.admitted[hash as usize % ADMITTED_MEMO] = hash;
         }
     }
 
+    /// Adds `key` to the candidates unless they are full; whether it is one.
     #[inline]
-    fn admit(&mut self, key: FlowKey) {
+    fn admit(&mut self, key: FlowKey) -> bool {
         if self.candidates.len() < MAX_CANDIDATES {
             self.candidates.insert(key);
-        } else if !self.candidates.contains(&key) {
+            true
+        } else if self.candidates.contains(&key) {
+            true
+        } else {
             self.candidates_refused += 1;
+            false
         }
     }
 }

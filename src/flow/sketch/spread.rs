@@ -20,15 +20,29 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 
-use super::SpreadParams;
 use super::hash::{key_hash, mix, pair_hash, row_index};
+use super::{MAX_DEPTH, SpreadParams};
 use crate::flow::aggregator::{
     Aggregator, Estimated, MergeError, Part, PartTotals, SUPER_SPREAD_KIND, TaskSpec,
 };
+use crate::flow::map::prefetch;
 use crate::flow::{FlowKey, FlowRecord, KeySchema, Overflow, PacketRecord};
 
 /// Mixed into a pair's hash to draw its level independently of its register.
 const LEVEL_SALT: u64 = 0x5bd1_e995_a5a5_a5a5;
+
+/// Packets hashed and located before the first of them is counted.
+const GROUP: usize = 16;
+
+/// Where one (key, element) pair lands in a [`SpreadSketch`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Located {
+    register: u32,
+    rank: u8,
+    level: u8,
+    /// The key's bucket in each row: the first `depth` entries count.
+    buckets: [u32; MAX_DEPTH as usize],
+}
 
 /// The buckets of one super-spreader sketch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,21 +104,47 @@ impl SpreadSketch {
         &self.candidates
     }
 
-    /// Records that `key` (hashing to `hash`) was seen with `element`.
+    /// Where the pair of `key` (hashing to `hash`) and `element` lands:
+    /// its register, rank and level, and its key's bucket in each row, with
+    /// the cache lines of those registers and levels requested.
     #[inline]
-    pub fn add(&mut self, key: &FlowKey, hash: u64, element: &FlowKey) {
+    pub fn locate(&self, hash: u64, element: &FlowKey) -> Located {
         let pair = pair_hash(hash, element);
         let m = self.params.registers as usize;
-        let register = (pair & (m as u64 - 1)) as usize;
+        let register = (pair & (m as u64 - 1)) as u32;
         // Rank: position of the first 1 in the bits above the index, from
         // the top; a word of zeros ranks one past its length.
         let rank = ((pair >> self.index_bits).leading_zeros() - self.index_bits + 1) as u8;
         let level = (mix(pair ^ LEVEL_SALT).leading_zeros() + 1) as u8;
-        for row in 0..self.params.depth {
-            let bucket = self.bucket(hash, row);
-            let slot = &mut self.registers[bucket * m + register];
-            *slot = (*slot).max(rank);
-            self.offer(bucket, level, key, hash);
+        let mut buckets = [0u32; MAX_DEPTH as usize];
+        for (row, bucket) in buckets
+            .iter_mut()
+            .take(self.params.depth as usize)
+            .enumerate()
+        {
+            let at = self.bucket(hash, row as u32);
+            prefetch(&self.registers[at * m + register as usize]);
+            prefetch(&self.levels[at]);
+            *bucket = at as u32;
+        }
+        Located {
+            register,
+            rank,
+            level,
+            buckets,
+        }
+    }
+
+    /// Records that `key` (hashing to `hash`) was seen with an element
+    /// that [`SpreadSketch::locate`] placed at `at`.
+    #[inline]
+    pub fn add_at(&mut self, key: &FlowKey, hash: u64, at: &Located) {
+        let m = self.params.registers as usize;
+        for &bucket in &at.buckets[..self.params.depth as usize] {
+            let bucket = bucket as usize;
+            let slot = &mut self.registers[bucket * m + at.register as usize];
+            *slot = (*slot).max(at.rank);
+            self.offer(bucket, at.level, key, hash);
         }
     }
 
@@ -213,15 +253,23 @@ impl SuperSpreadAggregator {
 }
 
 impl Aggregator for SuperSpreadAggregator {
+    /// Each group of packets is hashed and its registers requested from
+    /// memory first, then counted, so the cache misses of a group overlap.
     fn count(&mut self, batch: &[PacketRecord]) {
         let part = &mut self.part;
-        for packet in batch {
-            let key = self.schema.project(&packet.key);
-            let element = self.params.element.project(&packet.key);
-            part.sketch
-                .add(&key, key_hash(&key, self.params.seed), &element);
-            part.totals.packets += 1;
-            part.totals.bytes += u64::from(packet.wire_len);
+        for group in batch.chunks(GROUP) {
+            let mut located = [(FlowKey::default(), 0u64, Located::default()); GROUP];
+            for (packet, entry) in group.iter().zip(&mut located) {
+                let key = self.schema.project(&packet.key);
+                let hash = key_hash(&key, self.params.seed);
+                let element = self.params.element.project(&packet.key);
+                *entry = (key, hash, part.sketch.locate(hash, &element));
+            }
+            for (packet, (key, hash, at)) in group.iter().zip(&located) {
+                part.sketch.add_at(key, *hash, at);
+                part.totals.packets += 1;
+                part.totals.bytes += u64::from(packet.wire_len);
+            }
         }
     }
 

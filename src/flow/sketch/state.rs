@@ -213,16 +213,14 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, StateError> {
             for _ in 0..count {
                 candidates.insert(reader.key()?);
             }
-            let mut part = HeavyHitterPart {
+            Box::new(HeavyHitterPart::from_state(
                 schema,
                 params,
                 sketch,
                 candidates,
                 candidates_refused,
                 totals,
-            };
-            part.totals.records = part.estimates().len() as u64;
-            Box::new(part)
+            ))
         }
         SUPER_SPREAD => {
             let element_bits = reader.u8()?;
