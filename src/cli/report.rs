@@ -190,9 +190,10 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     } else {
         String::new()
     };
-    let sort = match options.sort {
-        SortBy::Packets => "packets",
-        SortBy::Bytes => "bytes",
+    let sort = match (table.counters, options.sort) {
+        (Counters::SuperSpread, _) => "spread",
+        (_, SortBy::Packets) => "packets",
+        (_, SortBy::Bytes) => "bytes",
     };
     let shown = table
         .shown_top
