@@ -301,7 +301,6 @@ fn a_clickhouse_http_port_that_is_the_native_port_is_named_as_such() {
 }
 
 #[test]
-#[ignore = "needs the sketch aggregators of issue 9: flow::build_aggregator has no sketch kind yet"]
 fn a_head_config_runs_its_sketch_tasks_beside_the_exact_tasks() {
     let setup = Setup::new(&head_config("[\"exact\", \"sketch\"]"));
     let root = setup.path("gons-res");
