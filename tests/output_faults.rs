@@ -11,33 +11,13 @@ use std::time::{Duration, Instant};
 
 use support::capture_writer::{Endian, PcapWriter};
 use support::cli::{analyze, inspect_json, netspectra};
+use support::disk::SmallDisk;
 use support::skip::skip;
 use support::store::{leftovers, part_dirs, window_dirs};
 use support::traffic::{PacketSpec, Rng, ethernet_frame, mixed_packets, write_pcap};
 
 const SECOND: u64 = 1_000_000_000;
 const START: u64 = 1_757_412_000 * SECOND;
-
-/// A size-limited tmpfs mounted for one test, unmounted when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).expect("mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .is_ok_and(|output| output.status.success());
-        mounted.then(|| SmallDisk(at.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_disk_full_mid_run_keeps_written_windows_whole_and_lists_the_lost_ones() {
