@@ -80,6 +80,16 @@ pub fn parquet_tables(root: &Path) -> BTreeMap<String, Table> {
     tables
 }
 
+/// The text values of a string column (null as `None`).
+pub fn text_column(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column = batch.column_by_name(name).expect("column present");
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|value| value.map(str::to_string))
+        .collect()
+}
+
 fn column_u64(batch: &RecordBatch, name: &str, row: usize) -> u64 {
     let column = batch.column_by_name(name).expect("column present");
     column.as_primitive::<UInt64Type>().value(row)
