@@ -100,8 +100,11 @@ pub struct FlowRow {
 
 /// What every row of one task's file shares.
 pub struct FlowFile<'a> {
+    /// [`flows_schema`], built once per writer.
     pub schema: SchemaRef,
+    /// The fields the task keys on; the other key columns are null.
     pub key: KeySchema,
+    /// Nanoseconds since the epoch.
     pub window_start: i64,
     pub window_end: i64,
     pub probe: &'a str,

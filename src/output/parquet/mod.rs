@@ -53,7 +53,9 @@ const BATCH_ROWS: usize = 8_192;
 /// Where and how windows are stored; resolved from a `writers:` entry or `--parquet`.
 #[derive(Debug, Clone)]
 pub struct ParquetSettings {
+    /// The tree's root; `analyze` and `capture` create it before the first packet.
     pub root: PathBuf,
+    /// Column compression of every file.
     pub compression: ParquetCompression,
     /// The name every row of this process carries.
     pub probe: String,
@@ -96,6 +98,7 @@ impl ParquetWriteError {
 }
 
 impl ParquetWriter {
+    /// A writer into `settings.root`; it touches no file before the first window.
     pub fn new(settings: ParquetSettings) -> ParquetWriter {
         let compression = match settings.compression {
             ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::default()),
