@@ -156,8 +156,9 @@ pub struct RetentionConfig {
 }
 
 /// One entry of `writers:`, a sink every window is stored in:
-/// `{type: files, root: PATH}` or
-/// `{type: clickhouse, url, database, username, password, probe}`.
+/// `{type: files, root: PATH}`,
+/// `{type: clickhouse, url, database, username, password, probe}` or
+/// `{type: parquet, root: PATH, compression, probe}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawWriter")]
 pub enum WriterConfig {
@@ -166,6 +167,31 @@ pub enum WriterConfig {
     Files { root: Option<PathBuf> },
     /// Rows in a ClickHouse server (see docs/clickhouse.md).
     ClickHouse(ClickHouseConfig),
+    /// Parquet files in a hive-style tree (see docs/parquet.md).
+    Parquet(ParquetConfig),
+}
+
+/// A `type: parquet` writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetConfig {
+    /// Directory of the tree; created if absent. Required.
+    pub root: PathBuf,
+    /// Column compression. Default: zstd.
+    pub compression: ParquetCompression,
+    /// Name of this capture point, stored in every row. Default: the host name.
+    pub probe: Option<String>,
+}
+
+/// How a Parquet writer compresses its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParquetCompression {
+    /// zstd, level 1: small files, fast to write.
+    #[default]
+    Zstd,
+    /// Snappy: what older readers always support.
+    Snappy,
+    /// None.
+    None,
 }
 
 /// A `type: clickhouse` writer.
@@ -208,7 +234,7 @@ impl fmt::Debug for Secret {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a writer: a mapping with `type: files` or `type: clickhouse`"
+    expecting = "a writer: a mapping with `type: files`, `type: clickhouse` or `type: parquet`"
 )]
 struct RawWriter {
     #[serde(rename = "type")]
@@ -222,6 +248,8 @@ struct RawWriter {
     password: Option<String>,
     #[serde(default, deserialize_with = "probe_name")]
     probe: Option<String>,
+    #[serde(default, deserialize_with = "parquet_compression")]
+    compression: Option<ParquetCompression>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -229,33 +257,44 @@ struct RawWriter {
 enum WriterKind {
     Files,
     Clickhouse,
+    Parquet,
+}
+
+impl WriterKind {
+    fn name(self) -> &'static str {
+        match self {
+            WriterKind::Files => "files",
+            WriterKind::Clickhouse => "clickhouse",
+            WriterKind::Parquet => "parquet",
+        }
+    }
 }
 
 impl TryFrom<RawWriter> for WriterConfig {
     type Error = String;
 
     fn try_from(raw: RawWriter) -> Result<Self, String> {
-        let foreign: Vec<&str> = match raw.kind {
-            WriterKind::Files => [
-                ("url", raw.url.is_some()),
-                ("database", raw.database.is_some()),
-                ("username", raw.username.is_some()),
-                ("password", raw.password.is_some()),
-                ("probe", raw.probe.is_some()),
-            ]
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(key, _)| *key)
-            .collect(),
-            WriterKind::Clickhouse => raw.root.iter().map(|_| "root").collect(),
+        let set = [
+            ("root", raw.root.is_some()),
+            ("url", raw.url.is_some()),
+            ("database", raw.database.is_some()),
+            ("username", raw.username.is_some()),
+            ("password", raw.password.is_some()),
+            ("probe", raw.probe.is_some()),
+            ("compression", raw.compression.is_some()),
+        ];
+        let allowed: &[&str] = match raw.kind {
+            WriterKind::Files => &["root"],
+            WriterKind::Clickhouse => &["url", "database", "username", "password", "probe"],
+            WriterKind::Parquet => &["root", "compression", "probe"],
         };
-        if let Some(key) = foreign.first() {
-            let kind = match raw.kind {
-                WriterKind::Files => "files",
-                WriterKind::Clickhouse => "clickhouse",
-            };
+        if let Some((key, _)) = set
+            .iter()
+            .find(|(key, is_set)| *is_set && !allowed.contains(key))
+        {
             return Err(format!(
-                "`{key}` is not a setting of a `type: {kind}` writer"
+                "`{key}` is not a setting of a `type: {}` writer",
+                raw.kind.name()
             ));
         }
         Ok(match raw.kind {
@@ -267,6 +306,13 @@ impl TryFrom<RawWriter> for WriterConfig {
                 database: raw.database.unwrap_or_else(|| "default".to_string()),
                 username: raw.username.unwrap_or_else(|| "default".to_string()),
                 password: Secret(raw.password.unwrap_or_default()),
+                probe: raw.probe,
+            }),
+            WriterKind::Parquet => WriterConfig::Parquet(ParquetConfig {
+                root: raw
+                    .root
+                    .ok_or("`root` is required for a `type: parquet` writer, e.g. root: parquet")?,
+                compression: raw.compression.unwrap_or_default(),
                 probe: raw.probe,
             }),
         })
@@ -900,6 +946,17 @@ fn probe_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     .map(Some)
 }
 
+fn parquet_compression<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ParquetCompression>, D::Error> {
+    Parsed {
+        expecting: "zstd, snappy or none",
+        parse: parse_parquet_compression,
+    }
+    .deserialize(deserializer)
+    .map(Some)
+}
+
 fn task_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Parsed {
         expecting: "a task name",
@@ -1034,6 +1091,17 @@ fn parse_clickhouse_url(text: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("http://{authority}"))
+}
+
+fn parse_parquet_compression(text: &str) -> Result<ParquetCompression, String> {
+    match text {
+        "zstd" => Ok(ParquetCompression::Zstd),
+        "snappy" => Ok(ParquetCompression::Snappy),
+        "none" => Ok(ParquetCompression::None),
+        _ => Err(format!(
+            "compression {text:?} unknown; write zstd, snappy or none"
+        )),
+    }
 }
 
 /// A probe name: what the rows of one capture point are told apart by.
@@ -1888,6 +1956,59 @@ aggregator:
             "writers[0].type",
             2,
             "unknown variant `kafka`",
+        );
+    }
+
+    #[test]
+    fn a_parquet_writer_loads_with_zstd_by_default_and_any_named_compression() {
+        let yaml = "writers:\n  - {type: parquet, root: pq}\n  - {type: parquet, root: pq2, compression: snappy, probe: edge-1}\n  - {type: parquet, root: pq3, compression: none}\n";
+        let writers = Config::from_yaml(yaml, "test.yaml")
+            .expect("valid writers")
+            .writers
+            .expect("writers given");
+        let want = [
+            ("pq", ParquetCompression::Zstd, None),
+            ("pq2", ParquetCompression::Snappy, Some("edge-1")),
+            ("pq3", ParquetCompression::None, None),
+        ];
+        for (writer, (root, compression, probe)) in writers.iter().zip(want) {
+            assert_eq!(
+                writer,
+                &WriterConfig::Parquet(ParquetConfig {
+                    root: PathBuf::from(root),
+                    compression,
+                    probe: probe.map(str::to_string),
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn bad_parquet_writers_are_refused_naming_the_key() {
+        let writer = |entry: &str| format!("writers:\n  - {entry}\n");
+        check_refused(
+            &writer("{type: parquet, root: pq, compression: lz4}"),
+            "writers[0].compression",
+            2,
+            "compression \"lz4\" unknown; write zstd, snappy or none",
+        );
+        check_refused(
+            &writer("{type: parquet}"),
+            "writers:",
+            2,
+            "`root` is required for a `type: parquet` writer",
+        );
+        check_refused(
+            &writer("{type: parquet, root: pq, url: \"http://h:1\"}"),
+            "writers",
+            2,
+            "`url` is not a setting of a `type: parquet` writer",
+        );
+        check_refused(
+            &writer("{type: files, compression: zstd}"),
+            "writers",
+            2,
+            "`compression` is not a setting of a `type: files` writer",
         );
     }
 

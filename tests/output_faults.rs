@@ -5,39 +5,19 @@
 pub mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::capture_writer::{Endian, PcapWriter};
 use support::cli::{analyze, inspect_json, netspectra};
+use support::disk::{SmallDisk, assert_filled_part_way};
 use support::skip::skip;
 use support::store::{leftovers, part_dirs, window_dirs};
 use support::traffic::{PacketSpec, Rng, ethernet_frame, mixed_packets, write_pcap};
 
 const SECOND: u64 = 1_000_000_000;
 const START: u64 = 1_757_412_000 * SECOND;
-
-/// A size-limited tmpfs mounted for one test, unmounted when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).expect("mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .is_ok_and(|output| output.status.success());
-        mounted.then(|| SmallDisk(at.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_disk_full_mid_run_keeps_written_windows_whole_and_lists_the_lost_ones() {
@@ -53,30 +33,7 @@ fn a_disk_full_mid_run_keeps_written_windows_whole_and_lists_the_lost_ones() {
     let out = disk.0.join("out");
     let run = analyze(&[&capture], &out, &["--snapshot-interval", "1s"]);
 
-    assert_eq!(
-        run.status, 1,
-        "a lost window must fail the run:\n{}",
-        run.stderr
-    );
-    let written = run.summary["windows"].as_u64().expect("windows");
-    let lost = run.summary["errors"].as_array().expect("errors").len() as u64;
-    assert!(
-        written > 0 && lost > 0,
-        "the disk should fill part-way: {}",
-        run.summary
-    );
-    assert_eq!(
-        written + lost,
-        40,
-        "every window is written or reported: {}",
-        run.summary
-    );
-    assert!(run.stderr.contains("not written"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("kept in memory and retried"),
-        "{}",
-        run.stderr
-    );
+    let written = assert_filled_part_way(&run, 40);
     // Every visible window is complete: inspect checks each shard file against its summary.
     assert_eq!(window_dirs(&out).len() as u64, written);
     let lines = inspect_json(&out, &["--task", "per_protocol"]);

@@ -105,6 +105,10 @@ pub struct PipelineArgs {
     /// Output root for snapshots. Overrides aggregator.storage_root_path.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Also store every window as Parquet files under DIR
+    /// (task=<name>/date=<day>/...; zstd; see docs/parquet.md).
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
     /// Number of shard actors (threads). Overrides aggregator.num_workers.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,

@@ -17,12 +17,17 @@ use crate::actors::signals;
 use crate::actors::supervisor::RunOutcome;
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError, PacketFilter, RunMode};
-use crate::config::{ClickHouseConfig, Config, DEFAULT_CAPTURE_MAX_KEYS, WriterConfig};
+use crate::config::{
+    ClickHouseConfig, Config, DEFAULT_CAPTURE_MAX_KEYS, ParquetCompression, WriterConfig,
+};
 use crate::flow::{PartTotals, TaskSpec, build_aggregator};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
 use crate::output::run::{self, RunId};
-use crate::output::{ClickHouseSettings, TopKeys, Writer, WriterSpec, build_writers, leftovers};
+use crate::output::{
+    ClickHouseSettings, ParquetSettings, TopKeys, Writer, WriterSpec, build_writers, leftovers,
+    parquet,
+};
 use crate::with_causes;
 
 use super::privileges;
@@ -68,8 +73,8 @@ pub fn analyze(args: AnalyzeArgs, bars: &MultiProgress) -> anyhow::Result<ExitCo
     };
     let (run_id, record) = offline_identity(&plan, &inputs);
     let writers = connect_writers(&plan)?;
-    for root in plan.roots() {
-        prepare_output_root(root)?;
+    for (root, cleanup) in plan.output_dirs() {
+        prepare_output_root(root, cleanup)?;
     }
     admit(&plan, run_id, record)?;
     let progress = bars.add(progress_bar(&args.files));
@@ -112,14 +117,14 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             privileges::drop_to_user(&user)?;
             // Only now, as that user: a root it creates is its own, and one
             // it cannot reach or write is refused before anything is created.
-            for root in plan.roots() {
-                prepare_output_root(root)?;
+            for (root, cleanup) in plan.output_dirs() {
+                prepare_output_root(root, cleanup)?;
             }
             capture
         }
         None => {
-            for root in plan.roots() {
-                prepare_output_root(root)?;
+            for (root, cleanup) in plan.output_dirs() {
+                prepare_output_root(root, cleanup)?;
             }
             LiveCapture::open(&settings)?
         }
@@ -242,6 +247,12 @@ fn writer_specs(
             WriterConfig::ClickHouse(clickhouse) => {
                 WriterSpec::ClickHouse(clickhouse_settings(clickhouse, index)?)
             }
+            WriterConfig::Parquet(config) => WriterSpec::Parquet(ParquetSettings {
+                root: config.root,
+                compression: config.compression,
+                probe: probe_name(config.probe, &format!("writers[{index}].probe"))?,
+                retention,
+            }),
         });
     }
     if files == 0
@@ -249,7 +260,32 @@ fn writer_specs(
     {
         specs.push(files_spec(root.clone()));
     }
+    if let Some(root) = &args.parquet {
+        specs.push(WriterSpec::Parquet(ParquetSettings {
+            root: root.clone(),
+            compression: ParquetCompression::default(),
+            probe: probe_name(None, "--parquet")?,
+            retention,
+        }));
+    }
     Ok(specs)
+}
+
+/// The probe name given, or else the host name; `key` names the setting
+/// to fill in when neither is known.
+fn probe_name(probe: Option<String>, key: &str) -> Result<String, UsageError> {
+    match probe {
+        Some(probe) => Ok(probe),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{key}: no probe name set and the host name is unknown; name this probe"
+                ))
+            }),
+    }
 }
 
 /// A `type: clickhouse` entry with its probe name resolved (default: the
@@ -258,18 +294,7 @@ fn clickhouse_settings(
     config: ClickHouseConfig,
     index: usize,
 ) -> Result<ClickHouseSettings, UsageError> {
-    let probe = match config.probe {
-        Some(probe) => probe,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|name| name.trim().to_string())
-            .ok()
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "writers[{index}].probe: not set and the host name is unknown; name this probe"
-                ))
-            })?,
-    };
+    let probe = probe_name(config.probe, &format!("writers[{index}].probe"))?;
     Ok(ClickHouseSettings {
         url: config.url,
         database: config.database,
@@ -325,10 +350,27 @@ impl Plan {
     fn roots(&self) -> impl Iterator<Item = &Path> {
         self.writers.iter().filter_map(|spec| match spec {
             WriterSpec::Files { root, .. } => Some(root.as_path()),
+            WriterSpec::ClickHouse(_) | WriterSpec::Top { .. } | WriterSpec::Parquet(_) => None,
+        })
+    }
+
+    /// Every directory a sink writes under, with the clean-up of what an
+    /// interrupted run of that sink leaves there.
+    fn output_dirs(&self) -> impl Iterator<Item = (&Path, Cleanup)> {
+        self.writers.iter().filter_map(|spec| match spec {
+            WriterSpec::Files { root, .. } => {
+                Some((root.as_path(), leftovers::clean_leftovers as Cleanup))
+            }
+            WriterSpec::Parquet(settings) => {
+                Some((settings.root.as_path(), parquet::clean_leftovers as Cleanup))
+            }
             WriterSpec::ClickHouse(_) | WriterSpec::Top { .. } => None,
         })
     }
 }
+
+/// Removes what an interrupted run left under a directory; one line per thing done.
+type Cleanup = fn(&Path) -> Vec<String>;
 
 /// What the windows and the progress go to.
 struct Sinks {
@@ -499,7 +541,7 @@ fn print_json_without_run(config: &Config, refused: FileOutcome) -> anyhow::Resu
 /// Creates the output root, proves it writable and cleans up what an
 /// interrupted earlier run left, before any packet is read; a failure is a
 /// usage error (exit status 2).
-fn prepare_output_root(root: &Path) -> Result<(), UsageError> {
+fn prepare_output_root(root: &Path, cleanup: Cleanup) -> Result<(), UsageError> {
     let probe = root.join(format!(".netspectra-write-test-{}", std::process::id()));
     std::fs::create_dir_all(root)
         .and_then(|()| std::fs::write(&probe, b""))
@@ -510,7 +552,7 @@ fn prepare_output_root(root: &Path) -> Result<(), UsageError> {
                 root.display()
             ))
         })?;
-    for done in leftovers::clean_leftovers(root) {
+    for done in cleanup(root) {
         log::warn!("{done}");
     }
     Ok(())

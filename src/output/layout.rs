@@ -66,6 +66,12 @@ pub fn parse_window_dir_name(name: &str) -> Option<u64> {
     (window_dir_name(nanos) == name).then_some(nanos)
 }
 
+/// The UTC day of `ns` (nanoseconds since the epoch), e.g. `2025-09-09`.
+pub fn utc_date(ns: u64) -> String {
+    let t = Civil::from_nanos(ns);
+    format!("{:04}-{:02}-{:02}", t.year, t.month, t.day)
+}
+
 /// RFC 3339 UTC with nine fractional digits, e.g. `2025-09-09T10:00:00.123456789Z`.
 pub fn rfc3339_nanos(ns: u64) -> String {
     let t = Civil::from_nanos(ns);
@@ -139,6 +145,7 @@ mod tests {
     fn check(ns: u64, dir: &str, rfc3339: &str) {
         assert_eq!(window_dir_name(ns), dir);
         assert_eq!(rfc3339_nanos(ns), rfc3339);
+        assert_eq!(utc_date(ns), rfc3339[..10]);
         assert_eq!(parse_window_dir_name(dir), Some(ns - ns % SEC));
     }
 

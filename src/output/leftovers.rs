@@ -74,7 +74,8 @@ fn remove(path: &Path) -> String {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` still runs (pid 0 is taken as running: never ours to clean).
+pub(super) fn process_alive(pid: u32) -> bool {
     pid == 0 || Path::new("/proc").join(pid.to_string()).exists()
 }
 

@@ -1,5 +1,6 @@
 //! Snapshot output: the Writer seam and its sinks (files; ClickHouse in
-//! `clickhouse/`, schema in docs/clickhouse.md), the `.dat` format, the
+//! `clickhouse/`, schema in docs/clickhouse.md; Parquet in `parquet/`,
+//! layout in docs/parquet.md), the `.dat` format, the
 //! on-disk window layout, and loading stored windows back for `inspect`.
 //!
 //! Layout: `<root>/<window start, e.g. 2025-09-09T10-00-00Z>/<task>/shard_<i>.dat`
@@ -18,6 +19,7 @@ pub mod inspect;
 pub mod layout;
 pub mod leftovers;
 pub mod manifest;
+pub mod parquet;
 pub mod retention;
 pub mod run;
 mod sketch;
@@ -27,6 +29,7 @@ mod writer;
 
 use std::path::PathBuf;
 
+pub use self::parquet::{ParquetSettings, ParquetWriter};
 pub use clickhouse::{ClickHouseError, ClickHouseSettings, ClickHouseWriter};
 pub use error::OutputError;
 pub use files::FilesWriter;
@@ -47,6 +50,8 @@ pub enum WriterSpec {
     Top { tables: TopKeys },
     /// Rows in a ClickHouse server.
     ClickHouse(ClickHouseSettings),
+    /// Parquet files in a hive-style tree.
+    Parquet(ParquetSettings),
 }
 
 /// The registry of sinks: one writer per spec, in order. A new sink adds
@@ -64,6 +69,7 @@ pub fn build_writers(specs: &[WriterSpec]) -> Result<Vec<Box<dyn Writer>>, Click
                 WriterSpec::ClickHouse(settings) => {
                     Box::new(ClickHouseWriter::connect(settings.clone())?)
                 }
+                WriterSpec::Parquet(settings) => Box::new(ParquetWriter::new(settings.clone())),
             })
         })
         .collect()

@@ -37,7 +37,7 @@ impl Retention {
     /// Removes the windows under `root` beyond the limits, except those
     /// starting at a time in `protected`; returns how many were removed.
     pub fn apply(&self, root: &Path, protected: &BTreeSet<u64>) -> usize {
-        if self.max_windows.is_none() && self.max_age.is_none() {
+        if !self.limits() {
             return 0;
         }
         self.expired(&windows(root), protected)
@@ -46,8 +46,18 @@ impl Retention {
             .count()
     }
 
-    /// The windows to remove among `windows` (sorted oldest first).
-    fn expired(&self, windows: &[(u64, String)], protected: &BTreeSet<u64>) -> Vec<(u64, String)> {
+    /// Whether either limit is set.
+    pub fn limits(&self) -> bool {
+        self.max_windows.is_some() || self.max_age.is_some()
+    }
+
+    /// The windows to remove among `windows` (by start, sorted oldest
+    /// first, each with what names it on disk).
+    pub(super) fn expired<T: Clone>(
+        &self,
+        windows: &[(u64, T)],
+        protected: &BTreeSet<u64>,
+    ) -> Vec<(u64, T)> {
         let over_count = self
             .max_windows
             .map_or(0, |keep| windows.len().saturating_sub(keep));

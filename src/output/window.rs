@@ -87,7 +87,7 @@ pub fn write_window(root: &Path, window: &ClosedWindow) -> Result<PathBuf, Outpu
     check_task_names(root, &window.tasks)?;
     let name = window_dir_name(window.bounds.start_ns);
     let window_dir = root.join(&name);
-    ensure_window_dir(&window_dir)?;
+    ensure_real_dir(&window_dir)?;
     let part = window.run.part_name();
     let temp = window_dir.join(temp_part_name(window.run, std::process::id()));
     if temp.exists() {
@@ -121,13 +121,14 @@ pub fn write_window(root: &Path, window: &ClosedWindow) -> Result<PathBuf, Outpu
     Ok(target)
 }
 
-/// Makes `window_dir` a real directory. A symlink planted at a window's
-/// name is removed (never followed, so its target is never written into).
-fn ensure_window_dir(window_dir: &Path) -> Result<(), OutputError> {
+/// Makes `window_dir` a real directory. A symlink planted at its name (a
+/// window's, or a directory of the Parquet tree) is removed, never
+/// followed, so its target is never written into.
+pub(super) fn ensure_real_dir(window_dir: &Path) -> Result<(), OutputError> {
     match fs::symlink_metadata(window_dir) {
         Ok(meta) if meta.file_type().is_symlink() => {
             log::warn!(
-                "{}: a symlink at a window's name; replaced by a directory",
+                "{}: a symlink where netspectra keeps a directory; replaced by a directory",
                 window_dir.display()
             );
             fs::remove_file(window_dir).map_err(OutputError::io(window_dir, "remove symlink"))?;
@@ -160,7 +161,8 @@ fn write_tasks(temp: &Path, window: &ClosedWindow, name: &str) -> Result<(), Out
     Ok(())
 }
 
-fn check_task_names(root: &Path, tasks: &[TaskWindow]) -> Result<(), OutputError> {
+/// Refuses task names that cannot name a directory, or that repeat.
+pub(super) fn check_task_names(root: &Path, tasks: &[TaskWindow]) -> Result<(), OutputError> {
     for (index, task) in tasks.iter().enumerate() {
         let name = task.spec.name.as_str();
         let reason = if name.is_empty() {
@@ -310,7 +312,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 }
 
 /// Makes a directory's entries durable. Only Unix can open a directory for this.
-fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
     if cfg!(unix) {
         let handle = fs::File::open(dir).map_err(OutputError::io(dir, "open directory"))?;
         handle

@@ -2,7 +2,9 @@
 
 pub mod capture_writer;
 pub mod cli;
+pub mod disk;
 pub mod measure;
+pub mod parquet_files;
 pub mod skip;
 pub mod store;
 pub mod traffic;
