@@ -673,94 +673,27 @@ mod tests {
     use crate::config::tests::{check_refused, load, refusal};
     use crate::flow::KeyField;
 
-    /// Every key of the HEAD layout, with values from the environment.
-    const HEAD: &str = r#"api:
-  grpc_listen_addr: ":50051"
-  http_listen_addr: ":8080"
-aggregator:
-  types: ["exact", "sketch"]
-  period: "720h"
-  num_workers: 3
-  size_of_packet_channel: 10000
-  exact:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "30s"
-        gob:
-          root_path: "${GOB_ROOT}"
-      - type: "text"
-        enabled: false
-        snapshot_interval: "10s"
-        text:
-          root_path: "test/text"
-      - type: "clickhouse"
-        enabled: true
-        snapshot_interval: "60s"
-        clickhouse:
-          host: "${CLICKHOUSE_HOST}"
-          port: ${CLICKHOUSE_PORT}
-          database: "default"
-          username: "default"
-          password: "${CLICKHOUSE_PASSWORD}"
-          cloud: false
-    tasks:
-      - name: "per_src_ip"
-        key_fields: ["SrcIP"]
-        num_shards: 64
-      - name: "per_five_tuple"
-        key_fields: ["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]
-        num_shards: 128
-  sketch:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "30s"
-        gob:
-          root_path: "${GOB_ROOT}"
-    tasks:
-      - name: "hh_src"
-        skt_type: 0
-        flow_fields: ["SrcIP"]
-        width: 32768
-        depth: 2
-        size_thereshold: 0
-        count_thereshold: 1000
-      - name: "ss_src_dst"
-        skt_type: 1
-        flow_fields: ["SrcIP"]
-        element_fields: ["DstIP"]
-        width: 0
-        depth: 0
-        count_thereshold: 100
-        m: 128
-        size: 4
-        base: 1.08
-        b: 0.5
-probe:
-  nats_url: "nats://nats:4222"
-  subject: "gons.packets.raw"
-  persistence: {enabled: false, path: "test/publish", num_workers: 4, channel_buffer_size: 10000, encoding: "pcap"}
-alerter:
-  enabled: true
-  check_interval: "1m"
-  rules:
-    - {name: big, task_name: hh_src, metric: heavy_hitter_count, operator: ">", threshold: 10}
-smtp:
-  host: "${SMTP_HOST}"
-  port: ${SMTP_PORT}
-  password: "$$ecret"
-ai:
-  api_key: "${AI_API_KEY}"
-  model: "gemini-pro"
-"#;
+    /// Every key of the HEAD layout, with values from the environment;
+    /// the end-to-end test runs the same file.
+    const HEAD: &str = include_str!("../../tests/data/go2netspectra-head.yaml");
 
-    const VARS: [(&str, &str); 4] = [
-        ("GOB_ROOT", "/var/lib/gons"),
+    const VARS: [(&str, &str); 8] = [
+        ("TYPES", "[exact, sketch]"),
+        ("WORKERS", "3"),
+        ("GOB_INTERVAL", "30s"),
+        ("GONS_ROOT", "/var/lib/gons"),
+        ("CLICKHOUSE_ENABLED", "true"),
         ("CLICKHOUSE_HOST", "ch.example"),
         ("CLICKHOUSE_PORT", "9000"),
         ("CLICKHOUSE_PASSWORD", "p4ss"),
     ];
+
+    /// [`HEAD`] loaded with [`VARS`], `TYPES` replaced by `types`.
+    fn head_with_types(types: &str) -> Result<Config, String> {
+        let mut vars = VARS;
+        vars[0].1 = types;
+        load(HEAD, &vars)
+    }
 
     #[track_caller]
     fn head(yaml: &str) -> Config {
@@ -824,28 +757,26 @@ ai:
 
     #[test]
     fn types_chooses_the_sections_that_run_and_absent_runs_every_section_given() {
-        let exact_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact]");
-        let config = head(&exact_only);
+        let config = head_with_types("[exact]").expect("valid");
         assert!(config.aggregator.sketch_tasks.is_empty());
         assert_eq!(config.aggregator.exact_tasks.len(), 2);
-        let sketch_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [sketch]");
-        let config = head(&sketch_only);
+        let config = head_with_types("[\"sketch\"]").expect("valid");
         assert!(config.aggregator.exact_tasks.is_empty());
         assert_eq!(config.aggregator.sketch_tasks.len(), 2);
         assert_eq!(config.writers.map(|w| w.len()), Some(1));
-        let untyped = HEAD.replace("  types: [\"exact\", \"sketch\"]\n", "");
-        assert_eq!(head(&untyped).aggregator.task_specs(None).len(), 4);
-        check_refused(
-            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact, approx]"),
-            "aggregator.types[1]",
-            5,
-            "unknown variant `approx`, expected `exact` or `sketch`",
+        let untyped = head_with_types("").expect("valid");
+        assert_eq!(untyped.aggregator.task_specs(None).len(), 4);
+        let message = head_with_types("[exact, approx]").expect_err("unknown type");
+        assert!(
+            message.contains("aggregator.types[1]: unknown variant `approx`, expected `exact` or `sketch` at line 11")
+                && message.ends_with("; the value on line 11 comes from ${TYPES}"),
+            "{message}"
         );
-        check_refused(
-            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: []"),
-            "aggregator.types: no task to run",
-            5,
-            "list tasks in aggregator.exact.tasks",
+        let message = head_with_types("[]").expect_err("nothing runs");
+        assert!(
+            message.starts_with("test.yaml: aggregator.types: no task to run")
+                && message.contains("at line 11"),
+            "{message}"
         );
     }
 
