@@ -110,7 +110,7 @@ struct RawFileBlock {
 
 /// The `clickhouse:` block of a writer: Go2NetSpectra's keys, plus
 /// netspectra's `http_port` and `probe`.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping of ClickHouse settings (`host`, `port`, `database`, ...)"
@@ -536,7 +536,7 @@ impl RawWriterDef {
                 }
             }
             WriterType::Clickhouse => {
-                let block = self.clickhouse.unwrap_or_else(RawClickHouseBlock::empty);
+                let block = self.clickhouse.unwrap_or_default();
                 WriterConfig::ClickHouse(block.resolve(&key(&["clickhouse"]), &place)?)
             }
         };
@@ -545,19 +545,6 @@ impl RawWriterDef {
 }
 
 impl RawClickHouseBlock {
-    fn empty() -> RawClickHouseBlock {
-        RawClickHouseBlock {
-            host: None,
-            port: None,
-            database: None,
-            username: None,
-            password: None,
-            cloud: None,
-            http_port: None,
-            probe: None,
-        }
-    }
-
     /// The ClickHouse writer's settings; `place` chooses where a missing
     /// value is reported (its key, else the block, else the writer).
     fn resolve(

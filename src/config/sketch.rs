@@ -159,12 +159,12 @@ impl RawSketchTask {
             }
             right.or(wrong).filter(|value| *value != 0)
         };
-        let bytes = spelling(
+        let byte_threshold = spelling(
             self.size_thereshold,
             self.size_threshold,
             ["size_thereshold", "size_threshold"],
         );
-        let count = spelling(
+        let count_threshold = spelling(
             self.count_thereshold,
             self.count_threshold,
             ["count_thereshold", "count_threshold"],
@@ -174,7 +174,7 @@ impl RawSketchTask {
             log::warn!("{}.{name}: ignored; {why}", super::path_text(at));
         };
         let seed = self.seed.unwrap_or(DEFAULT_SEED);
-        let task_kind = match kind {
+        let (task_kind, state_bytes) = match kind {
             SketchType::HeavyHitters => {
                 if self.element_fields.is_some() {
                     ignored(
@@ -185,16 +185,17 @@ impl RawSketchTask {
                 if self.m.is_some() {
                     ignored("m", "registers are a super-spreader (skt_type 1) setting");
                 }
-                TaskKind::HeavyHitters(HeavyHitterParams {
+                let params = HeavyHitterParams {
                     width: self.width.unwrap_or(HEAVY_DEFAULT_WIDTH),
                     depth: self.depth.unwrap_or(HEAVY_DEFAULT_DEPTH),
-                    packet_threshold: count.unwrap_or(HEAVY_DEFAULT_PACKET_THRESHOLD),
-                    byte_threshold: bytes.unwrap_or(HEAVY_DEFAULT_BYTE_THRESHOLD),
+                    packet_threshold: count_threshold.unwrap_or(HEAVY_DEFAULT_PACKET_THRESHOLD),
+                    byte_threshold: byte_threshold.unwrap_or(HEAVY_DEFAULT_BYTE_THRESHOLD),
                     seed,
-                })
+                };
+                (TaskKind::HeavyHitters(params), params.sketch_bytes())
             }
             SketchType::SuperSpread => {
-                if bytes.is_some() {
+                if byte_threshold.is_some() {
                     ignored(
                         "size_threshold",
                         "a super-spreader task (skt_type 1) reports by count_threshold only",
@@ -218,26 +219,22 @@ impl RawSketchTask {
                         ),
                     });
                 }
-                TaskKind::SuperSpread(SpreadParams {
+                let params = SpreadParams {
                     element: KeySchema::from_fields(&element),
                     width: self.width.unwrap_or(SPREAD_DEFAULT_WIDTH),
                     depth: self.depth.unwrap_or(SPREAD_DEFAULT_DEPTH),
                     registers: self.m.unwrap_or(SPREAD_DEFAULT_REGISTERS),
-                    threshold: count.unwrap_or(SPREAD_DEFAULT_THRESHOLD),
+                    threshold: count_threshold.unwrap_or(SPREAD_DEFAULT_THRESHOLD),
                     seed,
-                })
+                };
+                (TaskKind::SuperSpread(params), params.sketch_bytes())
             }
         };
-        let bytes = match task_kind {
-            TaskKind::HeavyHitters(params) => params.sketch_bytes(),
-            TaskKind::SuperSpread(params) => params.sketch_bytes(),
-            TaskKind::Exact => 0,
-        };
-        if bytes > MAX_SKETCH_BYTES {
+        if state_bytes > MAX_SKETCH_BYTES {
             problems.push(Problem {
                 at: at.to_vec(),
                 message: format!(
-                    "width, depth and m ask for {bytes} bytes of sketch state; at most {MAX_SKETCH_BYTES}"
+                    "width, depth and m ask for {state_bytes} bytes of sketch state; at most {MAX_SKETCH_BYTES}"
                 ),
             });
         }
