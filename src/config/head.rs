@@ -268,30 +268,9 @@ pub(super) fn resolve(
         Vec::new()
     });
     if exact_tasks.is_empty() && sketch_tasks.is_empty() && problems.is_empty() {
-        let at = if head.types.is_some() {
-            vec![Step::Key("aggregator"), Step::Key("types")]
-        } else {
-            vec![Step::Key("aggregator")]
-        };
-        problems.push(Problem {
-            at,
-            message: "no task to run: list tasks in aggregator.exact.tasks or \
-                      aggregator.sketch.tasks, and their section in aggregator.types"
-                .to_string(),
-        });
+        problems.push(no_task(head.types.is_some()));
     }
-    let mut places = Vec::new();
-    for (list, count) in [("exact", exact_tasks.len()), ("sketch", sketch_tasks.len())] {
-        places.extend((0..count).map(|index| TaskPlace {
-            path: vec![
-                Step::Key("aggregator"),
-                Step::Key(list),
-                Step::Key("tasks"),
-                Step::Index(index),
-            ],
-            defaulted: false,
-        }));
-    }
+    let places = task_places(exact_tasks.len(), sketch_tasks.len());
     let writers = pool_writers([("exact", exact_writers), ("sketch", sketch_writers)], doc);
     // A writer in error says nothing of the window length: no second
     // message about a fallback the file did not ask for.
@@ -320,6 +299,38 @@ pub(super) fn resolve(
         writers,
         interval,
     })
+}
+
+/// The problem of a HEAD file that runs no task, placed at `types` when
+/// the file has it.
+fn no_task(types_given: bool) -> Problem {
+    let mut at = vec![Step::Key("aggregator")];
+    if types_given {
+        at.push(Step::Key("types"));
+    }
+    Problem {
+        at,
+        message: "no task to run: list tasks in aggregator.exact.tasks or \
+                  aggregator.sketch.tasks, and their section in aggregator.types"
+            .to_string(),
+    }
+}
+
+/// Where the `exact` exact tasks and `sketch` sketch tasks that run were written.
+fn task_places(exact: usize, sketch: usize) -> Vec<TaskPlace> {
+    let place = |list: &'static str, index: usize| TaskPlace {
+        path: vec![
+            Step::Key("aggregator"),
+            Step::Key(list),
+            Step::Key("tasks"),
+            Step::Index(index),
+        ],
+        defaulted: false,
+    };
+    let exact = (0..exact).map(|index| place("exact", index));
+    exact
+        .chain((0..sketch).map(|index| place("sketch", index)))
+        .collect()
 }
 
 /// A section's writers and tasks when it runs; logs what is skipped.
@@ -478,85 +489,86 @@ impl RawWriterDef {
         at: &[Step<'static>],
         doc: &Doc<'_>,
     ) -> Result<Option<WriterConfig>, Vec<Problem>> {
-        let at_text = super::path_text(at);
         let kind = self.kind.key();
         if self.enabled != Some(true) {
             log::info!(
-                "{at_text}: {kind} writer not enabled (`enabled` is false or absent); skipped"
+                "{}: {kind} writer not enabled (`enabled` is false or absent); skipped",
+                super::path_text(at)
             );
             return Ok(None);
         }
+        self.warn_foreign_blocks(at);
+        let writer = match self.kind {
+            WriterType::Gob => files_writer(self.gob, kind, at, doc)?,
+            WriterType::Text => files_writer(self.text, kind, at, doc)?,
+            WriterType::Clickhouse => WriterConfig::ClickHouse(
+                self.clickhouse
+                    .unwrap_or_default()
+                    .resolve(&key(at, &["clickhouse"]), doc)?,
+            ),
+        };
+        Ok(Some(writer))
+    }
+
+    /// Go2NetSpectra ignores the blocks named after other writer types; so
+    /// does netspectra, saying so.
+    fn warn_foreign_blocks(&self, at: &[Step<'static>]) {
+        let kind = self.kind.key();
         let blocks = [
             ("gob", self.gob.is_some()),
             ("text", self.text.is_some()),
             ("clickhouse", self.clickhouse.is_some()),
         ];
         for (block, _) in blocks.iter().filter(|(block, set)| *set && *block != kind) {
-            log::warn!("{at_text}.{block}: ignored; this is a `type: {kind}` writer");
+            log::warn!(
+                "{}.{block}: ignored; this is a `type: {kind}` writer",
+                super::path_text(at)
+            );
         }
-        let key = |keys: &[&'static str]| {
-            let mut path = at.to_vec();
-            path.extend(keys.iter().map(|key| Step::Key(key)));
-            path
-        };
-        // The deepest of `paths` that the file has: a required value left
-        // empty is reported at its key, and its line names the variable.
-        let place = |paths: [KeyPath; 2]| {
-            let [deep, block] = paths;
-            if doc.line(&deep).is_some() {
-                deep
-            } else if doc.line(&block).is_some() {
-                block
-            } else {
-                at.to_vec()
-            }
-        };
-        let writer = match self.kind {
-            WriterType::Gob | WriterType::Text => {
-                let block = if self.kind == WriterType::Gob {
-                    self.gob
-                } else {
-                    self.text
-                };
-                let root = block.and_then(|block| block.root_path).unwrap_or_default();
-                if root.is_empty() {
-                    return Err(vec![Problem {
-                        at: place([key(&[kind, "root_path"]), key(&[kind])]),
-                        message: format!(
-                            "an enabled {kind} writer needs {kind}.root_path, the directory its windows go under"
-                        ),
-                    }]);
-                }
-                log::info!(
-                    "{at_text}: Go2NetSpectra's `{kind}` writer is netspectra's files writer at {root} \
-                     (netspectra's own format; --output replaces root_path)"
-                );
-                WriterConfig::Files {
-                    root: Some(PathBuf::from(root)),
-                }
-            }
-            WriterType::Clickhouse => {
-                let block = self.clickhouse.unwrap_or_default();
-                WriterConfig::ClickHouse(block.resolve(&key(&["clickhouse"]), &place)?)
-            }
-        };
-        Ok(Some(writer))
     }
 }
 
+/// An enabled `gob` or `text` writer (`kind`) as netspectra's files writer.
+fn files_writer(
+    block: Option<RawFileBlock>,
+    kind: &'static str,
+    at: &[Step<'static>],
+    doc: &Doc<'_>,
+) -> Result<WriterConfig, Vec<Problem>> {
+    let root = block.and_then(|block| block.root_path).unwrap_or_default();
+    if root.is_empty() {
+        return Err(vec![Problem {
+            at: doc.first_present(vec![key(at, &[kind, "root_path"]), key(at, &[kind])], at),
+            message: format!(
+                "an enabled {kind} writer needs {kind}.root_path, the directory its windows go under"
+            ),
+        }]);
+    }
+    log::info!(
+        "{}: Go2NetSpectra's `{kind}` writer is netspectra's files writer at {root} \
+         (netspectra's own format; --output replaces root_path)",
+        super::path_text(at)
+    );
+    Ok(WriterConfig::Files {
+        root: Some(PathBuf::from(root)),
+    })
+}
+
+/// The path of `keys` below `at`.
+fn key(at: &[Step<'static>], keys: &[&'static str]) -> KeyPath {
+    let mut path = at.to_vec();
+    path.extend(keys.iter().map(|key| Step::Key(key)));
+    path
+}
+
 impl RawClickHouseBlock {
-    /// The ClickHouse writer's settings; `place` chooses where a missing
-    /// value is reported (its key, else the block, else the writer).
+    /// The ClickHouse writer's settings from the block at `at`.
     fn resolve(
         self,
         at: &[Step<'static>],
-        place: &dyn Fn([KeyPath; 2]) -> KeyPath,
+        doc: &Doc<'_>,
     ) -> Result<ClickHouseConfig, Vec<Problem>> {
-        let key = |name: &'static str| {
-            let mut path = at.to_vec();
-            path.push(Step::Key(name));
-            path
-        };
+        let key = |name: &'static str| key(at, &[name]);
         let mut problems = Vec::new();
         if self.cloud == Some(true) {
             problems.push(Problem {
@@ -601,7 +613,10 @@ impl RawClickHouseBlock {
                 }
             }
             Err(message) => problems.push(Problem {
-                at: place([key("host"), at.to_vec()]),
+                at: doc.first_present(
+                    vec![key("host"), at.to_vec()],
+                    at.split_last().map_or(at, |(_, writer)| writer),
+                ),
                 message,
             }),
         }

@@ -251,13 +251,8 @@ impl RawSketchTask {
         let element = self.element_fields.clone().unwrap_or_default();
         let mut problems = Vec::new();
         if element.is_empty() {
-            let written = key(at, "element_fields");
             problems.push(Problem {
-                at: if doc.line(&written).is_some() {
-                    written
-                } else {
-                    at.to_vec()
-                },
+                at: doc.first_present(vec![key(at, "element_fields")], at),
                 message: "a super-spreader task (skt_type 1) needs element_fields: \
                           what is counted distinct per flow_fields key, e.g. [DstIP]"
                     .to_string(),
