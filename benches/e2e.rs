@@ -14,6 +14,10 @@
 //! Prints median packets/s, the ratio to the baseline, and peak RSS.
 //! Set NETSPECTRA_BENCH_RUNS to change the number of runs (default 5).
 //!
+//! Then the cost of sketches: the default six tasks plus one heavy-hitter
+//! and one super-spreader task (width 32768, depth 2, m 128) against the
+//! six alone, interleaved, with the sketch tables' fixed memory.
+//!
 //! Then, on the skewed capture with the default config: the ratio of
 //! `analyze`'s time to the read floor (`tcpdump -r FILE -w /dev/null`,
 //! libpcap reading the same file, interleaved; skipped without tcpdump), and
@@ -34,6 +38,8 @@ use std::process::Command;
 pub mod measure;
 
 use measure::{Measured, median, release_binary, run_measured, runs_from_env};
+use netspectra::flow::sketch::{HeavyHitterParams, SpreadParams};
+use netspectra::flow::{KeyField, KeySchema};
 
 const THROUGHPUT_PACKETS: u64 = 2_000_000;
 const DISTINCT_FLOWS: u64 = 2_000_000;
@@ -80,6 +86,7 @@ fn main() {
         median_rate(&cand, THROUGHPUT_PACKETS) / median_rate(&base, THROUGHPUT_PACKETS)
     );
 
+    sketch_cost(&binary, &skewed, &six_tasks, runs, &data);
     read_floor(&binary, &skewed, &six_tasks, runs, &data);
     cpu_per_worker_count(&binary, &skewed, &six_tasks, runs, &data);
 
@@ -99,6 +106,48 @@ fn main() {
     println!(
         "memory per 5-tuple flow: {:.1} bytes",
         extra * 1024.0 / DISTINCT_FLOWS as f64
+    );
+}
+
+/// The default six tasks plus a heavy-hitter and a super-spreader task
+/// (width 32768, depth 2, m 128) against the six alone, interleaved.
+fn sketch_cost(binary: &Path, capture: &Path, six_tasks: &Path, runs: usize, data: &Path) {
+    let with_sketches = data.join("six-plus-sketches.yaml");
+    let defaults = std::fs::read_to_string(six_tasks).expect("default config readable");
+    let sketches = "    - {name: heavy_sources, skt_type: 0, flow_fields: [SrcIP], width: 32768, depth: 2}\n    \
+                    - {name: spreading_sources, skt_type: 1, flow_fields: [SrcIP], \
+                    element_fields: [DstIP], width: 32768, depth: 2, m: 128}\n";
+    // The sketch list goes inside the `aggregator:` section, before the next section.
+    let at = defaults.find("\ncapture:").expect("default config has a capture section");
+    let text = format!("{}\n  sketch_tasks:\n{sketches}{}", &defaults[..at], &defaults[at..]);
+    std::fs::write(&with_sketches, text).expect("bench config written");
+    println!("\nsketches: six tasks + heavy hitters + super-spreaders (32768 x 2, m 128)");
+    let (base, cand) = interleave(binary, capture, six_tasks, &with_sketches, runs, data);
+    report("six default tasks", &base, THROUGHPUT_PACKETS);
+    report("six tasks + two sketch tasks", &cand, THROUGHPUT_PACKETS);
+    let rss = |runs: &[Measured]| median(runs.iter().map(|run| run.peak_rss_kib).collect()) as f64;
+    println!(
+        "throughput with sketches / without: {:.2}; peak RSS +{:.1} MiB \
+         (sketch tables: heavy hitters {} bytes, super-spreaders {} bytes, one window each)",
+        median_rate(&cand, THROUGHPUT_PACKETS) / median_rate(&base, THROUGHPUT_PACKETS),
+        (rss(&cand) - rss(&base)) / 1024.0,
+        HeavyHitterParams {
+            width: 32768,
+            depth: 2,
+            packet_threshold: 0,
+            byte_threshold: 0,
+            seed: 0,
+        }
+        .sketch_bytes(),
+        SpreadParams {
+            element: KeySchema::from_fields(&[KeyField::DstIp]),
+            width: 32768,
+            depth: 2,
+            registers: 128,
+            threshold: 0,
+            seed: 0,
+        }
+        .sketch_bytes(),
     );
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::flow::{KeyField, KeySchema};
 use crate::output::OutputError;
-use crate::output::inspect::{Format, InspectOptions, Row, SortBy, Table, load_tables};
+use crate::output::inspect::{Counters, Format, InspectOptions, Row, SortBy, Table, load_tables};
 use crate::output::layout::rfc3339_nanos;
 
 /// Loads what `options` selects and writes the report in its format to `out`.
@@ -28,13 +28,25 @@ const OTHER: &str = "other";
 enum Cell {
     Text(String),
     Number(u64),
+    /// `estimated`: true on every row of a sketch task.
+    Flag(bool),
     /// An address field of a key without an address (should not occur in files we write).
     Missing,
 }
 
-/// The key fields of `schema` (each `other` for the overflow row) followed
-/// by the counters, as (column, value).
-fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
+/// The counter columns of a table, after its key fields.
+fn counter_columns(counters: Counters) -> &'static [&'static str] {
+    match counters {
+        Counters::Exact => &["packets", "bytes", "first_seen", "last_seen"],
+        Counters::HeavyHitters => &["packets", "bytes", "estimated"],
+        Counters::SuperSpread => &["spread", "estimated"],
+    }
+}
+
+/// The key fields of the table's schema (each `other` for the overflow
+/// row) followed by its counters, as (column, value).
+fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
+    let schema = table.schema;
     let address =
         |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
     let mut cells: Vec<(&'static str, Cell)> = schema
@@ -54,12 +66,17 @@ fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
         })
         .collect();
     let stats = &row.stats;
-    cells.extend([
-        ("packets", Cell::Number(stats.packets)),
-        ("bytes", Cell::Number(stats.bytes)),
-        ("first_seen", Cell::Text(rfc3339_nanos(stats.first_seen))),
-        ("last_seen", Cell::Text(rfc3339_nanos(stats.last_seen))),
-    ]);
+    cells.extend(counter_columns(table.counters).iter().map(|&column| {
+        let cell = match column {
+            "packets" => Cell::Number(stats.packets),
+            "bytes" => Cell::Number(stats.bytes),
+            "first_seen" => Cell::Text(rfc3339_nanos(stats.first_seen)),
+            "last_seen" => Cell::Text(rfc3339_nanos(stats.last_seen)),
+            "spread" => Cell::Number(row.spread.unwrap_or(0)),
+            _ => Cell::Flag(true),
+        };
+        (column, cell)
+    }));
     cells
 }
 
@@ -72,7 +89,7 @@ fn labelled_row(table: &Table, record: &Row, merge: bool) -> Vec<(&'static str, 
             Cell::Text(rfc3339_nanos(table.window_start_ns)),
         ));
     }
-    cells.extend(row(table.schema, record));
+    cells.extend(row(table, record));
     cells
 }
 
@@ -87,6 +104,7 @@ fn render_json(tables: &[Table], merge: bool) -> String {
                     let value = match cell {
                         Cell::Text(text) => serde_json::Value::from(text.as_str()),
                         Cell::Number(number) => serde_json::Value::from(*number),
+                        Cell::Flag(flag) => serde_json::Value::from(*flag),
                         Cell::Missing => serde_json::Value::Null,
                     };
                     format!("\"{column}\":{value}")
@@ -112,7 +130,10 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
         columns.push("window_start");
     }
     columns.extend(union.fields().map(KeyField::column_name));
-    columns.extend(["packets", "bytes", "first_seen", "last_seen"]);
+    columns.extend(counter_columns(Counters::Exact));
+    if tables.iter().any(|table| table.counters != Counters::Exact) {
+        columns.extend(["spread", "estimated"]);
+    }
     let mut out = columns.join(",") + "\n";
     for table in tables {
         for record in &table.rows {
@@ -123,6 +144,7 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
                     |column| match cells.iter().find(|(name, _)| name == column) {
                         Some((_, Cell::Text(text))) => csv_quote(text),
                         Some((_, Cell::Number(number))) => number.to_string(),
+                        Some((_, Cell::Flag(flag))) => flag.to_string(),
                         Some((_, Cell::Missing)) | None => String::new(),
                     },
                 )
@@ -150,12 +172,9 @@ fn render_table(tables: &[Table], options: &InspectOptions) -> String {
             out.push('\n');
         }
         out.push_str(&heading(table, options));
-        let rows: Vec<Vec<(&'static str, Cell)>> = table
-            .rows
-            .iter()
-            .map(|record| row(table.schema, record))
-            .collect();
-        out.push_str(&aligned(table.schema, &rows));
+        let rows: Vec<Vec<(&'static str, Cell)>> =
+            table.rows.iter().map(|record| row(table, record)).collect();
+        out.push_str(&aligned(table, &rows));
     }
     out
 }
@@ -184,19 +203,25 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     } else {
         String::new()
     };
+    let flows = match table.counters {
+        Counters::Exact => format!("{} flows", table.flows),
+        Counters::HeavyHitters => format!("heavy hitters (estimates): {} keys", table.flows),
+        Counters::SuperSpread => format!("super-spreaders (estimates): {} keys", table.flows),
+    };
     format!(
-        "{span}{windows}  task {}{schema}: {} flows, {} packets, {} bytes{shown}\n",
-        table.task, table.flows, table.packets, table.bytes
+        "{span}{windows}  task {}{schema}: {flows}, {} packets, {} bytes{shown}\n",
+        table.task, table.packets, table.bytes
     )
 }
 
 /// A header and rows, numbers right-aligned, text left-aligned, two spaces apart.
-fn aligned(schema: KeySchema, rows: &[Vec<(&'static str, Cell)>]) -> String {
-    let mut header: Vec<&str> = schema.fields().map(KeyField::column_name).collect();
-    header.extend(["packets", "bytes", "first_seen", "last_seen"]);
+fn aligned(table: &Table, rows: &[Vec<(&'static str, Cell)>]) -> String {
+    let mut header: Vec<&str> = table.schema.fields().map(KeyField::column_name).collect();
+    header.extend(counter_columns(table.counters));
     let text = |cell: &Cell| match cell {
         Cell::Text(text) => text.clone(),
         Cell::Number(number) => number.to_string(),
+        Cell::Flag(flag) => if *flag { "yes" } else { "no" }.to_string(),
         Cell::Missing => "-".to_string(),
     };
     let mut widths: Vec<usize> = header.iter().map(|name| name.len()).collect();

@@ -157,12 +157,35 @@ pub trait Part: Send + Sync + fmt::Debug {
     /// `max_keys`); empty when there were none.
     fn overflow(&self) -> Overflow;
 
+    /// The rows a sketch reports, estimated from its state, by key; empty
+    /// for kinds whose rows are [`Part::records`].
+    fn estimates(&self) -> Vec<Estimated> {
+        Vec::new()
+    }
+
+    /// The state a store keeps so that parts can be merged later (see
+    /// docs/sketch-format.md); `None` for kinds whose records are their state.
+    fn sketch_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Folds `other` into this part. Keys present in both are combined. On
     /// error the part may hold some of `other`'s records: discard it.
     fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError>;
 
     /// For a kind's own `merge` and for tests that look inside.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// One row of a sketch's report: estimates, never exact counts. Heavy
+/// hitters fill `packets` and `bytes`, super-spreaders `spread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimated {
+    pub key: FlowKey,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    /// Distinct elements seen with the key.
+    pub spread: Option<u64>,
 }
 
 /// Why two parts could not be merged.
@@ -173,6 +196,8 @@ pub enum MergeError {
         ours: &'static str,
         theirs: &'static str,
     },
+    #[error("the two sketches were built with different parameters")]
+    ParametersDiffer,
     #[error("a packet or byte count exceeds 2^64 - 1")]
     CountOverflow,
 }

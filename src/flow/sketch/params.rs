@@ -58,11 +58,14 @@ pub const SPREAD_DEFAULT_WIDTH: u32 = 4096;
 pub const SPREAD_DEFAULT_DEPTH: u32 = 2;
 
 /// Bounds a config value must respect (checked by the config layer, which
-/// names the key): they keep a task's memory under about 4 GiB.
+/// names the key).
 pub const MAX_WIDTH: u32 = 1 << 24;
 pub const MAX_DEPTH: u32 = 16;
 pub const MIN_REGISTERS: u32 = 16;
 pub const MAX_REGISTERS: u32 = 1 << 16;
+/// The most memory one sketch task may take ([`HeavyHitterParams::sketch_bytes`],
+/// [`SpreadParams::sketch_bytes`]): 4 GiB.
+pub const MAX_SKETCH_BYTES: u64 = 4 << 30;
 
 impl HeavyHitterParams {
     /// Bytes of sketch state: two `depth` × `width` tables of u64 counters
