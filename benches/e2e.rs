@@ -118,8 +118,14 @@ fn sketch_cost(binary: &Path, capture: &Path, six_tasks: &Path, runs: usize, dat
                     - {name: spreading_sources, skt_type: 1, flow_fields: [SrcIP], \
                     element_fields: [DstIP], width: 32768, depth: 2, m: 128}\n";
     // The sketch list goes inside the `aggregator:` section, before the next section.
-    let at = defaults.find("\ncapture:").expect("default config has a capture section");
-    let text = format!("{}\n  sketch_tasks:\n{sketches}{}", &defaults[..at], &defaults[at..]);
+    let at = defaults
+        .find("\ncapture:")
+        .expect("default config has a capture section");
+    let text = format!(
+        "{}\n  sketch_tasks:\n{sketches}{}",
+        &defaults[..at],
+        &defaults[at..]
+    );
     std::fs::write(&with_sketches, text).expect("bench config written");
     println!("\nsketches: six tasks + heavy hitters + super-spreaders (32768 x 2, m 128)");
     let (base, cand) = interleave(binary, capture, six_tasks, &with_sketches, runs, data);

@@ -1,8 +1,9 @@
 //! Go2NetSpectra HEAD config files driving `netspectra analyze` as they are:
 //! every key of that layout, `${VAR}` expanded from the process's
-//! environment, disabled writers skipped, the exact tasks' windows under
-//! the gob writer's `root_path`, and an enabled ClickHouse writer that
-//! cannot be reached stopping the run with status 2 before the first packet.
+//! environment, disabled writers skipped, the exact tasks' windows (and,
+//! with `types: [exact, sketch]`, the sketch tasks') under the gob writer's
+//! `root_path`, and an enabled ClickHouse writer that cannot be reached
+//! stopping the run with status 2 before the first packet.
 
 #[path = "support/clickhouse.rs"]
 pub mod server;
@@ -209,14 +210,15 @@ fn a_clickhouse_http_port_that_is_the_native_port_is_named_as_such() {
 }
 
 #[test]
-#[ignore = "needs the sketch aggregators of issue 9: flow::build_aggregator has no sketch kind yet"]
 fn a_head_config_runs_its_sketch_tasks_beside_the_exact_tasks() {
     let setup = Setup::new(&head_config());
     let root = setup.path("gons-res");
     let vars = variables("[\"exact\", \"sketch\"]", &root);
     let log = assert_success(&setup.analyze(&[], &pairs(&vars)));
     assert!(log.contains("4 task(s)"), "{log}");
-    for window in window_dirs(&root) {
+    let windows = window_dirs(&root);
+    assert_eq!(windows.len(), 3, "one window per second: {windows:?}");
+    for window in windows {
         for task in ["per_src_ip", "per_five_tuple", "hh_src_ip", "ss_src_ip"] {
             assert!(
                 task_dir(&window, task).join("summary.json").is_file(),
@@ -224,5 +226,15 @@ fn a_head_config_runs_its_sketch_tasks_beside_the_exact_tasks() {
                 window.display()
             );
         }
+    }
+    // Every source talks to four servers: over count_thereshold 2.
+    let spreads = inspect_json(&root, &["--merge", "--task", "ss_src_ip"]);
+    assert!(!spreads.is_empty());
+    for line in spreads {
+        assert_eq!(line["estimated"], true, "{line}");
+        assert!(
+            line["spread"].as_u64().is_some_and(|spread| spread >= 2),
+            "{line}"
+        );
     }
 }

@@ -78,7 +78,11 @@ impl Writer for TopKeysWriter {
     /// Never fails but for a count past 2^64, which no retry can help.
     fn write(&mut self, window: &ClosedWindow) -> Result<(), WriteError> {
         let mut tables = self.tables.0.lock().unwrap_or_else(PoisonError::into_inner);
-        for task in window.tasks.iter().filter(|task| task.spec.kind == TaskKind::Exact) {
+        for task in window
+            .tasks
+            .iter()
+            .filter(|task| task.spec.kind == TaskKind::Exact)
+        {
             let position = tables.iter().position(|table| table.name == task.spec.name);
             let table = match position {
                 Some(index) => &mut tables[index],
