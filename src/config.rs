@@ -693,6 +693,15 @@ impl Doc<'_> {
         line_of(&self.0.text, path)
     }
 
+    /// The first of `paths` the file has, else `fallback`: a required value
+    /// left empty is reported at its own key, whose line names the variable.
+    fn first_present(&self, paths: Vec<KeyPath>, fallback: &[Step<'static>]) -> KeyPath {
+        paths
+            .into_iter()
+            .find(|path| self.line(path).is_some())
+            .unwrap_or_else(|| fallback.to_vec())
+    }
+
     /// ` at line N` and what the environment put on that line; empty when
     /// the file lacks `path`.
     fn at_line(&self, path: &[Step<'_>]) -> String {

@@ -1,8 +1,9 @@
 //! Go2NetSpectra HEAD config files driving `netspectra analyze` as they are:
 //! every key of that layout, `${VAR}` expanded from the process's
-//! environment, disabled writers skipped, the exact tasks' windows under
-//! the gob writer's `root_path`, and an enabled ClickHouse writer that
-//! cannot be reached stopping the run with status 2 before the first packet.
+//! environment, disabled writers skipped, the exact tasks' windows (and,
+//! with `types: [exact, sketch]`, the sketch tasks') under the gob writer's
+//! `root_path`, and an enabled ClickHouse writer that cannot be reached
+//! stopping the run with status 2 before the first packet.
 
 #[path = "support/clickhouse.rs"]
 pub mod server;
@@ -19,88 +20,11 @@ use support::traffic::{expected_tables, mixed_packets, tables_from_inspect, writ
 /// The first packet's time: 2023-11-14T22:13:20Z, on a window boundary.
 const START_NS: u64 = 1_700_000_000_000_000_000;
 
-/// A HEAD config with every key of the layout. `types` is the value of
-/// `aggregator.types`; `${GONS_ROOT}` is the gob writer's root,
-/// `${CLICKHOUSE_HOST}` the (disabled) ClickHouse writer's host.
-fn head_config(types: &str) -> String {
-    format!(
-        r#"api:
-  grpc_listen_addr: ":50051"
-  http_listen_addr: ":8080"
-aggregator:
-  types: {types}
-  period: "720h"
-  num_workers: ${{WORKERS}}
-  size_of_packet_channel: 10000
-  exact:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "1s"
-        gob:
-          root_path: "${{GONS_ROOT}}"
-      - type: "text"
-        enabled: false
-        snapshot_interval: "3600s"
-        text:
-          root_path: "text-res"
-      - type: "clickhouse"
-        enabled: false
-        snapshot_interval: "30s"
-        clickhouse:
-          host: "${{CLICKHOUSE_HOST}}"
-          port: ${{CLICKHOUSE_PORT}}
-          database: "default"
-          username: "default"
-          password: "${{CLICKHOUSE_PASSWORD}}"
-          cloud: false
-    tasks:
-      - name: "per_src_ip"
-        key_fields: ["SrcIP"]
-        num_shards: 64
-      - name: "per_five_tuple"
-        key_fields: ["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]
-        num_shards: 128
-  sketch:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "1s"
-        gob:
-          root_path: "${{GONS_ROOT}}"
-    tasks:
-      - name: "hh_src_ip"
-        skt_type: 0
-        flow_fields: ["SrcIP"]
-        width: 32768
-        depth: 2
-        size_thereshold: 0
-        count_thereshold: 50
-      - name: "ss_src_ip"
-        skt_type: 1
-        flow_fields: ["SrcIP"]
-        element_fields: ["DstIP"]
-        width: 0
-        depth: 0
-        count_thereshold: 2
-        m: 128
-        size: 0
-        base: 1.08
-        b: 0.5
-probe:
-  nats_url: "${{NATS_URL}}"
-  subject: "gons.packets.raw"
-alerter:
-  enabled: false
-  check_interval: "1m"
-  rules: []
-smtp:
-  host: "${{SMTP_HOST}}"
-  port: 587
-ai:
-  api_key: "${{AI_API_KEY}}"
-"#
-    )
+/// The HEAD config with every key of the layout; the environment fills it
+/// in (see the file's head).
+fn head_config() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go2netspectra-head.yaml");
+    std::fs::read_to_string(path).expect("tests/data/go2netspectra-head.yaml")
 }
 
 /// A temporary directory holding `config.yaml` (`text`) and a capture of
@@ -138,13 +62,23 @@ impl Setup {
     }
 }
 
-/// The variables the HEAD config names; `CLICKHOUSE_HOST` and the others
-/// of disabled writers and ignored sections are left unset.
-fn variables(root: &Path) -> Vec<(&'static str, String)> {
+/// The variables the HEAD config needs to run `types` with one-second
+/// windows under `root`; the ClickHouse writer's and those of the ignored
+/// sections are left unset, so that writer is disabled.
+fn variables(types: &str, root: &Path) -> Vec<(&'static str, String)> {
     vec![
-        ("GONS_ROOT", root.display().to_string()),
+        ("TYPES", types.to_string()),
         ("WORKERS", "2".to_string()),
+        ("GOB_INTERVAL", "1s".to_string()),
+        ("GONS_ROOT", root.display().to_string()),
     ]
+}
+
+/// `vars` as the pairs `Setup::analyze` takes.
+fn pairs<'v>(vars: &'v [(&'static str, String)]) -> Vec<(&'static str, &'v str)> {
+    vars.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
 }
 
 #[track_caller]
@@ -182,11 +116,10 @@ fn assert_exact_windows(root: &Path, setup: &Setup) {
 
 #[test]
 fn a_head_config_with_every_key_runs_its_exact_tasks_into_the_gob_root_path() {
-    let setup = Setup::new(&head_config("[\"exact\"]"));
+    let setup = Setup::new(&head_config());
     let root = setup.path("gons-res");
-    let vars = variables(&root);
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let log = assert_success(&setup.analyze(&["--json"], &vars));
+    let vars = variables("[\"exact\"]", &root);
+    let log = assert_success(&setup.analyze(&["--json"], &pairs(&vars)));
     assert_exact_windows(&root, &setup);
     for said in [
         "ignoring the Go2NetSpectra section(s) api, probe, alerter, smtp, ai",
@@ -203,74 +136,50 @@ fn a_head_config_with_every_key_runs_its_exact_tasks_into_the_gob_root_path() {
 
 #[test]
 fn output_replaces_the_gob_root_path() {
-    let setup = Setup::new(&head_config("[exact]"));
+    let setup = Setup::new(&head_config());
     let root = setup.path("gons-res");
-    let vars = variables(&root);
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_success(&setup.analyze(&["--output", "elsewhere"], &vars));
+    let vars = variables("[exact]", &root);
+    assert_success(&setup.analyze(&["--output", "elsewhere"], &pairs(&vars)));
     assert_exact_windows(&setup.path("elsewhere"), &setup);
     assert!(!root.exists(), "the root_path is not used with --output");
 }
 
 #[test]
 fn an_unset_variable_where_a_value_is_required_is_a_config_error_naming_key_and_variable() {
-    let setup = Setup::new(&head_config("[exact]"));
-    let output = setup.analyze(&[], &[("WORKERS", "2")]);
+    let setup = Setup::new(&head_config());
+    let mut vars = variables("[exact]", &setup.path("gons-res"));
+    vars.retain(|(name, _)| *name != "GONS_ROOT");
+    let output = setup.analyze(&[], &pairs(&vars));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
             "aggregator.exact.writers[0].gob.root_path: an enabled gob writer needs gob.root_path"
-        ) && stderr.contains("at line 15; ${GONS_ROOT} on line 15 is unset or empty"),
+        ) && stderr.contains("at line 21; ${GONS_ROOT} on line 21 is unset or empty"),
         "{stderr}"
     );
-}
-
-/// The HEAD config with its disabled ClickHouse writer enabled, its HTTP
-/// port from `${CLICKHOUSE_HTTP_PORT}`.
-fn with_clickhouse_enabled() -> String {
-    head_config("[exact]")
-        .replace(
-            "        enabled: false\n        snapshot_interval: \"30s\"",
-            "        enabled: true\n        snapshot_interval: \"30s\"",
-        )
-        .replace(
-            "          cloud: false\n",
-            "          cloud: false\n          http_port: ${CLICKHOUSE_HTTP_PORT}\n",
-        )
 }
 
 /// Runs `analyze` with the ClickHouse writer enabled at 127.0.0.1 on
 /// `http_port`; asserts status 2, `want` in the message, no password.
 #[track_caller]
 fn check_clickhouse_refused(http_port: u16, want: &str) {
-    let setup = Setup::new(&with_clickhouse_enabled());
+    let setup = Setup::new(&head_config());
     let root = setup.path("gons-res");
-    let port = http_port.to_string();
-    let output = setup.analyze(
-        &[],
-        &[
-            ("GONS_ROOT", &root.display().to_string()),
-            ("WORKERS", "1"),
-            ("CLICKHOUSE_HOST", "127.0.0.1"),
-            ("CLICKHOUSE_PORT", "9000"),
-            ("CLICKHOUSE_HTTP_PORT", &port),
-            ("CLICKHOUSE_PASSWORD", "hunter2-secret"),
-        ],
-    );
+    let mut vars = variables("[exact]", &root);
+    vars.extend([
+        ("CLICKHOUSE_ENABLED", "true".to_string()),
+        ("CLICKHOUSE_HOST", "127.0.0.1".to_string()),
+        ("CLICKHOUSE_PORT", "9000".to_string()),
+        ("CLICKHOUSE_HTTP_PORT", http_port.to_string()),
+        ("CLICKHOUSE_PASSWORD", "hunter2-secret".to_string()),
+    ]);
+    let output = setup.analyze(&[], &pairs(&vars));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
     assert!(!stderr.contains("hunter2-secret"), "{stderr}");
-    assert!(window_dirs_or_none(&root).is_empty(), "nothing is counted");
-}
-
-fn window_dirs_or_none(root: &Path) -> Vec<PathBuf> {
-    if root.exists() {
-        window_dirs(root)
-    } else {
-        Vec::new()
-    }
+    assert!(!root.exists(), "refused before the output root is made");
 }
 
 #[test]
@@ -302,13 +211,14 @@ fn a_clickhouse_http_port_that_is_the_native_port_is_named_as_such() {
 
 #[test]
 fn a_head_config_runs_its_sketch_tasks_beside_the_exact_tasks() {
-    let setup = Setup::new(&head_config("[\"exact\", \"sketch\"]"));
+    let setup = Setup::new(&head_config());
     let root = setup.path("gons-res");
-    let vars = variables(&root);
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let log = assert_success(&setup.analyze(&[], &vars));
+    let vars = variables("[\"exact\", \"sketch\"]", &root);
+    let log = assert_success(&setup.analyze(&[], &pairs(&vars)));
     assert!(log.contains("4 task(s)"), "{log}");
-    for window in window_dirs(&root) {
+    let windows = window_dirs(&root);
+    assert_eq!(windows.len(), 3, "one window per second: {windows:?}");
+    for window in windows {
         for task in ["per_src_ip", "per_five_tuple", "hh_src_ip", "ss_src_ip"] {
             assert!(
                 task_dir(&window, task).join("summary.json").is_file(),
@@ -316,5 +226,15 @@ fn a_head_config_runs_its_sketch_tasks_beside_the_exact_tasks() {
                 window.display()
             );
         }
+    }
+    // Every source talks to four servers: over count_thereshold 2.
+    let spreads = inspect_json(&root, &["--merge", "--task", "ss_src_ip"]);
+    assert!(!spreads.is_empty());
+    for line in spreads {
+        assert_eq!(line["estimated"], true, "{line}");
+        assert!(
+            line["spread"].as_u64().is_some_and(|spread| spread >= 2),
+            "{line}"
+        );
     }
 }

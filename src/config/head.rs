@@ -110,7 +110,7 @@ struct RawFileBlock {
 
 /// The `clickhouse:` block of a writer: Go2NetSpectra's keys, plus
 /// netspectra's `http_port` and `probe`.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping of ClickHouse settings (`host`, `port`, `database`, ...)"
@@ -268,30 +268,9 @@ pub(super) fn resolve(
         Vec::new()
     });
     if exact_tasks.is_empty() && sketch_tasks.is_empty() && problems.is_empty() {
-        let at = if head.types.is_some() {
-            vec![Step::Key("aggregator"), Step::Key("types")]
-        } else {
-            vec![Step::Key("aggregator")]
-        };
-        problems.push(Problem {
-            at,
-            message: "no task to run: list tasks in aggregator.exact.tasks or \
-                      aggregator.sketch.tasks, and their section in aggregator.types"
-                .to_string(),
-        });
+        problems.push(no_task(head.types.is_some()));
     }
-    let mut places = Vec::new();
-    for (list, count) in [("exact", exact_tasks.len()), ("sketch", sketch_tasks.len())] {
-        places.extend((0..count).map(|index| TaskPlace {
-            path: vec![
-                Step::Key("aggregator"),
-                Step::Key(list),
-                Step::Key("tasks"),
-                Step::Index(index),
-            ],
-            defaulted: false,
-        }));
-    }
+    let places = task_places(exact_tasks.len(), sketch_tasks.len());
     let writers = pool_writers([("exact", exact_writers), ("sketch", sketch_writers)], doc);
     // A writer in error says nothing of the window length: no second
     // message about a fallback the file did not ask for.
@@ -320,6 +299,38 @@ pub(super) fn resolve(
         writers,
         interval,
     })
+}
+
+/// The problem of a HEAD file that runs no task, placed at `types` when
+/// the file has it.
+fn no_task(types_given: bool) -> Problem {
+    let mut at = vec![Step::Key("aggregator")];
+    if types_given {
+        at.push(Step::Key("types"));
+    }
+    Problem {
+        at,
+        message: "no task to run: list tasks in aggregator.exact.tasks or \
+                  aggregator.sketch.tasks, and their section in aggregator.types"
+            .to_string(),
+    }
+}
+
+/// Where the `exact` exact tasks and `sketch` sketch tasks that run were written.
+fn task_places(exact: usize, sketch: usize) -> Vec<TaskPlace> {
+    let place = |list: &'static str, index: usize| TaskPlace {
+        path: vec![
+            Step::Key("aggregator"),
+            Step::Key(list),
+            Step::Key("tasks"),
+            Step::Index(index),
+        ],
+        defaulted: false,
+    };
+    let exact = (0..exact).map(|index| place("exact", index));
+    exact
+        .chain((0..sketch).map(|index| place("sketch", index)))
+        .collect()
 }
 
 /// A section's writers and tasks when it runs; logs what is skipped.
@@ -478,98 +489,86 @@ impl RawWriterDef {
         at: &[Step<'static>],
         doc: &Doc<'_>,
     ) -> Result<Option<WriterConfig>, Vec<Problem>> {
-        let at_text = super::path_text(at);
         let kind = self.kind.key();
         if self.enabled != Some(true) {
             log::info!(
-                "{at_text}: {kind} writer not enabled (`enabled` is false or absent); skipped"
+                "{}: {kind} writer not enabled (`enabled` is false or absent); skipped",
+                super::path_text(at)
             );
             return Ok(None);
         }
+        self.warn_foreign_blocks(at);
+        let writer = match self.kind {
+            WriterType::Gob => files_writer(self.gob, kind, at, doc)?,
+            WriterType::Text => files_writer(self.text, kind, at, doc)?,
+            WriterType::Clickhouse => WriterConfig::ClickHouse(
+                self.clickhouse
+                    .unwrap_or_default()
+                    .resolve(&key(at, &["clickhouse"]), doc)?,
+            ),
+        };
+        Ok(Some(writer))
+    }
+
+    /// Go2NetSpectra ignores the blocks named after other writer types; so
+    /// does netspectra, saying so.
+    fn warn_foreign_blocks(&self, at: &[Step<'static>]) {
+        let kind = self.kind.key();
         let blocks = [
             ("gob", self.gob.is_some()),
             ("text", self.text.is_some()),
             ("clickhouse", self.clickhouse.is_some()),
         ];
         for (block, _) in blocks.iter().filter(|(block, set)| *set && *block != kind) {
-            log::warn!("{at_text}.{block}: ignored; this is a `type: {kind}` writer");
+            log::warn!(
+                "{}.{block}: ignored; this is a `type: {kind}` writer",
+                super::path_text(at)
+            );
         }
-        let key = |keys: &[&'static str]| {
-            let mut path = at.to_vec();
-            path.extend(keys.iter().map(|key| Step::Key(key)));
-            path
-        };
-        // The deepest of `paths` that the file has: a required value left
-        // empty is reported at its key, and its line names the variable.
-        let place = |paths: [KeyPath; 2]| {
-            let [deep, block] = paths;
-            if doc.line(&deep).is_some() {
-                deep
-            } else if doc.line(&block).is_some() {
-                block
-            } else {
-                at.to_vec()
-            }
-        };
-        let writer = match self.kind {
-            WriterType::Gob | WriterType::Text => {
-                let block = if self.kind == WriterType::Gob {
-                    self.gob
-                } else {
-                    self.text
-                };
-                let root = block.and_then(|block| block.root_path).unwrap_or_default();
-                if root.is_empty() {
-                    return Err(vec![Problem {
-                        at: place([key(&[kind, "root_path"]), key(&[kind])]),
-                        message: format!(
-                            "an enabled {kind} writer needs {kind}.root_path, the directory its windows go under"
-                        ),
-                    }]);
-                }
-                log::info!(
-                    "{at_text}: Go2NetSpectra's `{kind}` writer is netspectra's files writer at {root} \
-                     (netspectra's own format; --output replaces root_path)"
-                );
-                WriterConfig::Files {
-                    root: Some(PathBuf::from(root)),
-                }
-            }
-            WriterType::Clickhouse => {
-                let block = self.clickhouse.unwrap_or_else(RawClickHouseBlock::empty);
-                WriterConfig::ClickHouse(block.resolve(&key(&["clickhouse"]), &place)?)
-            }
-        };
-        Ok(Some(writer))
     }
 }
 
-impl RawClickHouseBlock {
-    fn empty() -> RawClickHouseBlock {
-        RawClickHouseBlock {
-            host: None,
-            port: None,
-            database: None,
-            username: None,
-            password: None,
-            cloud: None,
-            http_port: None,
-            probe: None,
-        }
+/// An enabled `gob` or `text` writer (`kind`) as netspectra's files writer.
+fn files_writer(
+    block: Option<RawFileBlock>,
+    kind: &'static str,
+    at: &[Step<'static>],
+    doc: &Doc<'_>,
+) -> Result<WriterConfig, Vec<Problem>> {
+    let root = block.and_then(|block| block.root_path).unwrap_or_default();
+    if root.is_empty() {
+        return Err(vec![Problem {
+            at: doc.first_present(vec![key(at, &[kind, "root_path"]), key(at, &[kind])], at),
+            message: format!(
+                "an enabled {kind} writer needs {kind}.root_path, the directory its windows go under"
+            ),
+        }]);
     }
+    log::info!(
+        "{}: Go2NetSpectra's `{kind}` writer is netspectra's files writer at {root} \
+         (netspectra's own format; --output replaces root_path)",
+        super::path_text(at)
+    );
+    Ok(WriterConfig::Files {
+        root: Some(PathBuf::from(root)),
+    })
+}
 
-    /// The ClickHouse writer's settings; `place` chooses where a missing
-    /// value is reported (its key, else the block, else the writer).
+/// The path of `keys` below `at`.
+fn key(at: &[Step<'static>], keys: &[&'static str]) -> KeyPath {
+    let mut path = at.to_vec();
+    path.extend(keys.iter().map(|key| Step::Key(key)));
+    path
+}
+
+impl RawClickHouseBlock {
+    /// The ClickHouse writer's settings from the block at `at`.
     fn resolve(
         self,
         at: &[Step<'static>],
-        place: &dyn Fn([KeyPath; 2]) -> KeyPath,
+        doc: &Doc<'_>,
     ) -> Result<ClickHouseConfig, Vec<Problem>> {
-        let key = |name: &'static str| {
-            let mut path = at.to_vec();
-            path.push(Step::Key(name));
-            path
-        };
+        let key = |name: &'static str| key(at, &[name]);
         let mut problems = Vec::new();
         if self.cloud == Some(true) {
             problems.push(Problem {
@@ -614,7 +613,10 @@ impl RawClickHouseBlock {
                 }
             }
             Err(message) => problems.push(Problem {
-                at: place([key("host"), at.to_vec()]),
+                at: doc.first_present(
+                    vec![key("host"), at.to_vec()],
+                    at.split_last().map_or(at, |(_, writer)| writer),
+                ),
                 message,
             }),
         }
@@ -673,94 +675,27 @@ mod tests {
     use crate::config::tests::{check_refused, load, refusal};
     use crate::flow::KeyField;
 
-    /// Every key of the HEAD layout, with values from the environment.
-    const HEAD: &str = r#"api:
-  grpc_listen_addr: ":50051"
-  http_listen_addr: ":8080"
-aggregator:
-  types: ["exact", "sketch"]
-  period: "720h"
-  num_workers: 3
-  size_of_packet_channel: 10000
-  exact:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "30s"
-        gob:
-          root_path: "${GOB_ROOT}"
-      - type: "text"
-        enabled: false
-        snapshot_interval: "10s"
-        text:
-          root_path: "test/text"
-      - type: "clickhouse"
-        enabled: true
-        snapshot_interval: "60s"
-        clickhouse:
-          host: "${CLICKHOUSE_HOST}"
-          port: ${CLICKHOUSE_PORT}
-          database: "default"
-          username: "default"
-          password: "${CLICKHOUSE_PASSWORD}"
-          cloud: false
-    tasks:
-      - name: "per_src_ip"
-        key_fields: ["SrcIP"]
-        num_shards: 64
-      - name: "per_five_tuple"
-        key_fields: ["SrcIP", "DstIP", "SrcPort", "DstPort", "Protocol"]
-        num_shards: 128
-  sketch:
-    writers:
-      - type: "gob"
-        enabled: true
-        snapshot_interval: "30s"
-        gob:
-          root_path: "${GOB_ROOT}"
-    tasks:
-      - name: "hh_src"
-        skt_type: 0
-        flow_fields: ["SrcIP"]
-        width: 32768
-        depth: 2
-        size_thereshold: 0
-        count_thereshold: 1000
-      - name: "ss_src_dst"
-        skt_type: 1
-        flow_fields: ["SrcIP"]
-        element_fields: ["DstIP"]
-        width: 0
-        depth: 0
-        count_thereshold: 100
-        m: 128
-        size: 4
-        base: 1.08
-        b: 0.5
-probe:
-  nats_url: "nats://nats:4222"
-  subject: "gons.packets.raw"
-  persistence: {enabled: false, path: "test/publish", num_workers: 4, channel_buffer_size: 10000, encoding: "pcap"}
-alerter:
-  enabled: true
-  check_interval: "1m"
-  rules:
-    - {name: big, task_name: hh_src, metric: heavy_hitter_count, operator: ">", threshold: 10}
-smtp:
-  host: "${SMTP_HOST}"
-  port: ${SMTP_PORT}
-  password: "$$ecret"
-ai:
-  api_key: "${AI_API_KEY}"
-  model: "gemini-pro"
-"#;
+    /// Every key of the HEAD layout, with values from the environment;
+    /// the end-to-end test runs the same file.
+    const HEAD: &str = include_str!("../../tests/data/go2netspectra-head.yaml");
 
-    const VARS: [(&str, &str); 4] = [
-        ("GOB_ROOT", "/var/lib/gons"),
+    const VARS: [(&str, &str); 8] = [
+        ("TYPES", "[exact, sketch]"),
+        ("WORKERS", "3"),
+        ("GOB_INTERVAL", "30s"),
+        ("GONS_ROOT", "/var/lib/gons"),
+        ("CLICKHOUSE_ENABLED", "true"),
         ("CLICKHOUSE_HOST", "ch.example"),
         ("CLICKHOUSE_PORT", "9000"),
         ("CLICKHOUSE_PASSWORD", "p4ss"),
     ];
+
+    /// [`HEAD`] loaded with [`VARS`], `TYPES` replaced by `types`.
+    fn head_with_types(types: &str) -> Result<Config, String> {
+        let mut vars = VARS;
+        vars[0].1 = types;
+        load(HEAD, &vars)
+    }
 
     #[track_caller]
     fn head(yaml: &str) -> Config {
@@ -824,28 +759,26 @@ ai:
 
     #[test]
     fn types_chooses_the_sections_that_run_and_absent_runs_every_section_given() {
-        let exact_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact]");
-        let config = head(&exact_only);
+        let config = head_with_types("[exact]").expect("valid");
         assert!(config.aggregator.sketch_tasks.is_empty());
         assert_eq!(config.aggregator.exact_tasks.len(), 2);
-        let sketch_only = HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [sketch]");
-        let config = head(&sketch_only);
+        let config = head_with_types("[\"sketch\"]").expect("valid");
         assert!(config.aggregator.exact_tasks.is_empty());
         assert_eq!(config.aggregator.sketch_tasks.len(), 2);
         assert_eq!(config.writers.map(|w| w.len()), Some(1));
-        let untyped = HEAD.replace("  types: [\"exact\", \"sketch\"]\n", "");
-        assert_eq!(head(&untyped).aggregator.task_specs(None).len(), 4);
-        check_refused(
-            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: [exact, approx]"),
-            "aggregator.types[1]",
-            5,
-            "unknown variant `approx`, expected `exact` or `sketch`",
+        let untyped = head_with_types("").expect("valid");
+        assert_eq!(untyped.aggregator.task_specs(None).len(), 4);
+        let message = head_with_types("[exact, approx]").expect_err("unknown type");
+        assert!(
+            message.contains("aggregator.types[1]: unknown variant `approx`, expected `exact` or `sketch` at line 11")
+                && message.ends_with("; the value on line 11 comes from ${TYPES}"),
+            "{message}"
         );
-        check_refused(
-            &HEAD.replace(r#"types: ["exact", "sketch"]"#, "types: []"),
-            "aggregator.types: no task to run",
-            5,
-            "list tasks in aggregator.exact.tasks",
+        let message = head_with_types("[]").expect_err("nothing runs");
+        assert!(
+            message.starts_with("test.yaml: aggregator.types: no task to run")
+                && message.contains("at line 11"),
+            "{message}"
         );
     }
 

@@ -134,110 +134,36 @@ pub(super) fn entry_path(list: &[Step<'static>], index: usize) -> KeyPath {
     path
 }
 
+/// A sketch entry's thresholds, each from whichever spelling was given;
+/// `None` for 0 or missing.
+struct Thresholds {
+    count: Option<u64>,
+    size: Option<u64>,
+}
+
 impl RawSketchTask {
     fn resolve(
         self,
         at: &[Step<'static>],
         doc: &Doc<'_>,
     ) -> Result<SketchTaskConfig, Vec<Problem>> {
-        let key = |name: &'static str| {
-            let mut path = at.to_vec();
-            path.push(Step::Key(name));
-            path
-        };
-        let mut problems = Vec::new();
-        let mut spelling = |wrong: Option<u64>, right: Option<u64>, keys: [&'static str; 2]| {
-            if wrong.is_some() && right.is_some() {
-                problems.push(Problem {
-                    message: format!(
-                        "the same setting as {}{}; give one of the two spellings",
-                        keys[0],
-                        doc.at_line(&key(keys[0]))
-                    ),
-                    at: key(keys[1]),
-                });
-            }
-            right.or(wrong).filter(|value| *value != 0)
-        };
-        let bytes = spelling(
-            self.size_thereshold,
-            self.size_threshold,
-            ["size_thereshold", "size_threshold"],
-        );
-        let count = spelling(
-            self.count_thereshold,
-            self.count_threshold,
-            ["count_thereshold", "count_threshold"],
-        );
-        let kind = self.skt_type.unwrap_or(SketchType::HeavyHitters);
-        let ignored = |name: &str, why: &str| {
-            log::warn!("{}.{name}: ignored; {why}", super::path_text(at));
-        };
-        let seed = self.seed.unwrap_or(DEFAULT_SEED);
-        let task_kind = match kind {
+        let (thresholds, mut problems) = self.thresholds(at, doc);
+        let (kind, state_bytes) = match self.skt_type.unwrap_or(SketchType::HeavyHitters) {
             SketchType::HeavyHitters => {
-                if self.element_fields.is_some() {
-                    ignored(
-                        "element_fields",
-                        "a heavy-hitter task (skt_type 0) counts packets and bytes per flow_fields key",
-                    );
-                }
-                if self.m.is_some() {
-                    ignored("m", "registers are a super-spreader (skt_type 1) setting");
-                }
-                TaskKind::HeavyHitters(HeavyHitterParams {
-                    width: self.width.unwrap_or(HEAVY_DEFAULT_WIDTH),
-                    depth: self.depth.unwrap_or(HEAVY_DEFAULT_DEPTH),
-                    packet_threshold: count.unwrap_or(HEAVY_DEFAULT_PACKET_THRESHOLD),
-                    byte_threshold: bytes.unwrap_or(HEAVY_DEFAULT_BYTE_THRESHOLD),
-                    seed,
-                })
+                let params = self.heavy_hitters(at, &thresholds);
+                (TaskKind::HeavyHitters(params), params.sketch_bytes())
             }
             SketchType::SuperSpread => {
-                if bytes.is_some() {
-                    ignored(
-                        "size_threshold",
-                        "a super-spreader task (skt_type 1) reports by count_threshold only",
-                    );
-                }
-                let element = self.element_fields.unwrap_or_default();
-                let present = |path: KeyPath| doc.line(&path).map(|_| path);
-                if element.is_empty() {
-                    problems.push(Problem {
-                        at: present(key("element_fields")).unwrap_or_else(|| at.to_vec()),
-                        message: "a super-spreader task (skt_type 1) needs element_fields: \
-                                  what is counted distinct per flow_fields key, e.g. [DstIP]"
-                            .to_string(),
-                    });
-                } else if let Some(shared) = element.iter().find(|f| self.flow_fields.contains(f)) {
-                    problems.push(Problem {
-                        at: key("element_fields"),
-                        message: format!(
-                            "{} is in flow_fields too; every key would have a spread of 1",
-                            shared.config_name()
-                        ),
-                    });
-                }
-                TaskKind::SuperSpread(SpreadParams {
-                    element: KeySchema::from_fields(&element),
-                    width: self.width.unwrap_or(SPREAD_DEFAULT_WIDTH),
-                    depth: self.depth.unwrap_or(SPREAD_DEFAULT_DEPTH),
-                    registers: self.m.unwrap_or(SPREAD_DEFAULT_REGISTERS),
-                    threshold: count.unwrap_or(SPREAD_DEFAULT_THRESHOLD),
-                    seed,
-                })
+                let (params, found) = self.super_spread(at, &thresholds, doc);
+                problems.extend(found);
+                (TaskKind::SuperSpread(params), params.sketch_bytes())
             }
         };
-        let bytes = match task_kind {
-            TaskKind::HeavyHitters(params) => params.sketch_bytes(),
-            TaskKind::SuperSpread(params) => params.sketch_bytes(),
-            TaskKind::Exact => 0,
-        };
-        if bytes > MAX_SKETCH_BYTES {
+        if state_bytes > MAX_SKETCH_BYTES {
             problems.push(Problem {
                 at: at.to_vec(),
                 message: format!(
-                    "width, depth and m ask for {bytes} bytes of sketch state; at most {MAX_SKETCH_BYTES}"
+                    "width, depth and m ask for {state_bytes} bytes of sketch state; at most {MAX_SKETCH_BYTES}"
                 ),
             });
         }
@@ -248,9 +174,120 @@ impl RawSketchTask {
             schema: KeySchema::from_fields(&self.flow_fields),
             name: self.name,
             flow_fields: self.flow_fields,
-            kind: task_kind,
+            kind,
         })
     }
+
+    /// Both thresholds; giving both spellings of one is a problem.
+    fn thresholds(&self, at: &[Step<'static>], doc: &Doc<'_>) -> (Thresholds, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut spelling = |wrong: Option<u64>, right: Option<u64>, keys: [&'static str; 2]| {
+            if wrong.is_some() && right.is_some() {
+                problems.push(Problem {
+                    message: format!(
+                        "the same setting as {}{}; give one of the two spellings",
+                        keys[0],
+                        doc.at_line(&key(at, keys[0]))
+                    ),
+                    at: key(at, keys[1]),
+                });
+            }
+            right.or(wrong).filter(|value| *value != 0)
+        };
+        let thresholds = Thresholds {
+            size: spelling(
+                self.size_thereshold,
+                self.size_threshold,
+                ["size_thereshold", "size_threshold"],
+            ),
+            count: spelling(
+                self.count_thereshold,
+                self.count_threshold,
+                ["count_thereshold", "count_threshold"],
+            ),
+        };
+        (thresholds, problems)
+    }
+
+    /// `skt_type: 0`; warns about the keys only type 1 uses.
+    fn heavy_hitters(&self, at: &[Step<'static>], thresholds: &Thresholds) -> HeavyHitterParams {
+        if self.element_fields.is_some() {
+            ignored(
+                at,
+                "element_fields",
+                "a heavy-hitter task (skt_type 0) counts packets and bytes per flow_fields key",
+            );
+        }
+        if self.m.is_some() {
+            ignored(
+                at,
+                "m",
+                "registers are a super-spreader (skt_type 1) setting",
+            );
+        }
+        HeavyHitterParams {
+            width: self.width.unwrap_or(HEAVY_DEFAULT_WIDTH),
+            depth: self.depth.unwrap_or(HEAVY_DEFAULT_DEPTH),
+            packet_threshold: thresholds.count.unwrap_or(HEAVY_DEFAULT_PACKET_THRESHOLD),
+            byte_threshold: thresholds.size.unwrap_or(HEAVY_DEFAULT_BYTE_THRESHOLD),
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
+        }
+    }
+
+    /// `skt_type: 1`, which needs `element_fields` apart from `flow_fields`.
+    fn super_spread(
+        &self,
+        at: &[Step<'static>],
+        thresholds: &Thresholds,
+        doc: &Doc<'_>,
+    ) -> (SpreadParams, Vec<Problem>) {
+        if thresholds.size.is_some() {
+            ignored(
+                at,
+                "size_threshold",
+                "a super-spreader task (skt_type 1) reports by count_threshold only",
+            );
+        }
+        let element = self.element_fields.clone().unwrap_or_default();
+        let mut problems = Vec::new();
+        if element.is_empty() {
+            problems.push(Problem {
+                at: doc.first_present(vec![key(at, "element_fields")], at),
+                message: "a super-spreader task (skt_type 1) needs element_fields: \
+                          what is counted distinct per flow_fields key, e.g. [DstIP]"
+                    .to_string(),
+            });
+        } else if let Some(shared) = element.iter().find(|f| self.flow_fields.contains(f)) {
+            problems.push(Problem {
+                at: key(at, "element_fields"),
+                message: format!(
+                    "{} is in flow_fields too; every key would have a spread of 1",
+                    shared.config_name()
+                ),
+            });
+        }
+        let params = SpreadParams {
+            element: KeySchema::from_fields(&element),
+            width: self.width.unwrap_or(SPREAD_DEFAULT_WIDTH),
+            depth: self.depth.unwrap_or(SPREAD_DEFAULT_DEPTH),
+            registers: self.m.unwrap_or(SPREAD_DEFAULT_REGISTERS),
+            threshold: thresholds.count.unwrap_or(SPREAD_DEFAULT_THRESHOLD),
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
+        };
+        (params, problems)
+    }
+}
+
+/// The path of `name` in the entry at `at`.
+fn key(at: &[Step<'static>], name: &'static str) -> KeyPath {
+    let mut path = at.to_vec();
+    path.push(Step::Key(name));
+    path
+}
+
+/// Warns that `name` of the entry at `at` is ignored, and `why`.
+fn ignored(at: &[Step<'static>], name: &str, why: &str) {
+    log::warn!("{}.{name}: ignored; {why}", super::path_text(at));
 }
 
 fn skt_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SketchType>, D::Error> {
