@@ -15,16 +15,12 @@ use serde::de::{self, Deserializer};
 use crate::flow::sketch::{
     DEFAULT_SEED, HEAVY_DEFAULT_BYTE_THRESHOLD, HEAVY_DEFAULT_DEPTH,
     HEAVY_DEFAULT_PACKET_THRESHOLD, HEAVY_DEFAULT_WIDTH, HeavyHitterParams, MAX_DEPTH,
-    MAX_REGISTERS, MAX_WIDTH, MIN_REGISTERS, SPREAD_DEFAULT_DEPTH, SPREAD_DEFAULT_REGISTERS,
-    SPREAD_DEFAULT_THRESHOLD, SPREAD_DEFAULT_WIDTH, SpreadParams,
+    MAX_REGISTERS, MAX_SKETCH_BYTES, MAX_WIDTH, MIN_REGISTERS, SPREAD_DEFAULT_DEPTH,
+    SPREAD_DEFAULT_REGISTERS, SPREAD_DEFAULT_THRESHOLD, SPREAD_DEFAULT_WIDTH, SpreadParams,
 };
 use crate::flow::{KeyField, KeySchema, TaskKind};
 
 use super::{Checked, Doc, KeyFieldList, KeyPath, Problem, Ranged, Step, optional};
-
-/// Largest sketch state a task may ask for; the largest heavy-hitter
-/// sketch the bounds allow (two 16-row tables of 2^24 u64 counters) is exactly this.
-const MAX_SKETCH_BYTES: u64 = 4 << 30;
 
 /// One sketch task, resolved: every default filled in, every value checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
