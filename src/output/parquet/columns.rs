@@ -21,7 +21,7 @@ use arrow_array::{
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::capture::RunMode;
-use crate::flow::{FlowKey, FlowStats, KeyField, KeySchema};
+use crate::flow::{Estimated, FlowKey, FlowStats, KeyField, KeySchema};
 use crate::output::writer::{ClosedWindow, TaskWindow};
 
 /// The time zone of every timestamp column.
@@ -43,11 +43,13 @@ pub fn flows_schema() -> SchemaRef {
         Field::new("src_port", DataType::UInt16, true),
         Field::new("dst_port", DataType::UInt16, true),
         Field::new("protocol", DataType::UInt8, true),
-        Field::new("packets", DataType::UInt64, false),
-        Field::new("bytes", DataType::UInt64, false),
-        Field::new("first_seen", timestamp(), false),
-        Field::new("last_seen", timestamp(), false),
+        Field::new("packets", DataType::UInt64, true),
+        Field::new("bytes", DataType::UInt64, true),
+        Field::new("first_seen", timestamp(), true),
+        Field::new("last_seen", timestamp(), true),
         Field::new("other", DataType::Boolean, false),
+        Field::new("spread", DataType::UInt64, true),
+        Field::new("estimated", DataType::Boolean, false),
     ]))
 }
 
@@ -83,6 +85,8 @@ pub enum BatchError {
     Timestamp { what: &'static str, ns: u64 },
     #[error("cannot build an Arrow batch")]
     Arrow(#[from] ArrowError),
+    #[error("cannot merge the task's sketch parts: {0}")]
+    Merge(String),
 }
 
 /// `ns` as a timestamp value, or why not.
@@ -91,11 +95,45 @@ pub fn nanos(what: &'static str, ns: u64) -> Result<i64, BatchError> {
 }
 
 /// One row of `flows`: a key and its counters, or (`key: None`) the
-/// task's refused keys, with null key fields and `other = true`.
+/// task's refused keys, with null key fields and `other = true`; or a
+/// sketch's estimates for a key (`estimated = true`: estimated packets and
+/// bytes of a heavy hitter, or a super-spreader's `spread`, the other
+/// counters null).
 #[derive(Debug, Clone, Copy)]
 pub struct FlowRow {
     pub key: Option<FlowKey>,
-    pub stats: FlowStats,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    /// First and last seen; exact rows only.
+    pub seen: Option<(u64, u64)>,
+    pub spread: Option<u64>,
+    pub estimated: bool,
+}
+
+impl FlowRow {
+    /// An exact row: `key`'s counters, or with `None` the refused keys'.
+    pub fn exact(key: Option<FlowKey>, stats: FlowStats) -> FlowRow {
+        FlowRow {
+            key,
+            packets: Some(stats.packets),
+            bytes: Some(stats.bytes),
+            seen: Some((stats.first_seen, stats.last_seen)),
+            spread: None,
+            estimated: false,
+        }
+    }
+
+    /// A sketch's row.
+    pub fn estimated(estimate: &Estimated) -> FlowRow {
+        FlowRow {
+            key: Some(estimate.key),
+            packets: estimate.packets,
+            bytes: estimate.bytes,
+            seen: None,
+            spread: estimate.spread,
+            estimated: true,
+        }
+    }
 }
 
 /// What every row of one task's file shares.
@@ -119,12 +157,24 @@ impl FlowFile<'_> {
         let mut first_seen = TimestampNanosecondBuilder::with_capacity(n).with_timezone(UTC);
         let mut last_seen = TimestampNanosecondBuilder::with_capacity(n).with_timezone(UTC);
         let mut other = BooleanBuilder::with_capacity(n);
+        let mut spread = UInt64Builder::with_capacity(n);
+        let mut estimated = BooleanBuilder::with_capacity(n);
         for row in rows {
-            packets.append_value(row.stats.packets);
-            bytes.append_value(row.stats.bytes);
-            first_seen.append_value(nanos("first_seen", row.stats.first_seen)?);
-            last_seen.append_value(nanos("last_seen", row.stats.last_seen)?);
+            packets.append_option(row.packets);
+            bytes.append_option(row.bytes);
+            match row.seen {
+                Some((first, last)) => {
+                    first_seen.append_value(nanos("first_seen", first)?);
+                    last_seen.append_value(nanos("last_seen", last)?);
+                }
+                None => {
+                    first_seen.append_null();
+                    last_seen.append_null();
+                }
+            }
             other.append_value(row.key.is_none());
+            spread.append_option(row.spread);
+            estimated.append_value(row.estimated);
         }
         let columns: Vec<ArrayRef> = vec![
             constant_time(self.window_start, n),
@@ -142,6 +192,8 @@ impl FlowFile<'_> {
             Arc::new(first_seen.finish()),
             Arc::new(last_seen.finish()),
             Arc::new(other.finish()),
+            Arc::new(spread.finish()),
+            Arc::new(estimated.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -18,8 +18,8 @@
 //! and nothing is counted twice. A crash between two renames can leave
 //! part of a window visible; the rerun completes it.
 //!
-//! Task kinds other than exact are skipped with one warning per task:
-//! their columns are not defined yet (their totals are in `windows`).
+//! A sketch task's file holds its report: the estimates (heavy hitters'
+//! packets and bytes, or super-spreaders' `spread`) with `estimated = true`.
 
 mod columns;
 mod tree;
@@ -40,7 +40,7 @@ use super::window::{check_task_names, ensure_real_dir, sync_dir};
 use super::writer::{ClosedWindow, TaskWindow, WriteError, Writer};
 use super::{OutputError, layout};
 use crate::config::ParquetCompression;
-use crate::flow::TaskKind;
+use crate::flow::{Estimated, sketch};
 use columns::{BatchError, FlowFile, FlowRow, nanos};
 
 pub use tree::clean_leftovers;
@@ -71,8 +71,6 @@ pub struct ParquetWriter {
     windows: SchemaRef,
     /// Starts of the windows this run wrote: retention never removes them.
     written: BTreeSet<u64>,
-    /// Tasks already warned about as not exact.
-    skipped: BTreeSet<String>,
 }
 
 /// Why a window was not stored.
@@ -116,7 +114,6 @@ impl ParquetWriter {
             flows: columns::flows_schema(),
             windows: columns::windows_schema(),
             written: BTreeSet::new(),
-            skipped: BTreeSet::new(),
         }
     }
 
@@ -141,7 +138,7 @@ impl ParquetWriter {
         let name = tree::file_name(start, window.run);
         let date = tree::date_dir_name(start);
         for task in &window.tasks {
-            if !task.has_packets() || !self.exact(task) {
+            if !task.has_packets() {
                 continue;
             }
             let dir = staged.dir(
@@ -163,24 +160,8 @@ impl ParquetWriter {
         file.finish(&temp)
     }
 
-    /// Whether `task` holds exact parts; warns once per task when not.
-    fn exact(&mut self, task: &TaskWindow) -> bool {
-        let exact = TaskKind::Exact.name();
-        if let Some(part) = task.parts.iter().find(|part| part.kind() != exact) {
-            if self.skipped.insert(task.spec.name.clone()) {
-                log::warn!(
-                    "{}: task {} is of kind {}, which has no Parquet columns yet; its rows are not written (its totals are in `windows`)",
-                    self.describe(),
-                    task.spec.name,
-                    part.kind()
-                );
-            }
-            return false;
-        }
-        true
-    }
-
-    /// Streams the task's rows, then its `other` row, in batches.
+    /// Streams the task's rows, then its `other` row, then a sketch task's
+    /// estimates, in batches.
     fn write_flows(
         &self,
         temp: &Path,
@@ -199,19 +180,18 @@ impl ParquetWriter {
             probe: &self.settings.probe,
         };
         let overflow = task.overflow();
-        let other = (!overflow.is_empty()).then_some(FlowRow {
-            key: None,
-            stats: overflow.stats,
-        });
+        let other = (!overflow.is_empty()).then(|| FlowRow::exact(None, overflow.stats));
+        let estimates = estimates(task).map_err(|message| ParquetWriteError::Batch {
+            path: temp.to_path_buf(),
+            source: BatchError::Merge(message),
+        })?;
         let mut all = task
             .parts
             .iter()
             .flat_map(|part| part.records())
-            .map(|record| FlowRow {
-                key: Some(record.key),
-                stats: record.stats,
-            })
-            .chain(other);
+            .map(|record| FlowRow::exact(Some(record.key), record.stats))
+            .chain(other)
+            .chain(estimates.iter().map(FlowRow::estimated));
         let mut file = self.open(temp, &self.flows)?;
         let mut chunk = Vec::with_capacity(BATCH_ROWS);
         loop {
@@ -293,6 +273,29 @@ impl Encoder {
 
 /// An encoder's failure: the I/O error beneath it when there was one (so a
 /// full disk is retried), else the encoder's own.
+/// A sketch task's report: its parts merged (placement gives a sketch task
+/// one part per window); empty for an exact task.
+fn estimates(task: &TaskWindow) -> Result<Vec<Estimated>, String> {
+    match task.parts.as_slice() {
+        [] => Ok(Vec::new()),
+        [only] => Ok(only.estimates()),
+        [first, rest @ ..] => {
+            let Some(state) = first.sketch_state() else {
+                return Ok(Vec::new());
+            };
+            let mut merged = sketch::decode(&state)
+                .map_err(|error| error.to_string())?
+                .part;
+            for part in rest {
+                merged
+                    .merge(part.as_ref())
+                    .map_err(|error| error.to_string())?;
+            }
+            Ok(merged.estimates())
+        }
+    }
+}
+
 fn encode_error(
     path: &Path,
     source: parquet::errors::ParquetError,

@@ -1,4 +1,3 @@
-use std::any::Any;
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
@@ -7,8 +6,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;
 use crate::capture::{CaptureStats, RunMode};
+use crate::flow::sketch::HeavyHitterParams;
 use crate::flow::{
-    FlowRecord, FlowStats, KeyField, KeySchema, MergeError, Overflow, Part, PartTotals,
+    FlowKey, FlowStats, KeyField, KeySchema, Overflow, PacketRecord, Share, TaskKind, TaskSpec,
+    build_aggregator,
 };
 use crate::output::run::RunId;
 use crate::output::window::tests::{SEC, T0, TestTask, by_src, map, test_window};
@@ -234,43 +235,48 @@ fn timestamps_past_2262_are_refused_for_good() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// A part of a kind that has no Parquet columns.
-#[derive(Debug)]
-struct SketchPart;
-
-impl Part for SketchPart {
-    fn kind(&self) -> &'static str {
-        "sketch"
-    }
-    fn totals(&self) -> PartTotals {
-        PartTotals {
-            records: 1,
-            packets: 9,
-            bytes: 90,
-        }
-    }
-    fn records(&self) -> Box<dyn ExactSizeIterator<Item = &FlowRecord> + '_> {
-        Box::new(std::iter::empty())
-    }
-    fn overflow(&self) -> Overflow {
-        Overflow::default()
-    }
-    fn merge(&mut self, _: &dyn Part) -> Result<(), MergeError> {
-        Ok(())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
+/// A heavy-hitter task's part over 60 packets of one source and 5 of another.
+fn heavy_hitter_task() -> crate::output::TaskWindow {
+    let params = HeavyHitterParams {
+        width: 256,
+        depth: 2,
+        packet_threshold: 50,
+        byte_threshold: u64::MAX,
+        seed: 1,
+    };
+    let spec = TaskSpec {
+        name: "heavy".into(),
+        kind: TaskKind::HeavyHitters(params),
+        schema: by_src(),
+        max_keys: None,
+    };
+    let packet = |source: u8| PacketRecord {
+        key: FlowKey::ipv4(
+            std::net::Ipv4Addr::new(10, 0, 0, source),
+            std::net::Ipv4Addr::new(10, 9, 9, 9),
+            1,
+            2,
+            17,
+        ),
+        timestamp_ns: T0,
+        wire_len: 100,
+    };
+    let batch: Vec<PacketRecord> = (0..65)
+        .map(|n| packet(if n < 60 { 1 } else { 2 }))
+        .collect();
+    let mut aggregator = build_aggregator(&spec, Share::whole(&spec));
+    aggregator.count(&batch);
+    crate::output::TaskWindow {
+        spec,
+        parts: vec![aggregator.take_part()],
     }
 }
 
 #[test]
-fn a_task_of_another_kind_is_skipped_but_its_totals_are_in_windows() {
+fn a_sketch_task_writes_its_estimates_and_its_totals_are_in_windows() {
     let root = tempfile::tempdir().expect("temp dir");
     let mut window = test_window(T0, T0 + SEC, &[task("exact", by_src(), &[(1, 80, 1, 1)])]);
-    let mut sketch = test_window(T0, T0 + SEC, &[task("sketch", by_src(), &[])]);
-    let mut sketch_task = sketch.tasks.remove(0);
-    sketch_task.parts = vec![Box::new(SketchPart)];
-    window.tasks.push(sketch_task);
+    window.tasks.push(heavy_hitter_task());
     window.mode = RunMode::Live;
     window.capture = CaptureStats {
         received: 10,
@@ -280,7 +286,18 @@ fn a_task_of_another_kind_is_skipped_but_its_totals_are_in_windows() {
     ParquetWriter::new(settings(root.path()))
         .write(&window)
         .expect("stored");
-    assert_eq!(names(root.path()), ["task=exact", "windows"]);
+    assert_eq!(names(root.path()), ["task=exact", "task=heavy", "windows"]);
+    let flows = &read(&root.path().join("task=heavy/date=2025-09-09").join(NAME))[0];
+    assert_eq!(flows.num_rows(), 1, "only the heavy source is reported");
+    let column = |name: &str| flows.column_by_name(name).expect(name);
+    assert_eq!(column("src_ip").as_string::<i32>().value(0), "10.0.0.1");
+    assert_eq!(column("packets").as_primitive::<UInt64Type>().value(0), 60);
+    assert_eq!(column("bytes").as_primitive::<UInt64Type>().value(0), 6000);
+    assert!(column("estimated").as_boolean().value(0));
+    assert!(column("spread").is_null(0) && column("first_seen").is_null(0));
+    let exact = &read(&root.path().join("task=exact/date=2025-09-09").join(NAME))[0];
+    let estimated = exact.column_by_name("estimated").expect("estimated");
+    assert!(!estimated.as_boolean().value(0));
     let windows = &read(&root.path().join("windows/date=2025-09-09").join(NAME))[0];
     let kinds: Vec<&str> = windows
         .column(4)
@@ -288,9 +305,9 @@ fn a_task_of_another_kind_is_skipped_but_its_totals_are_in_windows() {
         .iter()
         .flatten()
         .collect();
-    assert_eq!(kinds, ["exact", "sketch"]);
+    assert_eq!(kinds, ["exact", "heavy_hitters"]);
     let packets = windows.column(7).as_primitive::<UInt64Type>();
-    assert_eq!(packets.value(1), 9);
+    assert_eq!(packets.value(1), 65);
     let dropped = windows.column(13).as_primitive::<UInt64Type>();
     assert_eq!((dropped.value(0), dropped.value(1)), (3, 3));
 }
