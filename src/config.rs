@@ -19,6 +19,8 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::alerts::{AlerterConfig, SmtpSection, check_rules};
+use crate::api::ApiConfig;
 use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
 use crate::safe_read::{SafeReadError, read_regular_file};
 
@@ -70,7 +72,7 @@ const DEFAULT_TASKS: [(&str, &[KeyField]); 6] = [
 ];
 
 /// A whole, resolved configuration. One field per top-level YAML section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The `aggregator:` section; all defaults when absent or empty.
     pub aggregator: AggregatorConfig,
@@ -81,6 +83,13 @@ pub struct Config {
     /// The `writers:` list: the sinks every window is stored in, in order.
     /// Default (absent): one files writer at `aggregator.storage_root_path`.
     pub writers: Option<Vec<WriterConfig>>,
+    /// The `api:` section: the HTTP server (`crate::api::config`).
+    pub api: ApiConfig,
+    /// The `alerter:` section: alert rules (`crate::alerts::config`).
+    pub alerter: AlerterConfig,
+    /// The `smtp:` section: accepted and not used (alerts go to the log
+    /// and the webhook); `Some` when present.
+    pub smtp: Option<SmtpSection>,
 }
 
 /// The `capture:` section, used by `netspectra capture`.
@@ -362,8 +371,18 @@ impl Config {
             capture: raw.capture,
             retention: raw.retention,
             writers: raw.writers,
+            api: raw.api,
+            alerter: raw.alerter,
+            smtp: raw.smtp,
         };
-        let problems = config.duplicate_task_names(text);
+        let mut problems = config.duplicate_task_names(text);
+        let task_names: Vec<&str> = config
+            .aggregator
+            .exact_tasks
+            .iter()
+            .map(|task| task.name.as_str())
+            .collect();
+        problems.extend(check_rules(&config.alerter, &task_names));
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -449,6 +468,12 @@ struct RawConfig {
     retention: RetentionConfig,
     #[serde(default)]
     writers: Option<Vec<WriterConfig>>,
+    #[serde(default, deserialize_with = "section")]
+    api: ApiConfig,
+    #[serde(default, deserialize_with = "section")]
+    alerter: AlerterConfig,
+    #[serde(default)]
+    smtp: Option<SmtpSection>,
 }
 
 #[derive(Default, Deserialize)]

@@ -13,7 +13,7 @@ mod placement;
 mod windowing;
 
 pub use aggregator::{
-    Aggregator, MergeError, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
+    Aggregator, MergeError, OpenCounts, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
 };
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod leftovers;
 pub mod manifest;
 pub mod retention;
+pub mod rows;
 pub mod run;
 mod top;
 pub(crate) mod window;

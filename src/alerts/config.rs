@@ -1,0 +1,219 @@
+//! The config's `alerter:` section, in Go2NetSpectra's form, and its
+//! `smtp:` section (accepted, not used). Owns parsing and checking the
+//! rules against the tasks: an unknown metric, operator or task is a
+//! config error naming its key, never a rule that silently never fires.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+
+/// Default least time between two notifications of one rule.
+const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The `alerter:` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of alerter settings"
+)]
+pub struct AlerterConfig {
+    /// Evaluate the rules at all. Default: false.
+    pub enabled: bool,
+    /// Least event time between two notifications of one rule, e.g. `30s`
+    /// (or whole seconds). Default: 1m.
+    #[serde(deserialize_with = "check_interval")]
+    pub check_interval: Duration,
+    /// The rules, evaluated on every closed window. Default: none.
+    pub rules: Vec<RuleConfig>,
+    /// Where each notification is POSTed as JSON (`http://` only). Default:
+    /// none, the log only.
+    #[serde(deserialize_with = "webhook_url")]
+    pub webhook_url: Option<String>,
+}
+
+impl Default for AlerterConfig {
+    fn default() -> Self {
+        AlerterConfig {
+            enabled: false,
+            check_interval: DEFAULT_CHECK_INTERVAL,
+            rules: Vec::new(),
+            webhook_url: None,
+        }
+    }
+}
+
+/// One rule: `metric operator threshold` over one task's closed windows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Names the rule in notifications and the `netspectra_alerts_firing` label.
+    pub name: String,
+    /// The task whose windows are measured.
+    pub task_name: String,
+    pub metric: Metric,
+    pub operator: Operator,
+    pub threshold: f64,
+}
+
+/// What a rule measures in one window of its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Packets the task counted (exact tasks).
+    TotalPackets,
+    /// Wire bytes the task counted (exact tasks).
+    TotalBytes,
+    /// Distinct keys the task holds (exact tasks).
+    TotalFlows,
+    /// Sketch tasks' metrics: accepted names, refused until sketch tasks exist.
+    HeavyHitterCount,
+    HeavyHitterSize,
+    SuperSpreaderSpread,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::TotalPackets => "total_packets",
+            Metric::TotalBytes => "total_bytes",
+            Metric::TotalFlows => "total_flows",
+            Metric::HeavyHitterCount => "heavy_hitter_count",
+            Metric::HeavyHitterSize => "heavy_hitter_size",
+            Metric::SuperSpreaderSpread => "super_spreader_spread",
+        }
+    }
+
+    /// Whether an exact task has this metric.
+    pub fn of_exact_tasks(self) -> bool {
+        matches!(
+            self,
+            Metric::TotalPackets | Metric::TotalBytes | Metric::TotalFlows
+        )
+    }
+}
+
+/// How a rule compares its metric with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Greater,
+    Less,
+    Equal,
+    GreaterOrEqual,
+    LessOrEqual,
+}
+
+impl Operator {
+    /// `value OP threshold`.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Operator::Greater => value > threshold,
+            Operator::Less => value < threshold,
+            Operator::Equal => value == threshold,
+            Operator::GreaterOrEqual => value >= threshold,
+            Operator::LessOrEqual => value <= threshold,
+        }
+    }
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operator::Greater => ">",
+            Operator::Less => "<",
+            Operator::Equal => "=",
+            Operator::GreaterOrEqual => ">=",
+            Operator::LessOrEqual => "<=",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Operator {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Operator, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.as_str() {
+            ">" => Operator::Greater,
+            "<" => Operator::Less,
+            "=" => Operator::Equal,
+            ">=" => Operator::GreaterOrEqual,
+            "<=" => Operator::LessOrEqual,
+            _ => {
+                return Err(de::Error::custom(format!(
+                    "unknown operator {text:?} (want >, <, =, >= or <=)"
+                )));
+            }
+        })
+    }
+}
+
+/// The `smtp:` section: accepted in any form and not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmtpSection;
+
+impl<'de> Deserialize<'de> for SmtpSection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SmtpSection, D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Ok(SmtpSection)
+    }
+}
+
+fn check_interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(u64),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+        Given::Text(text) => humantime::parse_duration(text.trim()).map_err(|error| {
+            de::Error::custom(format!(
+                "{text:?} is not a duration ({error}); want e.g. 30s, 5m or whole seconds"
+            ))
+        }),
+    }
+}
+
+fn webhook_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(deserializer)?;
+    if !url.starts_with("http://") {
+        return Err(de::Error::custom(format!(
+            "{url:?}: want an http:// URL (https is not built in)"
+        )));
+    }
+    Ok(Some(url))
+}
+
+/// Every problem of the rules against the task names, each naming its key:
+/// an unknown task, a sketch metric on an exact task, a repeated name.
+pub fn check_rules(alerter: &AlerterConfig, exact_tasks: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, rule) in alerter.rules.iter().enumerate() {
+        let key = format!("alerter.rules[{index}]");
+        if alerter.rules[..index]
+            .iter()
+            .any(|earlier| earlier.name == rule.name)
+        {
+            problems.push(format!("{key}.name: duplicate rule name {:?}", rule.name));
+        }
+        if !exact_tasks.contains(&rule.task_name.as_str()) {
+            problems.push(format!(
+                "{key}.task_name: no task {:?} (tasks: {})",
+                rule.task_name,
+                exact_tasks.join(", ")
+            ));
+        } else if !rule.metric.of_exact_tasks() {
+            problems.push(format!(
+                "{key}.metric: {} is a sketch task's metric, and task {:?} is exact (want total_packets, total_bytes or total_flows)",
+                rule.metric.name(),
+                rule.task_name
+            ));
+        }
+        if !rule.threshold.is_finite() {
+            problems.push(format!("{key}.threshold: not a finite number"));
+        }
+    }
+    problems
+}
