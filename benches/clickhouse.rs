@@ -73,7 +73,7 @@ fn main() {
         "ratio candidate/baseline: {:.2}",
         candidate as f64 / baseline.max(1) as f64
     );
-    println!("peak RSS: {} KiB", peak_rss_kib());
+    println!("peak RSS: {} KiB", measure::peak_rss_kib_of("self"));
 }
 
 fn rows_per_second(writer: &mut dyn Writer, window: &ClosedWindow, rows: u64) -> u64 {
@@ -123,17 +123,4 @@ fn window(start: u64, rows: u64) -> ClosedWindow {
             parts: vec![aggregator.take_part()],
         }],
     }
-}
-
-/// VmHWM of this process, from /proc.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -1127,6 +1127,26 @@ aggregator:
     }
 
     #[test]
+    fn go2netspectra_api_alerter_and_smtp_sections_load() {
+        let yaml = "api:\n  http_listen_addr: \":8080\"\n  grpc_listen_addr: \":50051\"\n\
+                    alerter:\n  enabled: true\n  check_interval: 30s\n  rules:\n\
+                    \x20   - {name: busy, task_name: per_protocol, metric: total_bytes, operator: \">=\", threshold: 1e6}\n\
+                    smtp:\n  host: mail.example\n  port: 25\n";
+        let config = Config::from_yaml(yaml, "g.yaml").expect("Go2NetSpectra sections load");
+        assert_eq!(config.api.http_listen_addr.as_deref(), Some(":8080"));
+        assert_eq!(config.alerter.check_interval, Duration::from_secs(30));
+        assert_eq!(config.alerter.rules[0].threshold, 1e6);
+        assert!(config.smtp.is_some());
+        let error = Config::from_yaml("alerter:\n  check_interval: soon\n", "g.yaml")
+            .expect_err("not a duration")
+            .to_string();
+        assert!(
+            error.starts_with("g.yaml: alerter.check_interval: \"soon\" is not a duration"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn default_yaml_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.yaml");
         let config = Config::load(&path).expect("config/default.yaml is valid");
@@ -1314,7 +1334,7 @@ aggregator:
     fn misspelt_top_level_section_names_line_one() {
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
-            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention`, `writers` at line 1 column 1"
+            "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, `retention`, `writers`, `api`, `alerter`, `smtp` at line 1 column 1"
         );
     }
 

@@ -132,18 +132,19 @@ impl fmt::Display for Operator {
 
 impl<'de> Deserialize<'de> for Operator {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Operator, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(match text.as_str() {
-            ">" => Operator::Greater,
-            "<" => Operator::Less,
-            "=" => Operator::Equal,
-            ">=" => Operator::GreaterOrEqual,
-            "<=" => Operator::LessOrEqual,
-            _ => {
-                return Err(de::Error::custom(format!(
-                    "unknown operator {text:?} (want >, <, =, >= or <=)"
-                )));
-            }
+        parse_str(deserializer, "one of >, <, =, >=, <=", |text| {
+            Ok(match text {
+                ">" => Operator::Greater,
+                "<" => Operator::Less,
+                "=" => Operator::Equal,
+                ">=" => Operator::GreaterOrEqual,
+                "<=" => Operator::LessOrEqual,
+                _ => {
+                    return Err(format!(
+                        "unknown operator {text:?} (want >, <, =, >= or <=)"
+                    ));
+                }
+            })
         })
     }
 }
@@ -159,31 +160,70 @@ impl<'de> Deserialize<'de> for SmtpSection {
     }
 }
 
+/// Raised inside the visitor, so serde_yaml stamps the error with the
+/// key path and line.
 fn check_interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Given {
-        Seconds(u64),
-        Text(String),
+    struct Interval;
+    impl de::Visitor<'_> for Interval {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as 30s or 5m, or whole seconds")
+        }
+
+        fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(seconds))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+            humantime::parse_duration(text.trim()).map_err(|error| {
+                E::custom(format!(
+                    "{text:?} is not a duration ({error}); want e.g. 30s, 5m or whole seconds"
+                ))
+            })
+        }
     }
-    match Given::deserialize(deserializer)? {
-        Given::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
-        Given::Text(text) => humantime::parse_duration(text.trim()).map_err(|error| {
-            de::Error::custom(format!(
-                "{text:?} is not a duration ({error}); want e.g. 30s, 5m or whole seconds"
-            ))
-        }),
-    }
+    deserializer.deserialize_any(Interval)
 }
 
 fn webhook_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    let url = String::deserialize(deserializer)?;
-    if !url.starts_with("http://") {
-        return Err(de::Error::custom(format!(
-            "{url:?}: want an http:// URL (https is not built in)"
-        )));
+    parse_str(deserializer, "an http:// URL", |url| {
+        if url.starts_with("http://") {
+            Ok(Some(url.to_string()))
+        } else {
+            Err(format!(
+                "{url:?}: want an http:// URL (https is not built in)"
+            ))
+        }
+    })
+}
+
+/// A string value through `parse`, whose error is raised inside the
+/// visitor so that serde_yaml stamps it with the key path and line.
+fn parse_str<'de, D, T>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Text<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
     }
-    Ok(Some(url))
+    impl<T> de::Visitor<'_> for Text<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            (self.parse)(text).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(Text { expecting, parse })
 }
 
 /// Every problem of the rules against the task names, each naming its key:

@@ -448,14 +448,13 @@ fn run(
         rules: rules.unwrap_or_default(),
     }));
     let mut writers = sinks.writers;
-    let alerter = match config.alerter.enabled {
-        true => {
-            let (sink, alerter) = alerts::start(&config.alerter, Arc::clone(&metrics))
-                .context("starting the alert webhook thread")?;
-            writers.push(Box::new(sink));
-            Some(alerter)
-        }
-        false => None,
+    let alerter = if config.alerter.enabled {
+        let (sink, alerter) = alerts::start(&config.alerter, Arc::clone(&metrics))
+            .context("starting the alert webhook thread")?;
+        writers.push(Box::new(sink));
+        Some(alerter)
+    } else {
+        None
     };
     let api = api.map(|(listener, token, store)| ApiSpec {
         listener,

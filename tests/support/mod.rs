@@ -2,6 +2,8 @@
 
 pub mod capture_writer;
 pub mod cli;
+pub mod http;
+pub mod logs;
 pub mod measure;
 pub mod skip;
 pub mod store;
