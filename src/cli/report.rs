@@ -6,9 +6,9 @@ use std::io::Write;
 
 use crate::flow::{KeyField, KeySchema};
 use crate::output::OutputError;
-use crate::output::inspect::{Format, InspectOptions, SortBy, Table, load_tables};
+use crate::output::inspect::{Counters, Format, InspectOptions, SortBy, Table, load_tables};
 use crate::output::layout::rfc3339_nanos;
-use crate::output::rows::{Cell, json_object, labelled_row, row};
+use crate::output::rows::{Cell, counter_columns, json_object, labelled_row, row};
 
 /// Loads what `options` selects and writes the report in its format to `out`.
 pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), OutputError> {
@@ -47,7 +47,10 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
         columns.push("window_start");
     }
     columns.extend(union.fields().map(KeyField::column_name));
-    columns.extend(["packets", "bytes", "first_seen", "last_seen"]);
+    columns.extend(counter_columns(Counters::Exact));
+    if tables.iter().any(|table| table.counters != Counters::Exact) {
+        columns.extend(["spread", "estimated"]);
+    }
     let mut out = columns.join(",") + "\n";
     for table in tables {
         for record in &table.rows {
@@ -58,6 +61,7 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
                     |column| match cells.iter().find(|(name, _)| name == column) {
                         Some((_, Cell::Text(text))) => csv_quote(text),
                         Some((_, Cell::Number(number))) => number.to_string(),
+                        Some((_, Cell::Flag(flag))) => flag.to_string(),
                         Some((_, Cell::Missing)) | None => String::new(),
                     },
                 )
@@ -85,12 +89,9 @@ fn render_table(tables: &[Table], options: &InspectOptions) -> String {
             out.push('\n');
         }
         out.push_str(&heading(table, options));
-        let rows: Vec<Vec<(&'static str, Cell)>> = table
-            .rows
-            .iter()
-            .map(|record| row(table.schema, record))
-            .collect();
-        out.push_str(&aligned(table.schema, &rows));
+        let rows: Vec<Vec<(&'static str, Cell)>> =
+            table.rows.iter().map(|record| row(table, record)).collect();
+        out.push_str(&aligned(table, &rows));
     }
     out
 }
@@ -119,19 +120,25 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     } else {
         String::new()
     };
+    let flows = match table.counters {
+        Counters::Exact => format!("{} flows", table.flows),
+        Counters::HeavyHitters => format!("heavy hitters (estimates): {} keys", table.flows),
+        Counters::SuperSpread => format!("super-spreaders (estimates): {} keys", table.flows),
+    };
     format!(
-        "{span}{windows}  task {}{schema}: {} flows, {} packets, {} bytes{shown}\n",
-        table.task, table.flows, table.packets, table.bytes
+        "{span}{windows}  task {}{schema}: {flows}, {} packets, {} bytes{shown}\n",
+        table.task, table.packets, table.bytes
     )
 }
 
 /// A header and rows, numbers right-aligned, text left-aligned, two spaces apart.
-fn aligned(schema: KeySchema, rows: &[Vec<(&'static str, Cell)>]) -> String {
-    let mut header: Vec<&str> = schema.fields().map(KeyField::column_name).collect();
-    header.extend(["packets", "bytes", "first_seen", "last_seen"]);
+fn aligned(table: &Table, rows: &[Vec<(&'static str, Cell)>]) -> String {
+    let mut header: Vec<&str> = table.schema.fields().map(KeyField::column_name).collect();
+    header.extend(counter_columns(table.counters));
     let text = |cell: &Cell| match cell {
         Cell::Text(text) => text.clone(),
         Cell::Number(number) => number.to_string(),
+        Cell::Flag(flag) => if *flag { "yes" } else { "no" }.to_string(),
         Cell::Missing => "-".to_string(),
     };
     let mut widths: Vec<usize> = header.iter().map(|name| name.len()).collect();

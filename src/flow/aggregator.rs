@@ -14,6 +14,7 @@
 use std::any::Any;
 use std::fmt;
 
+use super::sketch::{HeavyHitterParams, SpreadParams};
 use super::{FlowKey, FlowRecord, KeySchema, Overflow};
 
 /// One keyed packet: the parser's full 5-tuple, the capture timestamp and the wire length.
@@ -26,25 +27,49 @@ pub struct PacketRecord {
     pub wire_len: u32,
 }
 
-/// The kinds of task there are; the config's task entry names one.
+/// The kinds of task there are, with the parameters that make two tasks of
+/// one kind comparable; the config's task entry chooses one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     /// Exact packets, bytes, first and last seen per key.
     Exact,
+    /// Estimated packets and bytes of the heaviest keys, in fixed memory.
+    HeavyHitters(HeavyHitterParams),
+    /// Estimated distinct elements per key, in fixed memory.
+    SuperSpread(SpreadParams),
 }
+
+/// [`TaskKind::name`] of each kind, for parts and stored summaries.
+pub const EXACT_KIND: &str = "exact";
+pub const HEAVY_HITTERS_KIND: &str = "heavy_hitters";
+pub const SUPER_SPREAD_KIND: &str = "super_spreader";
 
 impl TaskKind {
     /// The name used in config files, summaries and the store's manifest.
     pub fn name(self) -> &'static str {
         match self {
-            TaskKind::Exact => "exact",
+            TaskKind::Exact => EXACT_KIND,
+            TaskKind::HeavyHitters(_) => HEAVY_HITTERS_KIND,
+            TaskKind::SuperSpread(_) => SUPER_SPREAD_KIND,
         }
+    }
+
+    /// Whether the task's keys may be split among several shards. A sketch
+    /// has fixed memory per instance, so it is counted whole by one shard.
+    pub fn splits(self) -> bool {
+        matches!(self, TaskKind::Exact)
     }
 }
 
+/// The name, and for a sketch its parameters in parentheses: the manifest
+/// refuses a run whose definition of a stored task differs.
 impl fmt::Display for TaskKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            TaskKind::Exact => f.write_str(EXACT_KIND),
+            TaskKind::HeavyHitters(params) => write!(f, "{HEAVY_HITTERS_KIND}({params})"),
+            TaskKind::SuperSpread(params) => write!(f, "{SUPER_SPREAD_KIND}({params})"),
+        }
     }
 }
 
@@ -152,12 +177,35 @@ pub trait Part: Send + Sync + fmt::Debug {
     /// `max_keys`); empty when there were none.
     fn overflow(&self) -> Overflow;
 
+    /// The rows a sketch reports, estimated from its state, by key; empty
+    /// for kinds whose rows are [`Part::records`].
+    fn estimates(&self) -> Vec<Estimated> {
+        Vec::new()
+    }
+
+    /// The state a store keeps so that parts can be merged later (see
+    /// docs/sketch-format.md); `None` for kinds whose records are their state.
+    fn sketch_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Folds `other` into this part. Keys present in both are combined. On
     /// error the part may hold some of `other`'s records: discard it.
     fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError>;
 
     /// For a kind's own `merge` and for tests that look inside.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// One row of a sketch's report: estimates, never exact counts. Heavy
+/// hitters fill `packets` and `bytes`, super-spreaders `spread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimated {
+    pub key: FlowKey,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    /// Distinct elements seen with the key.
+    pub spread: Option<u64>,
 }
 
 /// Why two parts could not be merged.
@@ -168,6 +216,8 @@ pub enum MergeError {
         ours: &'static str,
         theirs: &'static str,
     },
+    #[error("the two sketches were built with different parameters")]
+    ParametersDiffer,
     #[error("a packet or byte count exceeds 2^64 - 1")]
     CountOverflow,
 }

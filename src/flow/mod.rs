@@ -10,10 +10,12 @@ mod exact;
 mod key;
 mod map;
 mod placement;
+pub mod sketch;
 mod windowing;
 
 pub use aggregator::{
-    Aggregator, MergeError, OpenCounts, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
+    Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, OpenCounts, PacketRecord,
+    Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
@@ -21,6 +23,7 @@ pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
 pub use placement::{Placement, place_tasks};
+use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};
 
 /// The registry of task kinds: builds the aggregator of `spec`'s kind for
@@ -28,5 +31,7 @@ pub use windowing::{Placed, WindowBounds, Windowing};
 pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
     match spec.kind {
         TaskKind::Exact => Box::new(ExactAggregator::new(spec, share)),
+        TaskKind::HeavyHitters(params) => Box::new(HeavyHitterAggregator::new(spec, params)),
+        TaskKind::SuperSpread(params) => Box::new(SuperSpreadAggregator::new(spec, params)),
     }
 }

@@ -5,7 +5,8 @@
 //! hashes a key it does not keep. With more shards than tasks, every shard
 //! gets one share of one task, and the heaviest tasks are split first: a
 //! split task is hashed once per share, and each share keeps its part of
-//! the keys. A task's `max_keys` is divided among its shares so that the
+//! the keys. Sketch tasks are never split: a sketch has fixed memory per
+//! instance, and one instance sees all of its task's keys. A task's `max_keys` is divided among its shares so that the
 //! shares' limits sum to exactly `max_keys`.
 //!
 //! The plan depends only on the tasks and the shard count, so the same
@@ -21,15 +22,17 @@ pub struct Placement {
     pub share: Share,
 }
 
-/// The plan: for each of `shards` shards, the shares it counts (never
-/// empty while there is a task). Every task's shares together cover its
-/// keys exactly once.
+/// The plan: for each shard, the shares it counts. No shard is empty, so
+/// there are fewer than `shards` when the tasks cannot be split that far
+/// (sketch tasks only). Every task's shares together cover its keys
+/// exactly once.
 pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
     let shards = shards.max(1);
     let weights: Vec<u64> = tasks.iter().map(weight).collect();
     let mut heaviest_first: Vec<usize> = (0..tasks.len()).collect();
     heaviest_first.sort_by_key(|&task| std::cmp::Reverse(weights[task]));
-    let share_counts = share_counts(&weights, &heaviest_first, shards);
+    let splittable: Vec<bool> = tasks.iter().map(|task| task.kind.splits()).collect();
+    let share_counts = share_counts(&weights, &splittable, &heaviest_first, shards);
     let mut plan: Vec<Vec<Placement>> = vec![Vec::new(); shards];
     let mut load = vec![0u64; shards];
     for &task in &heaviest_first {
@@ -49,6 +52,7 @@ pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
             });
         }
     }
+    plan.retain(|shard| !shard.is_empty());
     for shard in &mut plan {
         shard.sort_by_key(|placement| placement.task);
     }
@@ -56,11 +60,17 @@ pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
 }
 
 /// How many shares each task gets: one each, then the spare shards go one
-/// at a time to the task with the most weight per share.
-fn share_counts(weights: &[u64], heaviest_first: &[usize], shards: usize) -> Vec<usize> {
+/// at a time to the splittable task with the most weight per share.
+fn share_counts(
+    weights: &[u64],
+    splittable: &[bool],
+    heaviest_first: &[usize],
+    shards: usize,
+) -> Vec<usize> {
     let mut counts = vec![1usize; weights.len()];
     for _ in weights.len()..shards {
-        let Some(&task) = heaviest_first.iter().max_by_key(|&&task| {
+        let candidates = heaviest_first.iter().filter(|&&task| splittable[task]);
+        let Some(&task) = candidates.max_by_key(|&&task| {
             (
                 weights[task] * 1000 / counts[task] as u64,
                 std::cmp::Reverse(task),
@@ -190,6 +200,36 @@ mod tests {
                 .collect();
             assert_eq!(limits, [Some(1), Some(100)], "{shards} shards");
         }
+    }
+
+    #[test]
+    fn sketch_tasks_are_never_split_and_no_shard_is_left_empty() {
+        let params = crate::flow::sketch::HeavyHitterParams {
+            width: 64,
+            depth: 2,
+            packet_threshold: 1,
+            byte_threshold: 1,
+            seed: 0,
+        };
+        let mut tasks = vec![task("hh", &[KeyField::SrcIp], None); 2];
+        for (index, task) in tasks.iter_mut().enumerate() {
+            task.name = format!("hh{index}");
+            task.kind = TaskKind::HeavyHitters(params);
+        }
+        let plan = place_tasks(&tasks, 4);
+        assert_eq!(plan.len(), 2);
+        assert!(
+            plan.iter()
+                .all(|shard| shard.len() == 1 && shard[0].share.count == 1)
+        );
+        tasks.push(task("exact", &[KeyField::SrcIp], None));
+        let plan = place_tasks(&tasks, 4);
+        assert_eq!(plan.len(), 4);
+        assert_eq!(
+            coverage(&plan, 3)[2].0.len(),
+            2,
+            "the exact task takes the spare shard"
+        );
     }
 
     #[test]

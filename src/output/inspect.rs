@@ -20,10 +20,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::layout::{SUMMARY_FILE, parse_window_dir_name, shard_file_name};
+use super::layout::{SUMMARY_FILE, parse_window_dir_name, shard_file_name, sketch_file_name};
 use super::run::RunId;
-use super::{OutputError, Summary, dat};
-use crate::flow::{AddressFamily, FlowKey, FlowMap, FlowStats, KeySchema};
+use super::{OutputError, Summary, dat, sketch};
+use crate::flow::{
+    AddressFamily, FlowKey, FlowMap, FlowStats, HEAVY_HITTERS_KIND, KeySchema, Part,
+    SUPER_SPREAD_KIND,
+};
 use crate::safe_read::read_regular_file;
 
 /// What `inspect` shows and how.
@@ -139,17 +142,30 @@ struct TaskDir {
     parts: Vec<PathBuf>,
 }
 
+/// What the rows of a table hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counters {
+    /// Exact packets, bytes, first and last seen.
+    Exact,
+    /// Estimated packets and bytes of the heaviest keys.
+    HeavyHitters,
+    /// Estimated distinct elements per key.
+    SuperSpread,
+}
+
 /// One table of the report: a task in one window, or in all windows with `--merge`.
 #[derive(Debug)]
 pub struct Table {
     pub task: String,
+    pub counters: Counters,
     /// The key fields; empty for a table of quiet windows only.
     pub schema: KeySchema,
     pub window_start_ns: u64,
     pub window_end_ns: u64,
     /// Windows summed into this table (1 without `--merge`).
     pub windows: usize,
-    /// Totals over every key, shown or not, and the overflow.
+    /// Totals over every key, shown or not, and the overflow. For a sketch
+    /// task, `flows` counts the keys its report holds.
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
@@ -159,19 +175,37 @@ pub struct Table {
 }
 
 /// One row of a table: a key's counters, or (`key: None`) the counters of
-/// every key refused by `max_keys`, shown as `other`.
+/// every key refused by `max_keys`, shown as `other`. A heavy hitter's
+/// estimates are in `stats` (no first or last seen); a super-spreader's is
+/// `spread`.
 #[derive(Debug)]
 pub struct Row {
     pub key: Option<FlowKey>,
     pub stats: FlowStats,
+    pub spread: Option<u64>,
+}
+
+impl Row {
+    /// The counter rows are ordered by: `sort`'s, or the spread where there is one.
+    fn counter(&self, sort: SortBy) -> u64 {
+        match (self.spread, sort) {
+            (Some(spread), _) => spread,
+            (None, SortBy::Packets) => self.stats.packets,
+            (None, SortBy::Bytes) => self.stats.bytes,
+        }
+    }
 }
 
 impl Table {
     /// Totals over all of `loaded`; rows sorted and cut as `options` say.
     /// A table of quiet windows only has no key fields and no rows.
     fn new(task: String, loaded: Loaded, windows: usize, options: &InspectOptions) -> Table {
+        if let Some(part) = &loaded.sketch {
+            return Table::of_sketch(task, part.as_ref(), &loaded, windows, options);
+        }
         let mut table = Table {
             task,
+            counters: Counters::Exact,
             schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
             window_start_ns: loaded.window_start_ns,
             window_end_ns: loaded.window_end_ns,
@@ -186,17 +220,65 @@ impl Table {
                 .map(|record| Row {
                     key: Some(record.key),
                     stats: record.stats,
+                    spread: None,
                 })
                 .collect(),
         };
         table.sort_and_cut(options.sort, options.top);
         if let Some(stats) = loaded.other {
-            let row = Row { key: None, stats };
+            let row = Row {
+                key: None,
+                stats,
+                spread: None,
+            };
             let at = table
                 .rows
                 .partition_point(|shown| row_order(shown, &row, options.sort).is_lt());
             table.rows.insert(at, row);
         }
+        table
+    }
+
+    /// A sketch task's table: the report recomputed from the merged state.
+    fn of_sketch(
+        task: String,
+        part: &dyn Part,
+        loaded: &Loaded,
+        windows: usize,
+        options: &InspectOptions,
+    ) -> Table {
+        let counters = if part.kind() == SUPER_SPREAD_KIND {
+            Counters::SuperSpread
+        } else {
+            Counters::HeavyHitters
+        };
+        let mut table = Table {
+            task,
+            counters,
+            schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
+            window_start_ns: loaded.window_start_ns,
+            window_end_ns: loaded.window_end_ns,
+            windows,
+            flows: part.totals().records,
+            packets: loaded.packets,
+            bytes: loaded.bytes,
+            shown_top: None,
+            rows: part
+                .estimates()
+                .into_iter()
+                .map(|estimate| Row {
+                    key: Some(estimate.key),
+                    stats: FlowStats {
+                        packets: estimate.packets.unwrap_or(0),
+                        bytes: estimate.bytes.unwrap_or(0),
+                        first_seen: 0,
+                        last_seen: 0,
+                    },
+                    spread: estimate.spread,
+                })
+                .collect(),
+        };
+        table.sort_and_cut(options.sort, options.top);
         table
     }
 
@@ -211,11 +293,7 @@ impl Table {
 
 /// Rows by `sort` descending; ties by key ascending, `other` last.
 fn row_order(a: &Row, b: &Row, sort: SortBy) -> std::cmp::Ordering {
-    let counter = |row: &Row| match sort {
-        SortBy::Packets => row.stats.packets,
-        SortBy::Bytes => row.stats.bytes,
-    };
-    counter(b).cmp(&counter(a)).then_with(|| {
+    b.counter(sort).cmp(&a.counter(sort)).then_with(|| {
         (a.key.is_none(), a.key.as_ref().map(key_order))
             .cmp(&(b.key.is_none(), b.key.as_ref().map(key_order)))
     })
@@ -385,7 +463,9 @@ struct Loaded {
     map: FlowMap,
     /// Packets of keys refused by `max_keys`, from the summary.
     other: Option<FlowStats>,
-    /// Packets and bytes of `map` and `other` together.
+    /// A sketch task's parts merged; `None` for an exact task or a quiet window.
+    sketch: Option<Box<dyn Part>>,
+    /// Packets and bytes of `map` and `other` together, or that the sketch counted.
     packets: u64,
     bytes: u64,
 }
@@ -421,6 +501,26 @@ fn fold_into(
             .ok_or_else(|| counts_overflow(path))?;
     }
     total.other = merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(path))?;
+    match (&mut total.sketch, loaded.sketch) {
+        (Some(ours), Some(theirs)) => {
+            ours.merge(theirs.as_ref())
+                .map_err(|error| OutputError::Inconsistent {
+                    path: path.to_path_buf(),
+                    what: format!("cannot merge task {task:?} with earlier windows: {error}"),
+                })?
+        }
+        (ours @ None, Some(theirs)) if total.map.is_empty() && total.other.is_none() => {
+            *ours = Some(theirs);
+        }
+        (Some(_), None) if loaded.map.is_empty() && loaded.other.is_none() => {}
+        (None, None) => {}
+        _ => {
+            return Err(OutputError::Inconsistent {
+                path: path.to_path_buf(),
+                what: format!("task {task:?} is a sketch task here and an exact task elsewhere"),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -538,9 +638,13 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         window_end_ns,
         map: FlowMap::new(),
         other: None,
+        sketch: None,
         packets: 0,
         bytes: 0,
     };
+    if let Some(kind) = summary.kind.as_deref() {
+        return load_sketch_part(&dir.path, &summary, kind, loaded);
+    }
     for index in 0..summary.shards {
         let path = dir.path.join(shard_file_name(index));
         let file = dat::read_dat(&path)?;
@@ -584,6 +688,61 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
             summary.total_packets, summary.total_bytes, loaded.packets, loaded.bytes
         );
         return Err(inconsistent(dir.path.clone(), what));
+    }
+    Ok(loaded)
+}
+
+/// A sketch task's part: its state files merged, checked against the summary.
+fn load_sketch_part(
+    path: &Path,
+    summary: &Summary,
+    kind: &str,
+    mut loaded: Loaded,
+) -> Result<Loaded, OutputError> {
+    if ![HEAVY_HITTERS_KIND, SUPER_SPREAD_KIND].contains(&kind) {
+        return Err(OutputError::Inconsistent {
+            path: path.join(SUMMARY_FILE),
+            what: format!("unknown task kind {kind:?}; a newer netspectra wrote it?"),
+        });
+    }
+    for index in 0..summary.shards {
+        let state_path = path.join(sketch_file_name(index));
+        let inconsistent = |what: String| OutputError::Inconsistent {
+            path: state_path.clone(),
+            what,
+        };
+        let decoded = sketch::read_state(path, index)?;
+        if decoded.part.kind() != kind {
+            let found = decoded.part.kind();
+            return Err(inconsistent(format!(
+                "holds a {found} state where the summary says {kind}"
+            )));
+        }
+        if *loaded.schema.get_or_insert(decoded.schema) != decoded.schema {
+            return Err(inconsistent("key fields differ from sketch_0.bin".into()));
+        }
+        match loaded.sketch.as_mut() {
+            Some(merged) => merged
+                .merge(decoded.part.as_ref())
+                .map_err(|error| inconsistent(error.to_string()))?,
+            None => loaded.sketch = Some(decoded.part),
+        }
+    }
+    let totals = loaded
+        .sketch
+        .as_ref()
+        .map(|part| part.totals())
+        .unwrap_or_default();
+    (loaded.packets, loaded.bytes) = (totals.packets, totals.bytes);
+    if (loaded.packets, loaded.bytes) != (summary.total_packets, summary.total_bytes) {
+        let what = format!(
+            "summary says {} packets and {} bytes, sketch states hold {} and {}",
+            summary.total_packets, summary.total_bytes, loaded.packets, loaded.bytes
+        );
+        return Err(OutputError::Inconsistent {
+            path: path.to_path_buf(),
+            what,
+        });
     }
     Ok(loaded)
 }

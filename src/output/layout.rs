@@ -12,6 +12,11 @@ pub fn shard_file_name(index: usize) -> String {
     format!("shard_{index}.dat")
 }
 
+/// State file name of a sketch task's part `index` inside a task directory.
+pub fn sketch_file_name(index: usize) -> String {
+    format!("sketch_{index}.bin")
+}
+
 /// Name of a task directory's summary file.
 pub const SUMMARY_FILE: &str = "summary.json";
 

@@ -4,9 +4,9 @@
 //! the HTTP API answers with the same JSON objects. Nothing here reads
 //! files or decides what is shown.
 
-use crate::flow::{KeyField, KeySchema};
+use crate::flow::KeyField;
 
-use super::inspect::{Row, Table};
+use super::inspect::{Counters, Row, Table};
 use super::layout::rfc3339_nanos;
 
 /// What the key columns of the overflow row read.
@@ -16,13 +16,25 @@ const OTHER: &str = "other";
 pub enum Cell {
     Text(String),
     Number(u64),
+    /// `estimated`: true on every row of a sketch task.
+    Flag(bool),
     /// An address field of a key without an address (should not occur in files we write).
     Missing,
 }
 
-/// The key fields of `schema` (each `other` for the overflow row) followed
-/// by the counters, as (column, value).
-pub fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
+/// The counter columns of a table, after its key fields.
+pub fn counter_columns(counters: Counters) -> &'static [&'static str] {
+    match counters {
+        Counters::Exact => &["packets", "bytes", "first_seen", "last_seen"],
+        Counters::HeavyHitters => &["packets", "bytes", "estimated"],
+        Counters::SuperSpread => &["spread", "estimated"],
+    }
+}
+
+/// The key fields of the table's schema (each `other` for the overflow
+/// row) followed by its counters, as (column, value).
+pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
+    let schema = table.schema;
     let address =
         |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
     let mut cells: Vec<(&'static str, Cell)> = schema
@@ -42,12 +54,17 @@ pub fn row(schema: KeySchema, row: &Row) -> Vec<(&'static str, Cell)> {
         })
         .collect();
     let stats = &row.stats;
-    cells.extend([
-        ("packets", Cell::Number(stats.packets)),
-        ("bytes", Cell::Number(stats.bytes)),
-        ("first_seen", Cell::Text(rfc3339_nanos(stats.first_seen))),
-        ("last_seen", Cell::Text(rfc3339_nanos(stats.last_seen))),
-    ]);
+    cells.extend(counter_columns(table.counters).iter().map(|&column| {
+        let cell = match column {
+            "packets" => Cell::Number(stats.packets),
+            "bytes" => Cell::Number(stats.bytes),
+            "first_seen" => Cell::Text(rfc3339_nanos(stats.first_seen)),
+            "last_seen" => Cell::Text(rfc3339_nanos(stats.last_seen)),
+            "spread" => Cell::Number(row.spread.unwrap_or(0)),
+            _ => Cell::Flag(true),
+        };
+        (column, cell)
+    }));
     cells
 }
 
@@ -60,7 +77,7 @@ pub fn labelled_row(table: &Table, record: &Row, merge: bool) -> Vec<(&'static s
             Cell::Text(rfc3339_nanos(table.window_start_ns)),
         ));
     }
-    cells.extend(row(table.schema, record));
+    cells.extend(row(table, record));
     cells
 }
 
@@ -73,6 +90,7 @@ pub fn json_object(table: &Table, record: &Row, merge: bool) -> String {
             let value = match cell {
                 Cell::Text(text) => serde_json::Value::from(text.as_str()),
                 Cell::Number(number) => serde_json::Value::from(*number),
+                Cell::Flag(flag) => serde_json::Value::from(*flag),
                 Cell::Missing => serde_json::Value::Null,
             };
             format!("\"{column}\":{value}")

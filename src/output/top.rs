@@ -1,7 +1,8 @@
 //! [`TopKeysWriter`]: a sink that keeps no file. It folds every task's
 //! rows of every window into one in-memory table per task, so that after
 //! the run `analyze --top N` can name each task's N largest keys over the
-//! whole run, without the actors knowing about it.
+//! whole run, without the actors knowing about it. Sketch tasks have no
+//! exact rows to add up; `inspect` reports them from their stored state.
 //!
 //! Memory grows with the distinct keys of the whole run (a key active in
 //! many windows is held once). The table is shared with the caller through
@@ -10,7 +11,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::writer::{ClosedWindow, WriteError, Writer};
-use crate::flow::{FlowMap, FlowRecord, KeySchema};
+use crate::flow::{FlowMap, FlowRecord, KeySchema, TaskKind};
 
 /// The handle the caller keeps: the tables the writer fills.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +78,11 @@ impl Writer for TopKeysWriter {
     /// Never fails but for a count past 2^64, which no retry can help.
     fn write(&mut self, window: &ClosedWindow) -> Result<(), WriteError> {
         let mut tables = self.tables.0.lock().unwrap_or_else(PoisonError::into_inner);
-        for task in &window.tasks {
+        for task in window
+            .tasks
+            .iter()
+            .filter(|task| task.spec.kind == TaskKind::Exact)
+        {
             let position = tables.iter().position(|table| table.name == task.spec.name);
             let table = match position {
                 Some(index) => &mut tables[index],

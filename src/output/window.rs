@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{SUMMARY_FILE, rfc3339_nanos, shard_file_name, window_dir_name};
 use super::run::RunId;
+use super::sketch::{SketchSummary, write_states};
 use super::writer::{ClosedWindow, TaskWindow};
 use super::{OutputError, dat, write_synced};
 use crate::capture::RunMode;
+use crate::flow::TaskKind;
 
 /// Content of `<window>/run-<id>/<task>/summary.json`; field order is the JSON key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +64,14 @@ pub struct Summary {
     pub overflow_last_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overflow_keys_refused: Option<u64>,
+    /// The task's kind when it is not `exact` (`heavy_hitters`,
+    /// `super_spreader`); its parts are then `sketch_<i>.bin` state files,
+    /// and `total_flows` counts the keys its report holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A sketch task's parameters, memory and error bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<SketchSummary>,
 }
 
 /// Writes the run's part of a window atomically and returns its directory,
@@ -211,17 +221,23 @@ fn write_task(
         overflow_first_seen: overflow.map(|overflow| rfc3339_nanos(overflow.stats.first_seen)),
         overflow_last_seen: overflow.map(|overflow| rfc3339_nanos(overflow.stats.last_seen)),
         overflow_keys_refused: overflow.map(|overflow| overflow.keys_refused),
+        kind: (task.spec.kind != TaskKind::Exact).then(|| task.spec.kind.name().to_string()),
+        sketch: SketchSummary::new(task.spec.kind, totals),
     };
-    for (index, part) in parts.iter().enumerate() {
-        // Streamed in first-seen order, which depends only on the input and
-        // the worker count, so a rerun over the same capture writes identical files.
-        dat::write_dat(
-            &dir.join(shard_file_name(index)),
-            &task.spec.name,
-            task.spec.schema,
-            bounds.clone(),
-            part.records(),
-        )?;
+    if task.spec.kind == TaskKind::Exact {
+        for (index, part) in parts.iter().enumerate() {
+            // Streamed in first-seen order, which depends only on the input and
+            // the worker count, so a rerun over the same capture writes identical files.
+            dat::write_dat(
+                &dir.join(shard_file_name(index)),
+                &task.spec.name,
+                task.spec.schema,
+                bounds.clone(),
+                part.records(),
+            )?;
+        }
+    } else {
+        write_states(&dir, parts)?;
     }
     let path = dir.join(SUMMARY_FILE);
     let mut json =
