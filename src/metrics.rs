@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Upper bounds of the write-duration histogram's buckets, in seconds.
 const WRITE_SECONDS_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
+/// Picks one counter of a share, for rendering a family over every task.
+type ShareField = fn(&ShareCounters) -> &AtomicU64;
+
 /// What the counters are laid out for: known before the first packet.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsLayout {
@@ -256,7 +259,7 @@ impl Metrics {
     }
 
     fn render_tasks(&self, out: &mut Exposition) {
-        let families: [(&str, &str, &str, fn(&ShareCounters) -> &AtomicU64); 4] = [
+        let families: [(&str, &str, &str, ShareField); 4] = [
             (
                 "netspectra_task_packets_total",
                 "Packets a task counted.",

@@ -75,7 +75,7 @@ fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
         base: format!("http://{address}"),
     };
     let started = Instant::now();
-    while !std::net::TcpStream::connect(&address).is_ok()
+    while std::net::TcpStream::connect(&address).is_err()
         || get(&format!("{}/-/ready", prometheus.base), None).0 != 200
     {
         assert!(

@@ -52,7 +52,7 @@ pub struct PipelineSettings {
 /// Builds the pipeline, reads every input, shuts down in order, and returns the outcome.
 pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
     let system = System::new();
-    let outcome = system.block_on(async move {
+    system.block_on(async move {
         let server = settings.api.map(api::start).transpose()?.map(|server| {
             let handle = server.handle();
             actix_rt::spawn(server);
@@ -152,8 +152,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         }
         outcome
             .map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
-    });
-    outcome
+    })
 }
 
 /// Per task: the number of shares the plan split it into.

@@ -3,7 +3,6 @@
 //! run the pipeline, and print the summary.
 
 use std::io::IsTerminal;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -456,12 +455,9 @@ fn run(
     } else {
         None
     };
-    let api = api.map(|(listener, token, store)| ApiSpec {
-        listener,
-        token,
+    let api = api.map(|spec| ApiSpec {
         metrics: Some(Arc::clone(&metrics)),
-        store,
-        tasks: Some(tasks.iter().map(TaskInfo::from_spec).collect()),
+        ..spec
     });
     let settings = PipelineSettings {
         source,
@@ -525,15 +521,22 @@ fn alert_rules(config: &Config) -> Option<Vec<String>> {
         .then(|| alerter.rules.iter().map(|rule| rule.name.clone()).collect())
 }
 
-/// `--listen` (or `api.http_listen_addr`): the bound listener, the token,
-/// and the files root the queries read (the first files writer's).
+/// `--listen` (or `api.http_listen_addr`): the server over the run's tasks
+/// and the first files writer's root (its metrics are added once built).
 fn api_spec(
     config: &Config,
     args: &PipelineArgs,
     plan: &Plan,
-) -> Result<Option<(TcpListener, Option<String>, Option<PathBuf>)>, UsageError> {
-    let store = plan.roots().next().map(Path::to_path_buf);
-    Ok(api_listener(&config.api, &args.api)?.map(|(listener, token)| (listener, token, store)))
+) -> Result<Option<ApiSpec>, UsageError> {
+    Ok(
+        api_listener(&config.api, &args.api)?.map(|(listener, token)| ApiSpec {
+            listener,
+            token,
+            metrics: None,
+            store: plan.roots().next().map(Path::to_path_buf),
+            tasks: Some(plan.tasks.iter().map(TaskInfo::from_spec).collect()),
+        }),
+    )
 }
 
 /// `--json` promises one summary object on stdout even when `analyze` is
