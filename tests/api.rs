@@ -291,6 +291,29 @@ fn with_a_token_every_endpoint_but_healthz_needs_it() {
 }
 
 #[test]
+fn listening_beyond_loopback_without_a_token_is_warned_about() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = known_root(dir.path());
+    let mut command = netspectra();
+    command.arg("serve").arg(&root).args(["--listen", "0.0.0.0:0"]);
+    let server = start_listening(command, &[]).expect("serve needs no capture privilege");
+    let (_, _, log) = server.terminate();
+    assert!(
+        log.contains("reachable from other hosts, without a token; set --api-token or api.token"),
+        "{log}"
+    );
+    let mut command = netspectra();
+    command
+        .arg("serve")
+        .arg(&root)
+        .args(["--listen", "0.0.0.0:0", "--api-token", "s3cret"]);
+    let server = start_listening(command, &[]).expect("serve needs no capture privilege");
+    let (status, _, log) = server.terminate();
+    assert_eq!(status, Some(0), "{log}");
+    assert!(!log.contains("without a token"), "{log}");
+}
+
+#[test]
 fn analyze_with_listen_serves_while_running_and_stops_with_the_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = known_root(dir.path());

@@ -36,6 +36,8 @@ use params::{ApiError, Params, checked_range, parse_time};
 
 /// Largest request body read (`POST /query`, `POST /search`).
 const MAX_BODY_BYTES: usize = 64 << 10;
+/// Most targets one `POST /query` may name.
+const MAX_TARGETS: usize = 100;
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -352,6 +354,3 @@ fn grafana_targets(request: &Value) -> Result<Vec<String>, ApiError> {
         })
         .collect()
 }
-
-/// Most targets one `POST /query` may name.
-const MAX_TARGETS: usize = 100;
