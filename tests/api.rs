@@ -295,7 +295,10 @@ fn listening_beyond_loopback_without_a_token_is_warned_about() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = known_root(dir.path());
     let mut command = netspectra();
-    command.arg("serve").arg(&root).args(["--listen", "0.0.0.0:0"]);
+    command
+        .arg("serve")
+        .arg(&root)
+        .args(["--listen", "0.0.0.0:0"]);
     let server = start_listening(command, &[]).expect("serve needs no capture privilege");
     let (_, _, log) = server.terminate();
     assert!(
