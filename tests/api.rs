@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 use support::capture_writer::{Endian, PcapWriter};
 use support::cli::{analyze, inspect_json, netspectra};
-use support::http::{Listening, get, post, sample, start_listening};
+use support::http::{Listening, capture_listening, get, post, sample, start_listening};
 use support::measure::peak_rss_kib_of;
-use support::skip::skip;
 use support::traffic::{PacketSpec, ethernet_frame};
 
 /// 2025-09-09T10:00:00Z, in seconds.
@@ -359,24 +358,8 @@ fn a_burst_of_1000_requests_from_50_clients_during_a_capture_fails_none_and_drop
     let dir = tempfile::tempdir().expect("temp dir");
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
     let to = receiver.local_addr().expect("address");
-    let mut command = netspectra();
-    command
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--json",
-            "--snapshot-interval",
-            "1s",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--filter")
-        .arg(format!("udp port {}", to.port()))
-        .arg("--output")
-        .arg(dir.path().join("out"));
-    let Some(capture) = start_listening(command, &["capturing on lo"]) else {
-        skip("this process may not capture on lo");
+    let out = dir.path().join("out");
+    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1s"]) else {
         return;
     };
     let stop = Arc::new(AtomicBool::new(false));

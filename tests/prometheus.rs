@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cli::netspectra;
-use support::http::{Listening, get, sample, start_listening};
+use support::http::{capture_listening, get, sample};
 use support::skip::skip;
 
 const SENT: u64 = 500;
@@ -109,29 +108,6 @@ fn query_until(prometheus: &Prometheus, query: &str, want: f64) -> Option<f64> {
     last
 }
 
-/// Starts a capture on lo counting only UDP to `port`, with the HTTP server on.
-fn start_capture(out: &Path, port: u16) -> Option<Listening> {
-    let mut command = netspectra();
-    command
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--filter",
-        ])
-        .arg(format!("udp port {port}"))
-        .arg("--output")
-        .arg(out);
-    let started = start_listening(command, &["capturing on lo"]);
-    if started.is_none() {
-        skip("this process may not capture on lo");
-    }
-    started
-}
-
 #[test]
 fn prometheus_scrapes_a_live_capture_and_stores_exactly_the_packets_sent() {
     if !installed("prometheus") || !installed("promtool") {
@@ -142,7 +118,7 @@ fn prometheus_scrapes_a_live_capture_and_stores_exactly_the_packets_sent() {
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
     let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
     let to = receiver.local_addr().expect("address");
-    let Some(capture) = start_capture(&dir.path().join("out"), to.port()) else {
+    let Some(capture) = capture_listening(&dir.path().join("out"), to.port(), &[]) else {
         return;
     };
     for _ in 0..SENT {

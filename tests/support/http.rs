@@ -3,6 +3,7 @@
 //! that return the status and body whatever the status is.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -52,6 +53,25 @@ pub fn start_listening(mut command: Command, ready_when: &[&str]) -> Option<List
         base: base.expect("the loop ends with an address"),
         log: follow(lines, seen),
     })
+}
+
+/// `netspectra capture -i lo --json --listen 127.0.0.1:0 <extra>`, counting
+/// only UDP to `udp_port`, into `out`, once it captures; `None` (after a
+/// skip) where this process may not capture.
+pub fn capture_listening(out: &Path, udp_port: u16, extra: &[&str]) -> Option<Listening> {
+    let mut command = super::cli::netspectra();
+    command
+        .args(["capture", "-i", "lo", "--json", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--filter")
+        .arg(format!("udp port {udp_port}"))
+        .arg("--output")
+        .arg(out);
+    let started = start_listening(command, &["capturing on lo"]);
+    if started.is_none() {
+        super::skip::skip("this process may not capture on lo");
+    }
+    started
 }
 
 impl Listening {
