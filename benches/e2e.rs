@@ -21,7 +21,9 @@
 //! Then, on the skewed capture with the default config: the ratio of
 //! `analyze`'s time to the read floor (`tcpdump -r FILE -w /dev/null`,
 //! libpcap reading the same file, interleaved; skipped without tcpdump), and
-//! the CPU seconds (user + system) with 1, 2, 4 and 8 workers.
+//! the CPU seconds (user + system) with 1, 2, 4 and 8 workers, and the
+//! throughput with `--listen` off and on (on: a client scraping `/metrics`
+//! every 100 ms during the run), interleaved.
 //!
 //! With NETSPECTRA_BASELINE_REV set to a git revision (e.g. `HEAD~1`), it
 //! first builds that revision's release binary in a worktree under
@@ -89,6 +91,7 @@ fn main() {
     sketch_cost(&binary, &skewed, &six_tasks, runs, &data);
     read_floor(&binary, &skewed, &six_tasks, runs, &data);
     cpu_per_worker_count(&binary, &skewed, &six_tasks, runs, &data);
+    listen_off_and_on(&binary, &skewed, &six_tasks, runs, &data);
 
     println!("\nmemory: {DISTINCT_FLOWS} distinct 5-tuples, {runs} runs each");
     let (base, cand) = interleave(
@@ -213,6 +216,70 @@ fn cpu_per_worker_count(binary: &Path, capture: &Path, config: &Path, runs: usiz
             median / one_worker
         );
     }
+}
+
+/// The default config with and without `--listen`, interleaved; with it, a
+/// client scrapes `/metrics` every 100 ms while the run lasts.
+fn listen_off_and_on(binary: &Path, capture: &Path, config: &Path, runs: usize, data: &Path) {
+    println!("\n--listen, default config, {runs} runs each:");
+    let mut off = Vec::new();
+    let mut on = Vec::new();
+    let mut scrapes = Vec::new();
+    for _ in 0..runs {
+        off.push(run_analyze(binary, capture, config, data, &[]));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scraper = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || scrape_until(&stop, port))
+        };
+        let listen = format!("127.0.0.1:{port}");
+        on.push(run_analyze(
+            binary,
+            capture,
+            config,
+            data,
+            &["--listen", &listen],
+        ));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        scrapes.push(scraper.join().expect("scraper thread"));
+    }
+    report("--listen off", &off, THROUGHPUT_PACKETS);
+    report(
+        "--listen on, /metrics every 100 ms",
+        &on,
+        THROUGHPUT_PACKETS,
+    );
+    println!(
+        "  ratio on / off: {:.3} (answered scrapes per run, median: {})",
+        median_rate(&on, THROUGHPUT_PACKETS) / median_rate(&off, THROUGHPUT_PACKETS),
+        median(scrapes)
+    );
+}
+
+/// GETs `/metrics` on `port` every 100 ms until `stop`; returns the answers.
+fn scrape_until(stop: &std::sync::atomic::AtomicBool, port: u16) -> u64 {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(1)))
+        .build()
+        .new_agent();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut answered = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if agent
+            .get(&url)
+            .call()
+            .and_then(|mut response| response.body_mut().read_to_string())
+            .is_ok()
+        {
+            answered += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    answered
 }
 
 /// Builds `revision`'s release binary in its own worktree and target folder.

@@ -21,6 +21,8 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::alerts::{AlerterConfig, SmtpSection, check_rules};
+use crate::api::ApiConfig;
 use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
 use crate::safe_read::{SafeReadError, read_regular_file};
 
@@ -78,7 +80,7 @@ const DEFAULT_TASKS: [(&str, &[KeyField]); 6] = [
 ];
 
 /// A whole, resolved configuration. One field per top-level YAML section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The `aggregator:` section; all defaults when absent or empty.
     pub aggregator: AggregatorConfig,
@@ -89,6 +91,13 @@ pub struct Config {
     /// The `writers:` list: the sinks every window is stored in, in order.
     /// Default (absent): one files writer at `aggregator.storage_root_path`.
     pub writers: Option<Vec<WriterConfig>>,
+    /// The `api:` section: the HTTP server (`crate::api::config`).
+    pub api: ApiConfig,
+    /// The `alerter:` section: alert rules (`crate::alerts::config`).
+    pub alerter: AlerterConfig,
+    /// The `smtp:` section: accepted and not used (alerts go to the log
+    /// and the webhook); `Some` when present.
+    pub smtp: Option<SmtpSection>,
 }
 
 /// The `capture:` section, used by `netspectra capture`.
@@ -497,16 +506,16 @@ struct RawConfig {
     retention: RetentionConfig,
     #[serde(default)]
     writers: Option<Vec<WriterConfig>>,
+    #[serde(default, deserialize_with = "section")]
+    api: ApiConfig,
+    #[serde(default, deserialize_with = "section")]
+    alerter: AlerterConfig,
+    #[serde(default)]
+    smtp: Option<SmtpSection>,
     // Go2NetSpectra HEAD sections netspectra does not implement: accepted
     // whatever they hold, and logged as ignored.
     #[serde(default)]
-    api: Option<serde_yaml::Value>,
-    #[serde(default)]
     probe: Option<serde_yaml::Value>,
-    #[serde(default)]
-    alerter: Option<serde_yaml::Value>,
-    #[serde(default)]
-    smtp: Option<serde_yaml::Value>,
     #[serde(default)]
     ai: Option<serde_yaml::Value>,
 }
@@ -532,22 +541,27 @@ impl RawConfig {
         if !duplicates.is_empty() {
             return Err(duplicates);
         }
+        let tasks: Vec<(&str, TaskKind)> = (aggregator.exact_tasks.iter())
+            .map(|task| (task.name.as_str(), TaskKind::Exact))
+            .chain((aggregator.sketch_tasks.iter()).map(|task| (task.name.as_str(), task.kind)))
+            .collect();
+        let bad_rules = check_rules(&self.alerter, &tasks);
+        if !bad_rules.is_empty() {
+            return Err(bad_rules);
+        }
         Ok(Config {
             aggregator,
             capture: self.capture,
             retention: self.retention,
             writers: self.writers.or(head_writers),
+            api: self.api,
+            alerter: self.alerter,
+            smtp: self.smtp,
         })
     }
 
     fn log_ignored_sections(&self) {
-        let sections = [
-            ("api", self.api.is_some()),
-            ("probe", self.probe.is_some()),
-            ("alerter", self.alerter.is_some()),
-            ("smtp", self.smtp.is_some()),
-            ("ai", self.ai.is_some()),
-        ];
+        let sections = [("probe", self.probe.is_some()), ("ai", self.ai.is_some())];
         let ignored: Vec<&str> = sections
             .iter()
             .filter(|(_, set)| *set)
@@ -1514,6 +1528,26 @@ aggregator:
     }
 
     #[test]
+    fn go2netspectra_api_alerter_and_smtp_sections_load() {
+        let yaml = "api:\n  http_listen_addr: \":8080\"\n  grpc_listen_addr: \":50051\"\n\
+                    alerter:\n  enabled: true\n  check_interval: 30s\n  rules:\n\
+                    \x20   - {name: busy, task_name: per_protocol, metric: total_bytes, operator: \">=\", threshold: 1e6}\n\
+                    smtp:\n  host: mail.example\n  port: 25\n";
+        let config = Config::from_yaml(yaml, "g.yaml").expect("Go2NetSpectra sections load");
+        assert_eq!(config.api.http_listen_addr.as_deref(), Some(":8080"));
+        assert_eq!(config.alerter.check_interval, Duration::from_secs(30));
+        assert_eq!(config.alerter.rules[0].threshold, 1e6);
+        assert!(config.smtp.is_some());
+        let error = Config::from_yaml("alerter:\n  check_interval: soon\n", "g.yaml")
+            .expect_err("not a duration")
+            .to_string();
+        assert!(
+            error.starts_with("g.yaml: alerter.check_interval: \"soon\" is not a duration"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn default_yaml_file_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.yaml");
         let config = Config::load(&path).expect("config/default.yaml is valid");
@@ -1703,7 +1737,7 @@ aggregator:
         assert_eq!(
             refusal("aggregatr:\n  num_workers: 4\n"),
             "test.yaml: unknown field `aggregatr`, expected one of `aggregator`, `capture`, \
-             `retention`, `writers`, `api`, `probe`, `alerter`, `smtp`, `ai` at line 1 column 1"
+             `retention`, `writers`, `api`, `alerter`, `smtp`, `probe`, `ai` at line 1 column 1"
         );
     }
 

@@ -7,10 +7,13 @@
 //! stored windows) only when they are regular files of a sane size.
 
 pub mod actors;
+pub mod alerts;
+pub mod api;
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod flow;
+pub mod metrics;
 pub mod output;
 pub mod packet;
 pub mod safe_read;

@@ -10,11 +10,12 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::cli::{capture_on_loopback, inspect_json, netspectra, running_as_root};
+use support::logs::{LogFollower, follow};
 use support::skip::skip;
 use support::store::{task_dir, window_dirs};
 use support::traffic::tables_from_inspect;
@@ -26,8 +27,7 @@ const UDP_OVERHEAD: u64 = 42;
 struct Capture {
     child: Child,
     /// Every log line after start-up, as the capture writes it.
-    lines: mpsc::Receiver<String>,
-    log: std::thread::JoinHandle<String>,
+    log: LogFollower,
 }
 
 /// The log filter of a started capture: lifecycle lines, and the shards'
@@ -74,39 +74,16 @@ fn start_capture_on(interface: &str, out: &Path, extra: &[&str]) -> Option<Captu
             }
         }
     }
-    let (sender, receiver) = mpsc::channel();
-    let log = std::thread::spawn(move || {
-        lines.map_while(Result::ok).fold(seen, |mut all, line| {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = sender.send(line);
-            all
-        })
-    });
     Some(Capture {
         child,
-        lines: receiver,
-        log,
+        log: follow(lines, seen),
     })
 }
 
 impl Capture {
-    /// Waits until the shards have been handed `packets` packets (shard 0
-    /// sees every batch and logs each one), so everything sent has been read.
+    /// Waits until the shards have been handed `packets` packets.
     fn wait_until_read(&self, packets: u64) {
-        let mut handed = 0;
-        while handed < packets {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("only {handed} of {packets} packets read in 20 s"));
-            if let Some(batch) = line
-                .split_once("shard 0: batch of ")
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-            {
-                handed += batch.parse::<u64>().expect("a packet count");
-            }
-        }
+        self.log.wait_until_read(packets);
     }
 
     /// Sends SIGTERM and returns the JSON summary, the log, and how long the exit took.
@@ -124,7 +101,7 @@ impl Capture {
     fn finish(self, since: Instant) -> (serde_json::Value, String, Duration) {
         let output = self.child.wait_with_output().expect("netspectra exits");
         let took = since.elapsed();
-        let log = self.log.join().expect("log reader thread");
+        let log = self.log.join();
         assert_eq!(output.status.code(), Some(0), "capture failed:\n{log}");
         let summary = serde_json::from_slice(&output.stdout).expect("the summary is JSON");
         (summary, log, took)
@@ -451,7 +428,7 @@ fn a_second_signal_exits_at_once_with_130_and_says_what_is_on_disk() {
     }
     let Capture { child, log, .. } = capture;
     let output = child.wait_with_output().expect("netspectra exits");
-    let log = log.join().expect("log reader thread");
+    let log = log.join();
     assert_eq!(output.status.code(), Some(130), "{log}");
     assert!(
         log.contains("second signal: exiting now; windows up to"),

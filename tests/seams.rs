@@ -18,6 +18,7 @@ use netspectra::flow::{
     Aggregator, FlowRecord, KeyField, KeySchema, MergeError, Overflow, PacketRecord, Part,
     PartTotals, Share, TaskKind, TaskSpec, WindowBounds, build_aggregator,
 };
+use netspectra::metrics::{Metrics, MetricsLayout};
 use netspectra::output::run::RunId;
 use netspectra::output::{ClosedWindow, WriteError, Writer};
 use support::traffic::{expected_tables, mixed_packets, write_pcap};
@@ -137,6 +138,7 @@ fn run_into_memory(capture: &std::path::Path, workers: usize) -> Vec<Stored> {
         max_keys: None,
     });
     let memory = MemoryWriter::default();
+    let task_names = tasks.iter().map(|task| task.name.clone()).collect();
     let settings = PipelineSettings {
         source: PacketSource::Files {
             inputs: vec![InputFile {
@@ -162,6 +164,13 @@ fn run_into_memory(capture: &std::path::Path, workers: usize) -> Vec<Stored> {
         write_backlog: 2,
         stop_after: None,
         progress: ProgressBar::hidden(),
+        metrics: Arc::new(Metrics::new(&MetricsLayout {
+            tasks: task_names,
+            shards: workers,
+            sinks: vec!["memory".to_string()],
+            rules: Vec::new(),
+        })),
+        api: None,
     };
     let outcome = pipeline::run(settings).expect("the pipeline reports");
     assert!(

@@ -148,6 +148,8 @@ pub struct FlushReport {
 pub struct ReadReport {
     pub files: Vec<FileOutcome>,
     pub packets_read: u64,
+    /// Wire length of every packet read, in bytes.
+    pub wire_bytes: u64,
     pub packets_counted: u64,
     pub non_ip: u64,
     pub malformed: u64,

@@ -11,7 +11,9 @@ use actix::prelude::*;
 use futures::channel::oneshot;
 use indicatif::ProgressBar;
 
+use crate::api::{self, ApiSpec};
 use crate::flow::{Aggregator, Share, TaskSpec, place_tasks};
+use crate::metrics::Metrics;
 use crate::output::Writer;
 
 use super::messages::{RunInfo, StartReading, WriteProgress};
@@ -40,17 +42,29 @@ pub struct PipelineSettings {
     /// Raise the stop flag by itself after this long (live `--duration`).
     pub stop_after: Option<Duration>,
     pub progress: ProgressBar,
+    /// Live counters every stage publishes to (laid out for these tasks,
+    /// workers and writers).
+    pub metrics: Arc<Metrics>,
+    /// `--listen`: the HTTP server to run beside the pipeline.
+    pub api: Option<ApiSpec>,
 }
 
 /// Builds the pipeline, reads every input, shuts down in order, and returns the outcome.
 pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
     let system = System::new();
-    let outcome = system.block_on(async move {
+    system.block_on(async move {
+        let server = settings.api.map(api::start).transpose()?.map(|server| {
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            handle
+        });
         let writers = settings.writers;
         let sinks = describe_sinks(&writers.iter().map(|w| w.describe()).collect::<Vec<_>>());
         let progress = WriteProgress::default();
         let writer_progress = progress.clone();
         let backlog = settings.write_backlog;
+        let metrics = settings.metrics;
+        let writer_metrics = Arc::clone(&metrics);
         // A SyncArbiter builds its actor in the thread it runs on, through a
         // shared factory; it runs once, for the one thread.
         let writers = std::sync::Mutex::new(Some(writers));
@@ -60,6 +74,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                 writers.unwrap_or_default(),
                 backlog,
                 writer_progress.clone(),
+                Arc::clone(&writer_metrics),
             )
         });
         let plan = place_tasks(&settings.tasks, settings.workers);
@@ -89,7 +104,12 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                         (placed.task, placed.share.index, aggregator)
                     })
                     .collect();
-                let shard = ShardActor::new(index, aggregators, scheduler.clone().recipient());
+                let shard = ShardActor::new(
+                    index,
+                    aggregators,
+                    scheduler.clone().recipient(),
+                    Arc::clone(&metrics),
+                );
                 let arbiter = Arbiter::new();
                 let addr = ShardActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
                     // Larger than the reader's in-flight limit: a send never finds the
@@ -110,6 +130,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
             stop: Arc::clone(&stop),
             stop_after: settings.stop_after,
             done,
+            server,
         })
         .start();
         let links = ReaderLinks {
@@ -117,6 +138,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
             scheduler: scheduler.recipient(),
             finished_to: supervisor.recipient(),
             stop,
+            metrics,
         };
         let reader = ReaderActor::new(settings.source, settings.reader, links, settings.progress);
         let reader_arbiter = Arbiter::new();
@@ -129,8 +151,8 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
             let _ = arbiter.join();
         }
         outcome
-    });
-    outcome.map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
+            .map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
+    })
 }
 
 /// Per task: the number of shares the plan split it into.

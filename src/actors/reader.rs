@@ -13,7 +13,9 @@
 //! packets, after the window's last batch. Offline, windows follow the
 //! packets' own timestamps (event time); live, they also close when the wall
 //! clock passes their end, so an idle interface still yields its windows.
-//! It stops early when the shared stop flag is raised.
+//! It stops early when the shared stop flag is raised. It publishes its
+//! totals to the live metrics each time it hands a batch over, and
+//! libpcap's counters at each live window cut.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use indicatif::ProgressBar;
 use crate::capture::live::LiveCapture;
 use crate::capture::{CaptureFile, CaptureStats, PacketFilter, RawPacket};
 use crate::flow::{WindowBounds, Windowing};
+use crate::metrics::Metrics;
 use crate::packet::{self, SkipReason};
 use crate::with_causes;
 
@@ -92,6 +95,8 @@ pub struct ReaderLinks {
     /// The supervisor, told when reading is over.
     pub finished_to: Recipient<ReaderFinished>,
     pub stop: Arc<AtomicBool>,
+    /// Live counters the reader publishes to, once per batch.
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct ReaderActor {
@@ -272,7 +277,7 @@ impl ReaderActor {
         while !self.should_stop() {
             let keyed = match file.next_packet() {
                 Ok(Some(raw)) => match filter.as_deref_mut().map(|f| f.matches(&raw)) {
-                    Some(Ok(false)) => self.stream.count_filtered(),
+                    Some(Ok(false)) => self.stream.count_filtered(&raw),
                     Some(Ok(true)) | None => self.stream.key_packet(&raw),
                     Some(Err(error)) => {
                         let message = with_causes(&error);
@@ -317,6 +322,7 @@ impl ReaderActor {
                 Ok(None) => {
                     // Idle: hand over what is batched so counts do not wait for a full batch.
                     self.send_batch();
+                    self.publish_totals();
                     self.close_elapsed_windows(&mut live);
                     continue;
                 }
@@ -383,7 +389,33 @@ impl ReaderActor {
                 .in_flight
                 .push_back(shard.send(Feed::Packets(Arc::clone(&packets))).boxed());
         }
+        self.publish_fed();
         self.bound_in_flight();
+    }
+
+    /// One more feed sent to every shard; the reader's totals so far.
+    fn publish_fed(&self) {
+        for queue in &self.links.metrics.shards {
+            queue.fed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.publish_totals();
+    }
+
+    /// The reader's totals so far, into the live metrics.
+    fn publish_totals(&self) {
+        let report = &self.stream.report;
+        let read = &self.links.metrics.read;
+        for (counter, value) in [
+            (&read.packets_read, report.packets_read),
+            (&read.packets_counted, report.packets_counted),
+            (&read.non_ip, report.non_ip),
+            (&read.malformed, report.malformed),
+            (&read.filtered, report.filtered),
+            (&read.out_of_order, report.out_of_order),
+            (&read.wire_bytes, report.wire_bytes),
+        ] {
+            counter.store(value, Ordering::Relaxed);
+        }
     }
 
     /// Waits for the oldest unanswered messages until at most
@@ -407,7 +439,20 @@ impl ReaderActor {
     /// must keep up with the interface.
     fn send_close(&mut self, window: WindowBounds, live: Option<&mut LiveState>) {
         let (capture, written) = match live {
-            Some(live) => (live.window_stats().unwrap_or_default(), None),
+            Some(live) => {
+                let stats = live.window_stats().unwrap_or_default();
+                let counters = &self.links.metrics.capture;
+                counters
+                    .received
+                    .fetch_add(stats.received, Ordering::Relaxed);
+                counters
+                    .dropped_buffer
+                    .fetch_add(stats.dropped, Ordering::Relaxed);
+                counters
+                    .dropped_interface
+                    .fetch_add(stats.if_dropped, Ordering::Relaxed);
+                (stats, None)
+            }
             None => {
                 if let Some(previous) = self.stream.unwritten.take() {
                     // A dropped sender (scheduler gone) is no reason to wait longer.
@@ -428,6 +473,7 @@ impl ReaderActor {
                 .in_flight
                 .push_back(shard.send(Feed::CloseWindow(window)).boxed());
         }
+        self.publish_fed();
         self.bound_in_flight();
     }
 
@@ -441,6 +487,7 @@ impl ReaderActor {
         while let Some(request) = self.stream.in_flight.pop_front() {
             self.await_shard(request);
         }
+        self.publish_totals();
     }
 
     fn await_shard(&mut self, request: ShardReply) {
@@ -468,6 +515,7 @@ impl StreamState {
     /// Moves the open window forward when the packet's timestamp passes it.
     fn key_packet(&mut self, raw: &RawPacket<'_>) -> Option<KeyedPacket> {
         self.report.packets_read += 1;
+        self.report.wire_bytes += u64::from(raw.wire_len);
         self.input_packets += 1;
         let key = match packet::parse(raw.link_type, raw.data) {
             Ok(key) => key,
@@ -494,8 +542,9 @@ impl StreamState {
     }
 
     /// Counts one packet read that the filter rejected; never keyed.
-    fn count_filtered(&mut self) -> Option<KeyedPacket> {
+    fn count_filtered(&mut self, raw: &RawPacket<'_>) -> Option<KeyedPacket> {
         self.report.packets_read += 1;
+        self.report.wire_bytes += u64::from(raw.wire_len);
         self.input_packets += 1;
         self.report.filtered += 1;
         None

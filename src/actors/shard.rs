@@ -10,10 +10,17 @@
 //! an aggregator, so the hot path takes no lock. A cut takes every
 //! aggregator's part by value and the aggregators start empty: a packet
 //! lands in exactly one window's part.
+//!
+//! After each batch the shard publishes every share's counts so far to the
+//! live metrics (one relaxed store per counter and share, never per packet).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
-use crate::flow::Aggregator;
+use crate::flow::{Aggregator, OpenCounts};
+use crate::metrics::Metrics;
 
 use super::messages::{Feed, PlacedPart, ShardParts};
 
@@ -25,6 +32,11 @@ pub struct ShardActor {
     aggregators: Vec<(usize, usize, Box<dyn Aggregator>)>,
     /// Where closed windows' parts go (the scheduler).
     parts_to: Recipient<ShardParts>,
+    /// Live counters this shard publishes to.
+    metrics: Arc<Metrics>,
+    /// Per aggregator: what its closed windows counted (packets, bytes,
+    /// overflow packets), the base its open window's counts add to.
+    closed: Vec<OpenCounts>,
 }
 
 impl ShardActor {
@@ -33,11 +45,14 @@ impl ShardActor {
         index: usize,
         aggregators: Vec<(usize, usize, Box<dyn Aggregator>)>,
         parts_to: Recipient<ShardParts>,
+        metrics: Arc<Metrics>,
     ) -> ShardActor {
         ShardActor {
+            closed: vec![OpenCounts::default(); aggregators.len()],
             index,
             aggregators,
             parts_to,
+            metrics,
         }
     }
 }
@@ -56,15 +71,26 @@ impl Handler<Feed> for ShardActor {
                 for (_, _, aggregator) in &mut self.aggregators {
                     aggregator.count(&packets);
                 }
+                self.publish();
             }
             Feed::CloseWindow(window) => {
                 let parts = self
                     .aggregators
                     .iter_mut()
-                    .map(|(task, share, aggregator)| PlacedPart {
-                        task: *task,
-                        share: *share,
-                        part: aggregator.take_part(),
+                    .zip(&mut self.closed)
+                    .map(|((task, share, aggregator), closed)| {
+                        let part = aggregator.take_part();
+                        let totals = part.totals();
+                        closed.packets = closed.packets.saturating_add(totals.packets);
+                        closed.bytes = closed.bytes.saturating_add(totals.bytes);
+                        closed.overflow_packets = closed
+                            .overflow_packets
+                            .saturating_add(part.overflow().stats.packets);
+                        PlacedPart {
+                            task: *task,
+                            share: *share,
+                            part,
+                        }
                     })
                     .collect();
                 self.parts_to.do_send(ShardParts {
@@ -72,7 +98,36 @@ impl Handler<Feed> for ShardActor {
                     shard: self.index,
                     parts,
                 });
+                self.publish();
             }
+        }
+        if let Some(queue) = self.metrics.shards.get(self.index) {
+            queue.handled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ShardActor {
+    /// Publishes every share's counts since start (closed windows plus the
+    /// open one) and the open window's keys.
+    fn publish(&self) {
+        for ((task, share, aggregator), closed) in self.aggregators.iter().zip(&self.closed) {
+            let Some(slot) = self.metrics.share(*task, *share) else {
+                continue;
+            };
+            let open = aggregator.open_counts();
+            let store = |counter: &std::sync::atomic::AtomicU64, value: u64| {
+                counter.store(value, Ordering::Relaxed);
+            };
+            store(&slot.packets, closed.packets.saturating_add(open.packets));
+            store(&slot.bytes, closed.bytes.saturating_add(open.bytes));
+            store(&slot.keys, open.keys);
+            store(
+                &slot.overflow_packets,
+                closed
+                    .overflow_packets
+                    .saturating_add(open.overflow_packets),
+            );
         }
     }
 }

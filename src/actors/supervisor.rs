@@ -18,7 +18,9 @@
 //! 4. The scheduler answers `Flush` once the writer has answered every
 //!    `WriteWindow` and one last `RetryBacklog`: every window is stored by
 //!    every sink or reported as given up.
-//! 5. The supervisor hands the outcome to `pipeline::run`, which stops the arbiters.
+//! 5. The supervisor stops the HTTP server, if one runs (`--listen`):
+//!    requests in flight get a few seconds to finish.
+//! 6. The supervisor hands the outcome to `pipeline::run`, which stops the arbiters.
 //!
 //! A second signal during shutdown exits at once with status 130, naming
 //! the newest window every sink has stored.
@@ -28,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_web::dev::ServerHandle;
 use futures::channel::oneshot;
 
 use super::messages::{Flush, FlushReport, ReadReport, ReaderFinished, WriteProgress};
@@ -57,6 +60,8 @@ pub struct SupervisorActor {
     signalled: bool,
     /// Where the outcome goes when the shutdown is complete.
     done: Option<oneshot::Sender<RunOutcome>>,
+    /// The HTTP server of `--listen`, stopped once every window is written.
+    server: Option<ServerHandle>,
 }
 
 /// What the supervisor is built from.
@@ -67,6 +72,7 @@ pub struct SupervisorSettings {
     pub stop: Arc<AtomicBool>,
     pub stop_after: Option<Duration>,
     pub done: oneshot::Sender<RunOutcome>,
+    pub server: Option<ServerHandle>,
 }
 
 impl SupervisorActor {
@@ -80,6 +86,7 @@ impl SupervisorActor {
             ran_out: false,
             signalled: false,
             done: Some(settings.done),
+            server: settings.server,
         }
     }
 }
@@ -113,7 +120,16 @@ impl Handler<ReaderFinished> for SupervisorActor {
         let mut read = finished.report;
         read.interrupted &= !self.ran_out;
         let flush = self.flush_to.send(Flush);
-        Box::pin(flush.into_actor(self).map(move |written, act, _| {
+        let server = self.server.take();
+        let flushed = async move {
+            let written = flush.await;
+            if let Some(server) = server {
+                log::info!("stopping the HTTP server");
+                server.stop(true).await;
+            }
+            written
+        };
+        Box::pin(flushed.into_actor(self).map(move |written, act, _| {
             let written = written.unwrap_or_else(|error| FlushReport {
                 failures: vec![format!("scheduler unreachable: {error}")],
                 ..FlushReport::default()

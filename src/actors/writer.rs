@@ -10,14 +10,19 @@
 //! through an `Arc`) and is offered again, oldest first, before the next
 //! window; when a backlog is full its oldest window is given up and
 //! reported, and so is a window whose failure the sink calls final. A
-//! window counts as written once every sink has stored it.
+//! window counts as written once every sink has stored it. Each attempt's
+//! duration and outcome, the backlog size and the newest window stored go
+//! to the live metrics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use actix::prelude::*;
 
 use crate::flow::WindowBounds;
+use crate::metrics::Metrics;
 use crate::output::{ClosedWindow, Writer, layout};
 
 use super::messages::{RetryBacklog, WindowWritten, WriteProgress, WriteReport, WriteWindow};
@@ -29,10 +34,14 @@ pub struct WriterActor {
     deliveries: BTreeMap<WindowBounds, Delivery>,
     /// Newest window stored by every sink, for the supervisor's last words.
     progress: WriteProgress,
+    /// Live counters: per sink writes, the backlog, the newest window.
+    metrics: Arc<Metrics>,
 }
 
 /// One sink and the windows it still has to store, oldest first.
 struct Sink {
+    /// Index of the sink in writer order (its metrics slot).
+    index: usize,
     writer: Box<dyn Writer>,
     /// Windows this sink has not stored yet, oldest first.
     backlog: VecDeque<Arc<ClosedWindow>>,
@@ -61,11 +70,14 @@ impl WriterActor {
         writers: Vec<Box<dyn Writer>>,
         max_backlog: usize,
         progress: WriteProgress,
+        metrics: Arc<Metrics>,
     ) -> WriterActor {
         WriterActor {
             sinks: writers
                 .into_iter()
-                .map(|writer| Sink {
+                .enumerate()
+                .map(|(index, writer)| Sink {
+                    index,
                     writer,
                     backlog: VecDeque::new(),
                     capacity: max_backlog.max(1),
@@ -73,6 +85,7 @@ impl WriterActor {
                 .collect(),
             deliveries: BTreeMap::new(),
             progress,
+            metrics,
         }
     }
 }
@@ -99,7 +112,7 @@ impl Handler<WriteWindow> for WriterActor {
             if let Some(given_up) = sink.shed_oldest() {
                 outcomes.push(given_up);
             }
-            outcomes.extend(sink.store_backlog());
+            outcomes.extend(sink.store_backlog(&self.metrics));
         }
         if self.sinks.is_empty() {
             outcomes.push((Arc::clone(&window), Outcome::Stored));
@@ -114,7 +127,7 @@ impl Handler<RetryBacklog> for WriterActor {
     fn handle(&mut self, _: RetryBacklog, _: &mut SyncContext<Self>) -> WriteReport {
         let mut outcomes = Vec::new();
         for sink in &mut self.sinks {
-            outcomes.extend(sink.store_backlog());
+            outcomes.extend(sink.store_backlog(&self.metrics));
             outcomes.extend(sink.give_up_all());
         }
         self.settle(outcomes)
@@ -147,6 +160,15 @@ impl WriterActor {
             }
         }
         self.progress.record(&report.written);
+        if let Some(end) = self.progress.written_until() {
+            self.metrics
+                .last_window_end_ns
+                .store(end, Ordering::Relaxed);
+        }
+        let backlog: usize = self.sinks.iter().map(|sink| sink.backlog.len()).sum();
+        self.metrics
+            .backlog_windows
+            .store(backlog as u64, Ordering::Relaxed);
         report
     }
 }
@@ -171,11 +193,16 @@ impl Sink {
     /// Stores backlogged windows oldest first until one fails with a
     /// retryable error; that one and the later ones stay for the next
     /// attempt. A final failure gives that window up and goes on.
-    fn store_backlog(&mut self) -> Vec<(Arc<ClosedWindow>, Outcome)> {
+    fn store_backlog(&mut self, metrics: &Metrics) -> Vec<(Arc<ClosedWindow>, Outcome)> {
         let mut outcomes = Vec::new();
         while let Some(window) = self.backlog.front() {
             let window = Arc::clone(window);
-            match self.writer.write(&window) {
+            let started = Instant::now();
+            let result = self.writer.write(&window);
+            if let Some(counters) = metrics.sinks.get(self.index) {
+                counters.observe_write(started.elapsed(), result.is_ok());
+            }
+            match result {
                 Ok(()) => {
                     self.backlog.pop_front();
                     outcomes.push((window, Outcome::Stored));
@@ -282,7 +309,12 @@ mod tests {
             retryable,
             stored: Arc::clone(&stored),
         };
-        let actor = WriterActor::new(vec![Box::new(sink)], capacity, WriteProgress::default());
+        let actor = WriterActor::new(
+            vec![Box::new(sink)],
+            capacity,
+            WriteProgress::default(),
+            Arc::new(Metrics::default()),
+        );
         Harness {
             actor,
             failing,
@@ -304,7 +336,7 @@ mod tests {
             let sink = &mut self.actor.sinks[0];
             sink.backlog.push_back(window);
             let mut outcomes: Vec<_> = sink.shed_oldest().into_iter().collect();
-            outcomes.extend(sink.store_backlog());
+            outcomes.extend(sink.store_backlog(&Metrics::default()));
             self.actor.settle(outcomes)
         }
     }

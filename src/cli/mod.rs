@@ -7,6 +7,7 @@
 mod pipeline;
 mod privileges;
 mod report;
+mod serve;
 mod summary;
 mod top;
 mod usage;
@@ -76,6 +77,11 @@ pub enum Command {
     Capture(CaptureArgs),
     /// List the interfaces libpcap can capture on, with their addresses.
     Interfaces,
+    /// Serve the query API and /metrics over a stored root, read-only,
+    /// until SIGINT or SIGTERM.
+    ///
+    /// Example: netspectra serve /var/lib/netspectra --listen 127.0.0.1:9464
+    Serve(ServeArgs),
     /// Print the flows of written snapshots as a table, JSON lines or CSV.
     ///
     /// PATH is an output root (every window in it) or one window directory.
@@ -119,6 +125,34 @@ pub struct PipelineArgs {
     /// Print the run summary as one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The HTTP server's flags.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Serve /metrics, /healthz and the query API on this address while
+    /// running: HOST:PORT, :PORT or PORT (host 127.0.0.1). Overrides
+    /// api.http_listen_addr.
+    #[arg(long, value_name = "ADDR", value_parser = crate::api::parse_listen_addr)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
+    /// Overrides api.token.
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The output root to answer from.
+    #[arg(value_name = "ROOT")]
+    pub root: PathBuf,
+    /// YAML config, for its `api:` section.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +265,7 @@ pub fn run(cli: Cli, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
             list_interfaces()?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve::serve(args),
         Command::Inspect(args) => {
             inspect_snapshots(args)?;
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,12 +16,15 @@ use crate::actors::pipeline::{self, PipelineSettings};
 use crate::actors::reader::{InputFile, PacketSource, ReaderSettings};
 use crate::actors::signals;
 use crate::actors::supervisor::RunOutcome;
+use crate::alerts;
+use crate::api::{ApiSpec, TaskInfo};
 use crate::capture::live::{LiveCapture, LiveSettings};
 use crate::capture::{self, CaptureError, PacketFilter, RunMode};
 use crate::config::{
     ClickHouseConfig, Config, DEFAULT_CAPTURE_MAX_KEYS, ParquetCompression, WriterConfig,
 };
 use crate::flow::{PartTotals, TaskSpec, build_aggregator};
+use crate::metrics::{Metrics, MetricsLayout};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
 use crate::output::run::{self, RunId};
@@ -31,6 +35,7 @@ use crate::output::{
 use crate::with_causes;
 
 use super::privileges;
+use super::serve::api_listener;
 use super::summary::{self, SummaryContext};
 use super::top;
 use super::usage::UsageError;
@@ -457,6 +462,7 @@ fn run(
     sinks: Sinks,
 ) -> anyhow::Result<ExitCode> {
     let aggregator = &config.aggregator;
+    let api = api_spec(config, args, &plan)?;
     let Plan {
         mode,
         tasks,
@@ -467,13 +473,34 @@ fn run(
         top,
     } = plan;
     let task_names: Vec<String> = tasks.iter().map(|task| task.name.clone()).collect();
-    let outputs: Vec<String> = sinks.writers.iter().map(|sink| sink.describe()).collect();
+    let rules = alert_rules(config);
+    let mut outputs: Vec<String> = sinks.writers.iter().map(|sink| sink.describe()).collect();
+    outputs.extend(rules.as_ref().map(|rules| alerts::sink_name(rules.len())));
     log::info!(
         "{} task(s), {workers} worker(s), {} windows, output to {}",
         tasks.len(),
         humantime::format_duration(interval),
         outputs.join(" and ")
     );
+    let metrics = Arc::new(Metrics::new(&MetricsLayout {
+        tasks: task_names.clone(),
+        shards: workers,
+        sinks: outputs,
+        rules: rules.unwrap_or_default(),
+    }));
+    let mut writers = sinks.writers;
+    let alerter = if config.alerter.enabled {
+        let (sink, alerter) = alerts::start(&config.alerter, Arc::clone(&metrics))
+            .context("starting the alert webhook thread")?;
+        writers.push(Box::new(sink));
+        Some(alerter)
+    } else {
+        None
+    };
+    let api = api.map(|spec| ApiSpec {
+        metrics: Some(Arc::clone(&metrics)),
+        ..spec
+    });
     let settings = PipelineSettings {
         source,
         run: RunInfo { mode, run: run_id },
@@ -485,14 +512,19 @@ fn run(
             max_in_flight: aggregator.mailbox_batches(),
             interval_ns,
         },
-        writers: sinks.writers,
+        writers,
         write_backlog: aggregator.write_backlog,
         stop_after: config.capture.duration,
         progress: sinks.progress,
+        metrics,
+        api,
     };
     privileges::set_output_mode_mask();
     let started = Instant::now();
     let outcome = pipeline::run(settings).context("running the pipeline")?;
+    if let Some(alerter) = alerter {
+        alerter.finish();
+    }
     let tops = top
         .as_ref()
         .map(|(n, tables)| tables.top(*n))
@@ -511,6 +543,42 @@ fn run(
         top::print_table(&mut stdout, &tops)?;
     }
     report_failures(&outcome)
+}
+
+/// The names of the rules to evaluate (`None` when the alerter is off);
+/// notes the sections accepted but not acted on.
+fn alert_rules(config: &Config) -> Option<Vec<String>> {
+    if config.smtp.is_some() {
+        log::info!("smtp: accepted and not used; alerts go to the log and alerter.webhook_url");
+    }
+    let alerter = &config.alerter;
+    if !alerter.enabled && !alerter.rules.is_empty() {
+        log::info!(
+            "alerter.enabled is false: {} rule(s) not evaluated",
+            alerter.rules.len()
+        );
+    }
+    alerter
+        .enabled
+        .then(|| alerter.rules.iter().map(|rule| rule.name.clone()).collect())
+}
+
+/// `--listen` (or `api.http_listen_addr`): the server over the run's tasks
+/// and the first files writer's root (its metrics are added once built).
+fn api_spec(
+    config: &Config,
+    args: &PipelineArgs,
+    plan: &Plan,
+) -> Result<Option<ApiSpec>, UsageError> {
+    Ok(
+        api_listener(&config.api, &args.api)?.map(|(listener, token)| ApiSpec {
+            listener,
+            token,
+            metrics: None,
+            store: plan.roots().next().map(Path::to_path_buf),
+            tasks: Some(plan.tasks.iter().map(TaskInfo::from_spec).collect()),
+        }),
+    )
 }
 
 /// `--json` promises one summary object on stdout even when `analyze` is

@@ -6,8 +6,9 @@ use std::io::Write;
 
 use crate::flow::{KeyField, KeySchema};
 use crate::output::OutputError;
-use crate::output::inspect::{Counters, Format, InspectOptions, Row, SortBy, Table, load_tables};
+use crate::output::inspect::{Counters, Format, InspectOptions, SortBy, Table, load_tables};
 use crate::output::layout::rfc3339_nanos;
+use crate::output::rows::{Cell, counter_columns, json_object, labelled_row, row};
 
 /// Loads what `options` selects and writes the report in its format to `out`.
 pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), OutputError> {
@@ -21,96 +22,12 @@ pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), Outp
         .map_err(|source| OutputError::Report { source })
 }
 
-/// What the key columns of the overflow row read.
-const OTHER: &str = "other";
-
-/// One value of a row.
-enum Cell {
-    Text(String),
-    Number(u64),
-    /// `estimated`: true on every row of a sketch task.
-    Flag(bool),
-    /// An address field of a key without an address (should not occur in files we write).
-    Missing,
-}
-
-/// The counter columns of a table, after its key fields.
-fn counter_columns(counters: Counters) -> &'static [&'static str] {
-    match counters {
-        Counters::Exact => &["packets", "bytes", "first_seen", "last_seen"],
-        Counters::HeavyHitters => &["packets", "bytes", "estimated"],
-        Counters::SuperSpread => &["spread", "estimated"],
-    }
-}
-
-/// The key fields of the table's schema (each `other` for the overflow
-/// row) followed by its counters, as (column, value).
-fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
-    let schema = table.schema;
-    let address =
-        |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
-    let mut cells: Vec<(&'static str, Cell)> = schema
-        .fields()
-        .map(|field| {
-            let Some(key) = &row.key else {
-                return (field.column_name(), Cell::Text(OTHER.to_string()));
-            };
-            let cell = match field {
-                KeyField::SrcIp => address(key.src_ip()),
-                KeyField::DstIp => address(key.dst_ip()),
-                KeyField::SrcPort => Cell::Number(u64::from(key.src_port)),
-                KeyField::DstPort => Cell::Number(u64::from(key.dst_port)),
-                KeyField::Protocol => Cell::Number(u64::from(key.protocol)),
-            };
-            (field.column_name(), cell)
-        })
-        .collect();
-    let stats = &row.stats;
-    cells.extend(counter_columns(table.counters).iter().map(|&column| {
-        let cell = match column {
-            "packets" => Cell::Number(stats.packets),
-            "bytes" => Cell::Number(stats.bytes),
-            "first_seen" => Cell::Text(rfc3339_nanos(stats.first_seen)),
-            "last_seen" => Cell::Text(rfc3339_nanos(stats.last_seen)),
-            "spread" => Cell::Number(row.spread.unwrap_or(0)),
-            _ => Cell::Flag(true),
-        };
-        (column, cell)
-    }));
-    cells
-}
-
-/// One output row: the task, the window (unless merged), then `row`'s cells.
-fn labelled_row(table: &Table, record: &Row, merge: bool) -> Vec<(&'static str, Cell)> {
-    let mut cells = vec![("task", Cell::Text(table.task.clone()))];
-    if !merge {
-        cells.push((
-            "window_start",
-            Cell::Text(rfc3339_nanos(table.window_start_ns)),
-        ));
-    }
-    cells.extend(row(table, record));
-    cells
-}
-
 fn render_json(tables: &[Table], merge: bool) -> String {
     let mut out = String::new();
     for table in tables {
         for record in &table.rows {
-            let cells = labelled_row(table, record, merge);
-            let fields: Vec<String> = cells
-                .iter()
-                .map(|(column, cell)| {
-                    let value = match cell {
-                        Cell::Text(text) => serde_json::Value::from(text.as_str()),
-                        Cell::Number(number) => serde_json::Value::from(*number),
-                        Cell::Flag(flag) => serde_json::Value::from(*flag),
-                        Cell::Missing => serde_json::Value::Null,
-                    };
-                    format!("\"{column}\":{value}")
-                })
-                .collect();
-            out.push_str(&format!("{{{}}}\n", fields.join(",")));
+            out.push_str(&json_object(table, record, merge));
+            out.push('\n');
         }
     }
     out

@@ -1103,6 +1103,10 @@ mod tests {
             &[],
         )
         .expect("accepted");
-        assert_eq!(config, Config::bundled());
+        let bundled = Config::bundled();
+        assert_eq!(config.aggregator, bundled.aggregator);
+        assert_eq!(config.api.http_listen_addr.as_deref(), Some(":8080"));
+        assert!(config.alerter.enabled && config.alerter.rules.is_empty());
+        assert!(config.smtp.is_some());
     }
 }

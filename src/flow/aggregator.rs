@@ -138,6 +138,26 @@ pub trait Aggregator: Send {
     /// Hands over everything counted since the last cut and starts empty:
     /// a packet is in exactly one part.
     fn take_part(&mut self) -> Box<dyn Part>;
+
+    /// What the open window holds so far, for live metrics; O(1), asked
+    /// once per batch. A kind that cannot tell cheaply keeps this default
+    /// (nothing), and its counts show when the window closes.
+    fn open_counts(&self) -> OpenCounts {
+        OpenCounts::default()
+    }
+}
+
+/// An aggregator's open window so far (see [`Aggregator::open_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenCounts {
+    /// Packets counted, overflow included.
+    pub packets: u64,
+    /// Wire bytes of those packets.
+    pub bytes: u64,
+    /// Distinct keys held.
+    pub keys: u64,
+    /// Packets of keys refused by the key limit.
+    pub overflow_packets: u64,
 }
 
 /// What an aggregator counted in one window: owned, immutable once handed

@@ -7,7 +7,9 @@
 
 use std::any::Any;
 
-use super::aggregator::{Aggregator, MergeError, Part, PartTotals, Share, TaskKind, TaskSpec};
+use super::aggregator::{
+    Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec,
+};
 use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
 
 /// Packets keyed and hashed before the first of them is looked up: enough
@@ -84,6 +86,15 @@ impl Aggregator for ExactAggregator {
             overflow: self.overflow.take(),
             totals,
         })
+    }
+
+    fn open_counts(&self) -> OpenCounts {
+        OpenCounts {
+            packets: self.totals.packets,
+            bytes: self.totals.bytes,
+            keys: self.map.len() as u64,
+            overflow_packets: self.overflow.packets(),
+        }
     }
 }
 

@@ -320,6 +320,11 @@ impl OverflowCounter {
         *slot = (*slot).max(rank);
     }
 
+    /// Packets counted since the last `take`.
+    pub fn packets(&self) -> u64 {
+        self.stats.packets
+    }
+
     /// Returns what was counted and starts over, freeing the sketch.
     pub fn take(&mut self) -> Overflow {
         let counted = std::mem::take(self);

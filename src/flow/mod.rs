@@ -14,8 +14,8 @@ pub mod sketch;
 mod windowing;
 
 pub use aggregator::{
-    Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, PacketRecord, Part,
-    PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
+    Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, OpenCounts, PacketRecord,
+    Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};

@@ -101,7 +101,32 @@ impl FromStr for Format {
 /// unreadable, corrupt or inconsistent file.
 pub fn load_tables(options: &InspectOptions) -> Result<Vec<Table>, OutputError> {
     let windows = find_windows(&options.path)?;
-    let selected = select_tasks(options, &windows)?;
+    tables_of(options, &windows)
+}
+
+/// [`load_tables`] over the windows starting in `from_ns..to_ns` only (ns
+/// since the epoch); no table at all when no window starts there.
+pub fn load_tables_between(
+    options: &InspectOptions,
+    from_ns: u64,
+    to_ns: u64,
+) -> Result<Vec<Table>, OutputError> {
+    let windows: Vec<PathBuf> = find_windows(&options.path)?
+        .into_iter()
+        .filter(|dir| {
+            dir.file_name()
+                .and_then(|name| parse_window_dir_name(&name.to_string_lossy()))
+                .is_some_and(|start| (from_ns..to_ns).contains(&start))
+        })
+        .collect();
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    tables_of(options, &windows)
+}
+
+fn tables_of(options: &InspectOptions, windows: &[PathBuf]) -> Result<Vec<Table>, OutputError> {
+    let selected = select_tasks(options, windows)?;
     if options.merge {
         merged_tables(&selected, options)
     } else {

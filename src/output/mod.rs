@@ -21,6 +21,7 @@ pub mod leftovers;
 pub mod manifest;
 pub mod parquet;
 pub mod retention;
+pub mod rows;
 pub mod run;
 mod sketch;
 mod top;

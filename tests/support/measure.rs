@@ -83,3 +83,17 @@ pub fn runs_from_env(default: usize) -> usize {
         .and_then(|runs| runs.parse().ok())
         .unwrap_or(default)
 }
+
+/// Peak resident memory (VmHWM) of process `pid` (`self` for this one), in
+/// KiB, from /proc; 0 when it cannot be read.
+pub fn peak_rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -3,6 +3,8 @@
 pub mod capture_writer;
 pub mod cli;
 pub mod disk;
+pub mod http;
+pub mod logs;
 pub mod measure;
 pub mod parquet_files;
 pub mod skip;
