@@ -1528,6 +1528,30 @@ aggregator:
     }
 
     #[test]
+    fn alert_metrics_must_belong_to_the_rule_task_kind() {
+        let yaml = |task: &str, metric: &str| {
+            format!(
+                "aggregator:\n  sketch_tasks:\n    - {{name: hh, skt_type: 0, flow_fields: [SrcIP], width: 64, depth: 2}}\n\
+                 alerter:\n  enabled: true\n  rules:\n    - {{name: r, task_name: {task}, metric: {metric}, operator: \">\", threshold: 1}}\n"
+            )
+        };
+        assert!(Config::from_yaml(&yaml("hh", "heavy_hitter_count"), "a.yaml").is_ok());
+        assert!(Config::from_yaml(&yaml("per_src_ip", "total_bytes"), "a.yaml").is_ok());
+        for (task, metric) in [
+            ("hh", "super_spreader_spread"),
+            ("per_src_ip", "heavy_hitter_size"),
+        ] {
+            let error = Config::from_yaml(&yaml(task, metric), "a.yaml")
+                .expect_err("a metric the task's kind lacks")
+                .to_string();
+            assert!(
+                error.contains("alerter.rules[0].metric") && error.contains(metric),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn go2netspectra_api_alerter_and_smtp_sections_load() {
         let yaml = "api:\n  http_listen_addr: \":8080\"\n  grpc_listen_addr: \":50051\"\n\
                     alerter:\n  enabled: true\n  check_interval: 30s\n  rules:\n\

@@ -436,3 +436,68 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod sketch_metrics {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::flow::sketch::{HeavyHitterParams, SpreadParams};
+    use crate::flow::{
+        FlowKey, KeyField, KeySchema, PacketRecord, Share, TaskKind, TaskSpec, build_aggregator,
+    };
+
+    /// One window of a task of `kind` over 300 packets of 10.0.0.1 to 300
+    /// hosts and 10 packets of 10.0.0.2 to one host, 100 bytes each.
+    fn task(kind: TaskKind) -> TaskWindow {
+        let spec = TaskSpec {
+            name: "sketch".into(),
+            kind,
+            schema: KeySchema::from_fields(&[KeyField::SrcIp]),
+            max_keys: None,
+        };
+        let packet = |source: u8, host: u32| PacketRecord {
+            key: FlowKey::ipv4(
+                Ipv4Addr::new(10, 0, 0, source),
+                Ipv4Addr::from(0xc000_0200 + host),
+                1,
+                2,
+                17,
+            ),
+            timestamp_ns: 0,
+            wire_len: 100,
+        };
+        let mut batch: Vec<PacketRecord> = (0..300).map(|host| packet(1, host)).collect();
+        batch.extend((0..10).map(|_| packet(2, 0)));
+        let mut aggregator = build_aggregator(&spec, Share::whole(&spec));
+        aggregator.count(&batch);
+        TaskWindow {
+            spec,
+            parts: vec![aggregator.take_part()],
+        }
+    }
+
+    #[test]
+    fn sketch_metrics_read_the_report() {
+        let heavy = task(TaskKind::HeavyHitters(HeavyHitterParams {
+            width: 1024,
+            depth: 3,
+            packet_threshold: 100,
+            byte_threshold: u64::MAX,
+            seed: 1,
+        }));
+        assert_eq!(measure(&heavy, Metric::HeavyHitterCount), 1.0);
+        assert_eq!(measure(&heavy, Metric::HeavyHitterSize), 30_000.0);
+        assert_eq!(measure(&heavy, Metric::TotalPackets), 310.0);
+        let spread = task(TaskKind::SuperSpread(SpreadParams {
+            element: KeySchema::from_fields(&[KeyField::DstIp]),
+            width: 256,
+            depth: 2,
+            registers: 128,
+            threshold: 50,
+            seed: 1,
+        }));
+        let value = measure(&spread, Metric::SuperSpreaderSpread);
+        assert!((250.0..=350.0).contains(&value), "{value}");
+    }
+}
