@@ -415,3 +415,49 @@ fn a_burst_of_1000_requests_from_50_clients_during_a_capture_fails_none_and_drop
         "peak RSS {peak_kib} KiB"
     );
 }
+
+#[test]
+fn heavy_hitters_answers_a_sketch_task_merged_over_windows_and_refuses_other_tasks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sketch.yaml");
+    std::fs::write(
+        &config,
+        "aggregator:\n  sketch_tasks:\n    - {name: hh, skt_type: 0, flow_fields: [SrcIP], \
+         width: 256, depth: 2, count_threshold: 2, size_threshold: 1000000}\n",
+    )
+    .expect("config written");
+    let mut writer = PcapWriter::new(1, true, Endian::Little);
+    for (spec, count) in [
+        (spec("10.0.0.1", 1000, 53, 17, T0), 5),
+        (spec("10.0.0.2", 2000, 80, 6, T0 + 1), 1),
+        (spec("10.0.0.1", 1000, 53, 17, T0 + 61), 2),
+    ] {
+        let frame = ethernet_frame(&spec, 10);
+        for _ in 0..count {
+            writer.packet(spec.timestamp_ns, &frame, frame.len() as u32);
+        }
+    }
+    let capture = dir.path().join("hh.pcap");
+    writer.write_to(&capture).expect("capture written");
+    let root = dir.path().join("root");
+    let config = config.to_str().expect("UTF-8 path");
+    let run = analyze(
+        &[&capture],
+        &root,
+        &["--snapshot-interval", "1m", "--config", config],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let server = serve(&root, &[]);
+    let base = &server.base;
+    let rows = get_json(&format!("{base}/api/v1/heavy-hitters?task=hh&limit=5"));
+    let rows = rows.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["src_ip"], "10.0.0.1");
+    assert_eq!(rows[0]["packets"], 7, "both windows' sketches merged");
+    assert_eq!(rows[0]["estimated"], true);
+    assert_error(
+        &format!("{base}/api/v1/heavy-hitters?task=per_src_ip"),
+        400,
+        "task: \"per_src_ip\" is of kind exact",
+    );
+}

@@ -14,6 +14,7 @@ pub mod config;
 mod params;
 mod store;
 
+use crate::flow::HEAVY_HITTERS_KIND;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -96,6 +97,7 @@ pub fn start(spec: ApiSpec) -> std::io::Result<Server> {
             .route("/api/v1/tasks", web::get().to(tasks))
             .route("/api/v1/windows", web::get().to(windows))
             .route("/api/v1/top", web::get().to(top))
+            .route("/api/v1/heavy-hitters", web::get().to(heavy_hitters))
             .route("/api/v1/flow", web::get().to(flow))
             .route("/search", web::post().to(search))
             .route("/query", web::post().to(query))
@@ -234,14 +236,38 @@ async fn top(
     state: web::Data<ApiState>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut params = Params::new(query.into_inner());
+    merged_top(&state, query.into_inner(), None).await
+}
+
+/// `top` restricted to heavy-hitter tasks: their estimated packets and bytes
+/// merged over the range, by packets (or `sort`), at most `limit`.
+async fn heavy_hitters(
+    state: web::Data<ApiState>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    merged_top(&state, query.into_inner(), Some(HEAVY_HITTERS_KIND)).await
+}
+
+/// A task's top keys over a range; with `kind`, the task must be of it (400).
+async fn merged_top(
+    state: &ApiState,
+    query: HashMap<String, String>,
+    kind: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::new(query);
     let task = params.required("task")?;
     let range = params.range()?;
     let sort = params.sort()?;
     let limit = params.top_limit()?;
     params.finish()?;
-    find_task(&state, &task).await?;
-    let text = with_store(&state, move |root| {
+    let info = find_task(state, &task).await?;
+    if let Some(kind) = kind.filter(|&kind| info.kind != kind) {
+        return Err(ApiError::BadRequest(format!(
+            "task: {task:?} is of kind {}, not {kind}",
+            info.kind
+        )));
+    }
+    let text = with_store(state, move |root| {
         store::top_json(&root, &task, range, sort, limit)
     })
     .await?;

@@ -70,7 +70,8 @@ pub fn manifest_tasks(root: &Path) -> Result<Vec<TaskInfo>, ApiError> {
         .collect())
 }
 
-/// `kind=exact key=SrcIP,DstIP max_keys=none` as written by `run::task_definition`.
+/// `kind=exact key=SrcIP,DstIP max_keys=none` as written by
+/// `run::task_definition` (a sketch: `kind=heavy_hitters(width=... seed=...) key=...`).
 fn parse_definition(name: &str, definition: &str) -> TaskInfo {
     let mut info = TaskInfo {
         name: name.to_string(),
@@ -79,7 +80,9 @@ fn parse_definition(name: &str, definition: &str) -> TaskInfo {
     };
     for word in definition.split_whitespace() {
         if let Some(kind) = word.strip_prefix("kind=") {
-            info.kind = kind.to_string();
+            // A sketch's parameters follow its kind in parentheses.
+            let name = kind.split_once('(').map_or(kind, |(name, _)| name);
+            info.kind = name.to_string();
         } else if let Some(key) = word.strip_prefix("key=") {
             let fields: Vec<KeyField> = key
                 .split(',')
