@@ -395,7 +395,14 @@ impl ReaderActor {
 
     /// One more feed sent to every shard; the reader's totals so far.
     fn publish_fed(&self) {
-        for queue in &self.links.metrics.shards {
+        // The plan may start fewer shards than workers (sketch tasks are never split).
+        for queue in self
+            .links
+            .metrics
+            .shards
+            .iter()
+            .take(self.links.shards.len())
+        {
             queue.fed.fetch_add(1, Ordering::Relaxed);
         }
         self.publish_totals();

@@ -484,7 +484,7 @@ fn run(
     );
     let metrics = Arc::new(Metrics::new(&MetricsLayout {
         tasks: task_names.clone(),
-        shards: workers,
+        shards: crate::flow::place_tasks(&tasks, workers).len(),
         sinks: outputs,
         rules: rules.unwrap_or_default(),
     }));
