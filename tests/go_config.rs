@@ -122,7 +122,7 @@ fn a_head_config_with_every_key_runs_its_exact_tasks_into_the_gob_root_path() {
     let log = assert_success(&setup.analyze(&["--json"], &pairs(&vars)));
     assert_exact_windows(&root, &setup);
     for said in [
-        "ignoring the Go2NetSpectra section(s) api, probe, alerter, smtp, ai",
+        "ignoring the Go2NetSpectra section(s) probe, ai",
         "aggregator.sketch: not run, aggregator.types does not list `sketch`",
         "aggregator.exact.writers[0]: Go2NetSpectra's `gob` writer is netspectra's files writer at",
         "aggregator.exact.writers[1]: text writer not enabled",
