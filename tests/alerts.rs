@@ -170,7 +170,7 @@ fn an_unknown_metric_operator_or_task_is_a_config_error_naming_the_key() {
     );
     refused(
         &BUSY.replace("total_packets", "heavy_hitter_count"),
-        "alerter.rules[0].metric: heavy_hitter_count is a sketch task's metric, and task \"per_protocol\" is exact",
+        "alerter.rules[0].metric: task \"per_protocol\" is of kind exact and has no metric heavy_hitter_count",
     );
     refused(
         &format!("{BUSY}{BUSY}"),
