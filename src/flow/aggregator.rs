@@ -208,6 +208,21 @@ pub struct Estimated {
     pub spread: Option<u64>,
 }
 
+/// `other` as the concrete part type `P` of `ours`, for a kind's `merge`;
+/// a part of another kind is a [`MergeError::KindMismatch`].
+pub fn same_kind<'a, P: Part + 'static>(
+    ours: &dyn Part,
+    other: &'a dyn Part,
+) -> Result<&'a P, MergeError> {
+    other
+        .as_any()
+        .downcast_ref::<P>()
+        .ok_or(MergeError::KindMismatch {
+            ours: ours.kind(),
+            theirs: other.kind(),
+        })
+}
+
 /// Why two parts could not be merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {

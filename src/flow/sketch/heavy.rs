@@ -17,7 +17,7 @@ use super::count_min::CountMin;
 use super::hash::key_hash;
 use super::{HeavyHitterParams, MAX_DEPTH};
 use crate::flow::aggregator::{
-    Aggregator, Estimated, HEAVY_HITTERS_KIND, MergeError, Part, PartTotals, TaskSpec,
+    Aggregator, Estimated, HEAVY_HITTERS_KIND, MergeError, Part, PartTotals, TaskSpec, same_kind,
 };
 use crate::flow::{FlowKey, FlowRecord, KeySchema, Overflow, PacketRecord};
 
@@ -181,14 +181,7 @@ impl Part for HeavyHitterPart {
     }
 
     fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError> {
-        let other =
-            other
-                .as_any()
-                .downcast_ref::<HeavyHitterPart>()
-                .ok_or(MergeError::KindMismatch {
-                    ours: self.kind(),
-                    theirs: other.kind(),
-                })?;
+        let other = same_kind::<HeavyHitterPart>(self, other)?;
         if other.params != self.params {
             return Err(MergeError::ParametersDiffer);
         }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use super::hash::{key_hash, mix, pair_hash, row_index};
 use super::{MAX_DEPTH, SpreadParams};
 use crate::flow::aggregator::{
-    Aggregator, Estimated, MergeError, Part, PartTotals, SUPER_SPREAD_KIND, TaskSpec,
+    Aggregator, Estimated, MergeError, Part, PartTotals, SUPER_SPREAD_KIND, TaskSpec, same_kind,
 };
 use crate::flow::map::prefetch;
 use crate::flow::{FlowKey, FlowRecord, KeySchema, Overflow, PacketRecord};
@@ -325,14 +325,7 @@ impl Part for SuperSpreadPart {
     }
 
     fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError> {
-        let other =
-            other
-                .as_any()
-                .downcast_ref::<SuperSpreadPart>()
-                .ok_or(MergeError::KindMismatch {
-                    ours: self.kind(),
-                    theirs: other.kind(),
-                })?;
+        let other = same_kind::<SuperSpreadPart>(self, other)?;
         let totals = self
             .totals
             .checked_add(other.totals)
