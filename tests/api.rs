@@ -461,3 +461,99 @@ fn heavy_hitters_answers_a_sketch_task_merged_over_windows_and_refuses_other_tas
         "task: \"per_src_ip\" is of kind exact",
     );
 }
+
+/// Sum of `packets` over the rows of a `top` answer.
+fn packets_in(rows: &Value) -> u64 {
+    rows.as_array()
+        .expect("top answers an array")
+        .iter()
+        .map(|row| row["packets"].as_u64().expect("packets"))
+        .sum()
+}
+
+#[test]
+fn top_and_flow_include_the_open_window_of_a_running_capture() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
+    let to = receiver.local_addr().expect("address");
+    let out = dir.path().join("out");
+    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1h"]) else {
+        return;
+    };
+    let busy = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
+    let quiet = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
+    for _ in 0..200 {
+        busy.send_to(&[1; 20], to).expect("UDP send");
+    }
+    for _ in 0..70 {
+        quiet.send_to(&[2; 20], to).expect("UDP send");
+    }
+    capture.wait_until_read(270);
+    let top = get_json(&format!(
+        "{}/api/v1/top?task=per_five_tuple&limit=10",
+        capture.base
+    ));
+    let quiet_port = quiet.local_addr().expect("address").port();
+    let flow = get_json(&format!(
+        "{}/api/v1/flow?task=per_five_tuple&src_ip=127.0.0.1&dst_ip=127.0.0.1&src_port={quiet_port}&dst_port={}&protocol=17",
+        capture.base,
+        to.port()
+    ));
+    let (status, _, log) = capture.terminate();
+    assert_eq!(status, Some(0), "{log}");
+    let rows = top.as_array().expect("an array");
+    let ports_and_packets: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|row| (row["src_port"].as_u64().unwrap(), row["packets"].as_u64().unwrap()))
+        .collect();
+    let busy_port = u64::from(busy.local_addr().expect("address").port());
+    assert_eq!(
+        ports_and_packets,
+        [(busy_port, 200), (u64::from(quiet_port), 70)],
+        "{top}"
+    );
+    assert_eq!(flow["packets"], 70, "{flow}");
+    let stored = inspect_json(&out, &["--task", "per_five_tuple", "--merge"]);
+    let stored_packets: u64 = stored.iter().map(|row| row["packets"].as_u64().unwrap()).sum();
+    assert_eq!(stored_packets, 270, "the window closed at exit holds what was open");
+}
+
+#[test]
+fn while_windows_close_top_never_counts_a_packet_twice_and_catches_up_with_every_packet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
+    let to = receiver.local_addr().expect("address");
+    let out = dir.path().join("out");
+    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1s"]) else {
+        return;
+    };
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
+    let url = format!("{}/api/v1/top?task=per_src_ip", capture.base);
+    let started = std::time::Instant::now();
+    let mut answers = 0;
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        for _ in 0..20 {
+            sender.send_to(&[3; 16], to).expect("UDP send");
+            sent.fetch_add(1, Ordering::SeqCst);
+        }
+        let shown = packets_in(&get_json(&url));
+        let sent_by_now = sent.load(Ordering::SeqCst);
+        assert!(
+            shown <= sent_by_now,
+            "top shows {shown} packets after {sent_by_now} were sent: some counted twice"
+        );
+        answers += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let total = sent.load(Ordering::SeqCst);
+    capture.wait_until_read(total);
+    let caught_up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        packets_in(&get_json(&url)) == total
+    });
+    let (status, _, log) = capture.terminate();
+    assert_eq!(status, Some(0), "{log}");
+    assert!(answers > 20, "only {answers} answers in 4 s");
+    assert!(caught_up, "top never showed all {total} packets sent");
+}

@@ -2,7 +2,8 @@
 //! what comes back, and every type that crosses an actor boundary.
 //!
 //! Reader -> ShardActor x N -> SchedulerActor -> WriterActor, with the
-//! SupervisorActor stopping them in order. Messages carry owned data; the
+//! SupervisorActor stopping them in order, and the HTTP API asking the
+//! shards for copies of their open windows. Messages carry owned data; the
 //! only shared value is the immutable packet batch, which every shard reads
 //! and none mutates. Counting happens behind the `Aggregator` seam and
 //! storing behind the `Writer` seam, so nothing here names a task kind or
@@ -76,6 +77,27 @@ pub struct ShardParts {
     pub window: WindowBounds,
     pub shard: usize,
     pub parts: Vec<PlacedPart>,
+}
+
+/// HTTP API -> every ShardActor (through `pipeline::ShardCopies`): a copy
+/// of one task's open window so far, leaving it counting. Sent with `send`
+/// by one request at a time (the API caches copies), so it takes one
+/// mailbox slot beside the reader's batches and never reorders them.
+#[derive(Message)]
+#[rtype(result = "OpenWindowParts")]
+pub struct CopyOpenWindow {
+    /// Index of the task in config order.
+    pub task: usize,
+}
+
+/// ShardActor -> HTTP API (reply to `CopyOpenWindow`).
+#[derive(Debug, MessageResponse)]
+pub struct OpenWindowParts {
+    /// End of the newest window this shard has closed; `None`: none yet.
+    pub closed_until_ns: Option<u64>,
+    /// A copy of each of the task's shares on this shard; `None` when the
+    /// task's kind cannot copy its open state.
+    pub parts: Option<Vec<Box<dyn Part>>>,
 }
 
 /// One share's part, with the task and share it belongs to.

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures::channel::oneshot;
+use futures::future::{LocalBoxFuture, join_all};
 use indicatif::ProgressBar;
 
-use crate::api::{self, ApiSpec};
-use crate::flow::{Aggregator, Share, TaskSpec, place_tasks};
+use crate::api::{self, ApiSpec, OpenWindowCopy, OpenWindowSource, OpenWindows};
+use crate::flow::{Aggregator, Part, Share, TaskSpec, place_tasks};
 use crate::metrics::Metrics;
 use crate::output::Writer;
 
-use super::messages::{RunInfo, StartReading, WriteProgress};
+use super::messages::{CopyOpenWindow, RunInfo, StartReading, WriteProgress};
 use super::reader::{PacketSource, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, WriterLinks};
 use super::shard::ShardActor;
@@ -53,11 +54,6 @@ pub struct PipelineSettings {
 pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
     let system = System::new();
     system.block_on(async move {
-        let server = settings.api.map(api::start).transpose()?.map(|server| {
-            let handle = server.handle();
-            actix_rt::spawn(server);
-            handle
-        });
         let writers = settings.writers;
         let sinks = describe_sinks(&writers.iter().map(|w| w.describe()).collect::<Vec<_>>());
         let progress = WriteProgress::default();
@@ -118,9 +114,35 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                     shard
                 });
                 arbiters.push(arbiter);
-                addr.recipient()
+                addr
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let server = settings
+            .api
+            .map(|spec| {
+                let copies = ShardCopies(
+                    shards
+                        .iter()
+                        .map(|shard| shard.clone().recipient())
+                        .collect(),
+                );
+                let tasks = settings
+                    .tasks
+                    .iter()
+                    .map(|task| (task.name.clone(), task.schema))
+                    .collect();
+                api::start(ApiSpec {
+                    open_windows: Some(OpenWindows::new(settings.run.run, tasks, Box::new(copies))),
+                    ..spec
+                })
+            })
+            .transpose()?
+            .map(|server| {
+                let handle = server.handle();
+                actix_rt::spawn(server);
+                handle
+            });
+        let shards = shards.into_iter().map(Addr::recipient).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let (done, finished) = oneshot::channel();
         let supervisor = SupervisorActor::new(SupervisorSettings {
@@ -153,6 +175,40 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
         outcome
             .map_err(|_| std::io::Error::other("the pipeline stopped before reporting its outcome"))
     })
+}
+
+/// The API's way to the shards' open windows: asks every shard for its
+/// copy of a task's open window and merges the shares into one part.
+struct ShardCopies(Vec<Recipient<CopyOpenWindow>>);
+
+impl OpenWindowSource for ShardCopies {
+    fn copy(&self, task: usize) -> LocalBoxFuture<'static, Option<OpenWindowCopy>> {
+        let requests: Vec<_> = self
+            .0
+            .iter()
+            .map(|shard| shard.send(CopyOpenWindow { task }))
+            .collect();
+        Box::pin(async move {
+            let mut closed_until_ns = Some(u64::MAX);
+            let mut merged: Option<Box<dyn Part>> = None;
+            for reply in join_all(requests).await {
+                let reply = reply.ok()?;
+                closed_until_ns = closed_until_ns
+                    .zip(reply.closed_until_ns)
+                    .map(|(a, b)| a.min(b));
+                for part in reply.parts? {
+                    match merged.as_mut() {
+                        Some(merged) => merged.merge(part.as_ref()).ok()?,
+                        None => merged = Some(part),
+                    }
+                }
+            }
+            Some(OpenWindowCopy {
+                closed_until_ns,
+                part: merged?,
+            })
+        })
+    }
 }
 
 /// Per task: the number of shares the plan split it into.

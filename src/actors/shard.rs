@@ -1,7 +1,8 @@
 //! Shard aggregator: sole owner of the aggregators of the task shares
 //! placed on it.
 //!
-//! Accepts: `Feed` (Reader, one ordered channel of batches and cuts).
+//! Accepts: `Feed` (Reader, one ordered channel of batches and cuts),
+//! `CopyOpenWindow` (HTTP API: a copy of a task's open window).
 //! Sends: `ShardParts` (to the scheduler) when a window closes.
 //!
 //! Each shard holds the aggregators of the shares the placement plan gave
@@ -22,7 +23,7 @@ use actix::prelude::*;
 use crate::flow::{Aggregator, OpenCounts};
 use crate::metrics::Metrics;
 
-use super::messages::{Feed, PlacedPart, ShardParts};
+use super::messages::{CopyOpenWindow, Feed, OpenWindowParts, PlacedPart, ShardParts};
 
 pub struct ShardActor {
     /// This shard's number, reported with its parts.
@@ -37,6 +38,8 @@ pub struct ShardActor {
     /// Per aggregator: what its closed windows counted (packets, bytes,
     /// overflow packets), the base its open window's counts add to.
     closed: Vec<OpenCounts>,
+    /// End of the newest window closed here; `None` before the first cut.
+    closed_until_ns: Option<u64>,
 }
 
 impl ShardActor {
@@ -49,6 +52,7 @@ impl ShardActor {
     ) -> ShardActor {
         ShardActor {
             closed: vec![OpenCounts::default(); aggregators.len()],
+            closed_until_ns: None,
             index,
             aggregators,
             parts_to,
@@ -74,6 +78,7 @@ impl Handler<Feed> for ShardActor {
                 self.publish();
             }
             Feed::CloseWindow(window) => {
+                self.closed_until_ns = Some(window.end_ns);
                 let parts = self
                     .aggregators
                     .iter_mut()
@@ -103,6 +108,23 @@ impl Handler<Feed> for ShardActor {
         }
         if let Some(queue) = self.metrics.shards.get(self.index) {
             queue.handled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Handler<CopyOpenWindow> for ShardActor {
+    type Result = OpenWindowParts;
+
+    fn handle(&mut self, request: CopyOpenWindow, _: &mut Context<Self>) -> OpenWindowParts {
+        let parts = self
+            .aggregators
+            .iter()
+            .filter(|(task, _, _)| *task == request.task)
+            .map(|(_, _, aggregator)| aggregator.peek_part())
+            .collect();
+        OpenWindowParts {
+            closed_until_ns: self.closed_until_ns,
+            parts,
         }
     }
 }

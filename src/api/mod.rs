@@ -11,6 +11,7 @@
 //! actor's. It never writes to the store and never panics on a request.
 
 pub mod config;
+mod open_window;
 mod params;
 mod store;
 
@@ -30,6 +31,7 @@ use serde_json::{Value, json};
 use crate::metrics::{Metrics, render_build_only};
 
 pub use config::{ApiConfig, parse_listen_addr};
+pub use open_window::{OpenWindowCopy, OpenWindowSource, OpenWindows};
 pub use params::MAX_LIMIT;
 pub use store::TaskInfo;
 
@@ -53,6 +55,9 @@ pub struct ApiSpec {
     pub store: Option<PathBuf>,
     /// The run's tasks; `None` for `serve`, which reads the root's manifest.
     pub tasks: Option<Vec<TaskInfo>>,
+    /// The running pipeline's open windows, shown by `top` and `flow`;
+    /// `None` for `serve`.
+    pub open_windows: Option<OpenWindows>,
 }
 
 /// Binds `addr`, warning when it is reachable from other hosts without a token.
@@ -73,6 +78,7 @@ struct ApiState {
     metrics: Option<Arc<Metrics>>,
     store: Option<PathBuf>,
     tasks: Option<Vec<TaskInfo>>,
+    open_windows: Option<OpenWindows>,
 }
 
 /// Starts the server on the current actix system; the caller spawns or
@@ -83,6 +89,7 @@ pub fn start(spec: ApiSpec) -> std::io::Result<Server> {
         metrics: spec.metrics,
         store: spec.store,
         tasks: spec.tasks,
+        open_windows: spec.open_windows,
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -185,6 +192,11 @@ where
         .map_err(|error| ApiError::Internal(format!("the query was cancelled: {error}")))?
 }
 
+/// The named task's open window in a running process; `None` for `serve`.
+async fn open_window(state: &ApiState, task: &str) -> Option<open_window::TaskOpenWindow> {
+    state.open_windows.as_ref()?.of_task(task).await
+}
+
 /// The tasks: the run's, or (for `serve`) the root's manifest's.
 async fn task_list(state: &ApiState) -> Result<Vec<TaskInfo>, ApiError> {
     match &state.tasks {
@@ -267,8 +279,9 @@ async fn merged_top(
             info.kind
         )));
     }
+    let open = open_window(state, &task).await;
     let text = with_store(state, move |root| {
-        store::top_json(&root, &task, range, sort, limit)
+        store::top_json(&root, &task, range, sort, limit, open.as_ref())
     })
     .await?;
     Ok(json_answer(text))
@@ -284,8 +297,9 @@ async fn flow(
     let task = find_task(&state, &name).await?;
     let key = params.key(&name, task.schema)?;
     params.finish()?;
+    let open = open_window(&state, &name).await;
     let text = with_store(&state, move |root| {
-        store::flow_json(&root, &name, &key, range)
+        store::flow_json(&root, &name, &key, range, open.as_ref())
     })
     .await?;
     Ok(json_answer(text))

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::flow::{FlowKey, KeyField, KeySchema, TaskSpec};
-use crate::output::inspect::{InspectOptions, Table, load_tables_between};
+use crate::output::inspect::{InspectOptions, Table, load_merged_with_open, load_tables_between};
 use crate::output::layout::rfc3339_nanos;
 use crate::output::manifest::{MANIFEST_FILE, Manifest};
 use crate::output::rows::json_object;
@@ -19,6 +19,7 @@ use crate::output::{Format, OutputError, SortBy};
 use crate::safe_read::read_regular_file;
 use crate::with_causes;
 
+use super::open_window::TaskOpenWindow;
 use super::params::ApiError;
 
 /// Largest manifest read; a real one is a few KiB.
@@ -114,7 +115,21 @@ fn options(
 
 /// The tables, with a root that holds nothing yet read as no table.
 fn load(options: &InspectOptions, from: u64, to: u64) -> Result<Vec<Table>, ApiError> {
-    match load_tables_between(options, from, to) {
+    load_with_open(options, from, to, None)
+}
+
+/// [`load`] of one task merged, with its open window when there is one.
+fn load_with_open(
+    options: &InspectOptions,
+    from: u64,
+    to: u64,
+    open: Option<&TaskOpenWindow>,
+) -> Result<Vec<Table>, ApiError> {
+    let loaded = match open {
+        Some(open) => load_merged_with_open(options, from, to, &open.view()),
+        None => load_tables_between(options, from, to),
+    };
+    match loaded {
         Ok(tables) => Ok(tables),
         Err(OutputError::NoSnapshots { .. }) => Ok(Vec::new()),
         Err(OutputError::UnknownTask { task, .. }) => Err(ApiError::NotFound(format!(
@@ -159,19 +174,22 @@ pub fn windows_json(root: &Path, from: u64, to: u64, limit: usize) -> Result<Str
     Ok(Value::from(answer).to_string())
 }
 
-/// A task's keys merged over `from..to`, sorted, at most `limit` (the row
-/// of refused keys, `other`, comes on top of them when there is one).
+/// A task's keys merged over `from..to` (and `open`, the running
+/// process's open window), sorted, at most `limit` (the row of refused
+/// keys, `other`, comes on top of them when there is one).
 pub fn top_json(
     root: &Path,
     task: &str,
     range: (u64, u64),
     sort: SortBy,
     limit: usize,
+    open: Option<&TaskOpenWindow>,
 ) -> Result<String, ApiError> {
-    let tables = load(
+    let tables = load_with_open(
         &options(root, Some(task), true, sort, Some(limit)),
         range.0,
         range.1,
+        open,
     )?;
     let rows: Vec<String> = tables
         .iter()
@@ -192,11 +210,13 @@ pub fn flow_json(
     task: &str,
     key: &FlowKey,
     range: (u64, u64),
+    open: Option<&TaskOpenWindow>,
 ) -> Result<String, ApiError> {
-    let tables = load(
+    let tables = load_with_open(
         &options(root, Some(task), true, SortBy::Packets, None),
         range.0,
         range.1,
+        open,
     )?;
     tables
         .iter()

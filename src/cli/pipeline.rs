@@ -577,6 +577,7 @@ fn api_spec(
             metrics: None,
             store: plan.roots().next().map(Path::to_path_buf),
             tasks: Some(plan.tasks.iter().map(TaskInfo::from_spec).collect()),
+            open_windows: None,
         }),
     )
 }

@@ -62,6 +62,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         metrics: None,
         store: Some(args.root),
         tasks: None,
+        open_windows: None,
     };
     System::new()
         .block_on(async move {

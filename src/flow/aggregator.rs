@@ -139,6 +139,14 @@ pub trait Aggregator: Send {
     /// a packet is in exactly one part.
     fn take_part(&mut self) -> Box<dyn Part>;
 
+    /// A copy of the open window so far, leaving it counting: what the
+    /// HTTP API shows of the window not yet closed. O(state), asked at most
+    /// about once a second. A kind that cannot copy its state keeps this
+    /// default (`None`), and its open window is not shown.
+    fn peek_part(&self) -> Option<Box<dyn Part>> {
+        None
+    }
+
     /// What the open window holds so far, for live metrics; O(1), asked
     /// once per batch. A kind that cannot tell cheaply keeps this default
     /// (nothing), and its counts show when the window closes.

@@ -88,6 +88,17 @@ impl Aggregator for ExactAggregator {
         })
     }
 
+    fn peek_part(&self) -> Option<Box<dyn Part>> {
+        Some(Box::new(ExactPart {
+            map: self.map.clone(),
+            overflow: self.overflow.peek(),
+            totals: PartTotals {
+                records: self.map.len() as u64,
+                ..self.totals
+            },
+        }))
+    }
+
     fn open_counts(&self) -> OpenCounts {
         OpenCounts {
             packets: self.totals.packets,

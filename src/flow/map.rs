@@ -93,7 +93,7 @@ pub const CHUNK_LEN: usize = 1 << CHUNK_SHIFT;
 const CHUNK_SHIFT: u32 = 14;
 
 /// Counters for every key seen by one task in one shard during one window.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FlowMap {
     /// Record numbers (`chunk << CHUNK_SHIFT | slot`), found by key hash.
     index: HashTable<u32>,
@@ -327,12 +327,19 @@ impl OverflowCounter {
 
     /// Returns what was counted and starts over, freeing the sketch.
     pub fn take(&mut self) -> Overflow {
-        let counted = std::mem::take(self);
+        let counted = self.peek();
+        *self = OverflowCounter::default();
+        counted
+    }
+
+    /// What was counted so far, counting on.
+    pub fn peek(&self) -> Overflow {
         Overflow {
-            stats: counted.stats,
-            keys_refused: counted
+            stats: self.stats,
+            keys_refused: self
                 .registers
-                .map_or(0, |registers| estimate(&registers)),
+                .as_ref()
+                .map_or(0, |registers| estimate(registers)),
         }
     }
 }

@@ -29,6 +29,10 @@ use crate::flow::{
 };
 use crate::safe_read::read_regular_file;
 
+mod open;
+
+pub use open::{OpenWindow, load_merged_with_open};
+
 /// What `inspect` shows and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InspectOptions {
@@ -111,18 +115,23 @@ pub fn load_tables_between(
     from_ns: u64,
     to_ns: u64,
 ) -> Result<Vec<Table>, OutputError> {
-    let windows: Vec<PathBuf> = find_windows(&options.path)?
+    let windows = windows_between(&options.path, from_ns, to_ns)?;
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    tables_of(options, &windows)
+}
+
+/// The window directories under `path` starting in `from_ns..to_ns`, oldest first.
+fn windows_between(path: &Path, from_ns: u64, to_ns: u64) -> Result<Vec<PathBuf>, OutputError> {
+    Ok(find_windows(path)?
         .into_iter()
         .filter(|dir| {
             dir.file_name()
                 .and_then(|name| parse_window_dir_name(&name.to_string_lossy()))
                 .is_some_and(|start| (from_ns..to_ns).contains(&start))
         })
-        .collect();
-    if windows.is_empty() {
-        return Ok(Vec::new());
-    }
-    tables_of(options, &windows)
+        .collect())
 }
 
 fn tables_of(options: &InspectOptions, windows: &[PathBuf]) -> Result<Vec<Table>, OutputError> {
@@ -434,11 +443,21 @@ fn merged_tables(
     selected: &[Vec<TaskDir>],
     options: &InspectOptions,
 ) -> Result<Vec<Table>, OutputError> {
-    let mut merged: BTreeMap<&str, (Loaded, usize)> = BTreeMap::new();
+    Ok(merged_loads(selected)?
+        .into_iter()
+        .map(|(task, (loaded, windows))| Table::new(task, loaded, windows, options))
+        .collect())
+}
+
+/// Per task: every selected window of it summed, and how many there were.
+fn merged_loads(
+    selected: &[Vec<TaskDir>],
+) -> Result<BTreeMap<String, (Loaded, usize)>, OutputError> {
+    let mut merged: BTreeMap<String, (Loaded, usize)> = BTreeMap::new();
     for dir in selected.iter().flatten() {
         let loaded = load_task(dir)?;
         let Some((total, windows)) = merged.get_mut(dir.task.as_str()) else {
-            merged.insert(&dir.task, (loaded, 1));
+            merged.insert(dir.task.clone(), (loaded, 1));
             continue;
         };
         total.window_start_ns = total.window_start_ns.min(loaded.window_start_ns);
@@ -448,10 +467,7 @@ fn merged_tables(
         fold_into(total, loaded, &dir.task, named)?;
         *windows += 1;
     }
-    Ok(merged
-        .into_iter()
-        .map(|(task, (loaded, windows))| Table::new(task.to_string(), loaded, windows, options))
-        .collect())
+    Ok(merged)
 }
 
 /// Every shard of one task in one window, merged.

@@ -281,6 +281,12 @@ impl Aggregator for SuperSpreadAggregator {
         part.totals.records = part.estimates().len() as u64;
         Box::new(part)
     }
+
+    fn peek_part(&self) -> Option<Box<dyn Part>> {
+        let mut part = self.part.clone();
+        part.totals.records = part.estimates().len() as u64;
+        Some(Box::new(part))
+    }
 }
 
 /// One window's super-spreader state.
