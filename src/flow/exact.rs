@@ -127,6 +127,15 @@ pub struct ExactPart {
 }
 
 impl ExactPart {
+    /// A part of `map` and `overflow` whose sums are `totals`.
+    pub(super) fn new(map: FlowMap, overflow: Overflow, totals: PartTotals) -> ExactPart {
+        ExactPart {
+            map,
+            overflow,
+            totals,
+        }
+    }
+
     /// A part holding `records` and `overflow`, as read back from a store.
     /// Returns `None` when the packets or bytes overflow `u64`.
     pub fn from_records(records: &[FlowRecord], overflow: Overflow) -> Option<ExactPart> {

@@ -6,6 +6,7 @@
 //! [`Aggregator`]s and the output layer stores their [`Part`]s.
 
 mod aggregator;
+mod direct;
 mod exact;
 mod key;
 mod map;
@@ -17,6 +18,7 @@ pub use aggregator::{
     Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, OpenCounts, PacketRecord,
     Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
+pub use direct::DirectAggregator;
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
@@ -27,10 +29,15 @@ use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};
 
 /// The registry of task kinds: builds the aggregator of `spec`'s kind for
-/// one share of its keys. A new kind adds one arm here.
+/// one share of its keys. A new kind adds one arm here. An exact task of
+/// one small field (protocol, one port) counts in an array instead of a
+/// hash table when it is not split.
 pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
     match spec.kind {
-        TaskKind::Exact => Box::new(ExactAggregator::new(spec, share)),
+        TaskKind::Exact => match DirectAggregator::for_task(spec, share) {
+            Some(direct) => Box::new(direct),
+            None => Box::new(ExactAggregator::new(spec, share)),
+        },
         TaskKind::HeavyHitters(params) => Box::new(HeavyHitterAggregator::new(spec, params)),
         TaskKind::SuperSpread(params) => Box::new(SuperSpreadAggregator::new(spec, params)),
     }
