@@ -339,6 +339,34 @@ fn analyze_with_listen_serves_while_running_and_stops_with_the_run() {
     assert!(root.exists());
 }
 
+/// A `capture -i lo --listen` of the UDP datagrams sent to `to`, storing
+/// windows of the given length under `out`.
+struct LoCapture {
+    dir: tempfile::TempDir,
+    receiver: UdpSocket,
+    to: std::net::SocketAddr,
+    out: PathBuf,
+    capture: Listening,
+}
+
+impl LoCapture {
+    /// `None` (the test skipped) where this process may not capture on lo.
+    fn start(interval: &str) -> Option<LoCapture> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
+        let to = receiver.local_addr().expect("address");
+        let out = dir.path().join("out");
+        let capture = capture_listening(&out, to.port(), &["--snapshot-interval", interval])?;
+        Some(LoCapture {
+            dir,
+            receiver,
+            to,
+            out,
+            capture,
+        })
+    }
+}
+
 /// Sends UDP datagrams until `stop` is raised; returns how many.
 fn send_until(stop: &AtomicBool, to: std::net::SocketAddr) -> u64 {
     let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
@@ -355,11 +383,14 @@ fn send_until(stop: &AtomicBool, to: std::net::SocketAddr) -> u64 {
 
 #[test]
 fn a_burst_of_1000_requests_from_50_clients_during_a_capture_fails_none_and_drops_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
-    let to = receiver.local_addr().expect("address");
-    let out = dir.path().join("out");
-    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1s"]) else {
+    let Some(LoCapture {
+        dir: _dir,
+        receiver: _receiver,
+        to,
+        out: _,
+        capture,
+    }) = LoCapture::start("1s")
+    else {
         return;
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -473,11 +504,14 @@ fn packets_in(rows: &Value) -> u64 {
 
 #[test]
 fn top_and_flow_include_the_open_window_of_a_running_capture() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
-    let to = receiver.local_addr().expect("address");
-    let out = dir.path().join("out");
-    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1h"]) else {
+    let Some(LoCapture {
+        dir: _dir,
+        receiver: _receiver,
+        to,
+        out,
+        capture,
+    }) = LoCapture::start("1h")
+    else {
         return;
     };
     let busy = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
@@ -504,7 +538,12 @@ fn top_and_flow_include_the_open_window_of_a_running_capture() {
     let rows = top.as_array().expect("an array");
     let ports_and_packets: Vec<(u64, u64)> = rows
         .iter()
-        .map(|row| (row["src_port"].as_u64().unwrap(), row["packets"].as_u64().unwrap()))
+        .map(|row| {
+            (
+                row["src_port"].as_u64().unwrap(),
+                row["packets"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let busy_port = u64::from(busy.local_addr().expect("address").port());
     assert_eq!(
@@ -514,17 +553,26 @@ fn top_and_flow_include_the_open_window_of_a_running_capture() {
     );
     assert_eq!(flow["packets"], 70, "{flow}");
     let stored = inspect_json(&out, &["--task", "per_five_tuple", "--merge"]);
-    let stored_packets: u64 = stored.iter().map(|row| row["packets"].as_u64().unwrap()).sum();
-    assert_eq!(stored_packets, 270, "the window closed at exit holds what was open");
+    let stored_packets: u64 = stored
+        .iter()
+        .map(|row| row["packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        stored_packets, 270,
+        "the window closed at exit holds what was open"
+    );
 }
 
 #[test]
 fn while_windows_close_top_never_counts_a_packet_twice_and_catches_up_with_every_packet() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = UdpSocket::bind("127.0.0.1:0").expect("UDP receiver");
-    let to = receiver.local_addr().expect("address");
-    let out = dir.path().join("out");
-    let Some(capture) = capture_listening(&out, to.port(), &["--snapshot-interval", "1s"]) else {
+    let Some(LoCapture {
+        dir: _dir,
+        receiver: _receiver,
+        to,
+        out: _,
+        capture,
+    }) = LoCapture::start("1s")
+    else {
         return;
     };
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -157,7 +157,11 @@ impl Aggregator for DirectAggregator {
     fn count(&mut self, batch: &[super::PacketRecord]) {
         let field = self.field;
         for packet in batch {
-            self.count_one(field.value(&packet.key), packet.timestamp_ns, packet.wire_len);
+            self.count_one(
+                field.value(&packet.key),
+                packet.timestamp_ns,
+                packet.wire_len,
+            );
         }
     }
 
@@ -200,7 +204,11 @@ mod tests {
                     [10, 0, 0, (n % 7) as u8].into(),
                     [10, 0, 1, (n % 5) as u8].into(),
                     (mix % 3000) as u16,
-                    if n % 4 == 0 { 443 } else { (mix % 70_000 % 65_536) as u16 },
+                    if n % 4 == 0 {
+                        443
+                    } else {
+                        (mix % 70_000 % 65_536) as u16
+                    },
                     [6, 17, 1, 58][(n % 4) as usize],
                 );
                 PacketRecord {
@@ -244,7 +252,11 @@ mod tests {
                     assert_eq!(direct.open_counts(), table.open_counts(), "{field:?}");
                     let peeked = direct.peek_part().expect("a copy");
                     let (ours, theirs) = (direct.take_part(), table.take_part());
-                    assert_eq!(records(ours.as_ref()), records(theirs.as_ref()), "{field:?}");
+                    assert_eq!(
+                        records(ours.as_ref()),
+                        records(theirs.as_ref()),
+                        "{field:?}"
+                    );
                     assert_eq!(records(peeked.as_ref()), records(theirs.as_ref()));
                     assert_eq!(ours.totals(), theirs.totals(), "{field:?} {max_keys:?}");
                     assert_eq!(ours.overflow(), theirs.overflow(), "{field:?} {max_keys:?}");
