@@ -211,8 +211,8 @@ fn bad_parameters_are_a_400_naming_them_and_unknown_things_a_404() {
         ("?task=per_src_ip&limit=10001", "limit: \"10001\""),
         ("?task=per_src_ip&limit=ten", "limit: \"ten\""),
         (
-            "?task=per_src_ip&sort=flows",
-            "sort: unknown sort \"flows\"",
+            "?task=per_src_ip&sort=spread",
+            "sort: unknown sort \"spread\"",
         ),
         (
             "?task=per_src_ip&from=yesterday",
