@@ -48,7 +48,7 @@ pub fn parse_scaled(text: &str, scale: i32) -> Result<u64, String> {
             .ok_or_else(too_large)?
     } else {
         match 10u128.checked_pow(power.unsigned_abs()) {
-            Some(divisor) if value % divisor == 0 => value / divisor,
+            Some(divisor) if value.is_multiple_of(divisor) => value / divisor,
             None if value == 0 => 0,
             _ => return Err(format!("{text:?} is finer than the unit counted")),
         }
