@@ -146,7 +146,9 @@ fn every_endpoint_answers_from_a_root_with_known_content() {
         by_bytes,
         json!([{
             "task": "per_dst_port", "dst_port": 53, "packets": 7, "bytes": 7 * UDP_FRAME,
-            "first_seen": "2025-09-09T10:00:00.000000000Z", "last_seen": "2025-09-09T10:01:01.000000000Z"
+            "flows": 2, "duration": 61, "rate": 7 * UDP_FRAME * 8 / 61,
+            "first_seen": "2025-09-09T10:00:00.000000000Z", "last_seen": "2025-09-09T10:01:01.000000000Z",
+            "other": false
         }])
     );
     let second = get_json(&format!(

@@ -390,6 +390,19 @@ fn where_without_task_leaves_out_the_tasks_lacking_a_field() {
         tasks,
         BTreeSet::from(["five".to_string(), "ports".to_string()])
     );
+    let want = reference(&fixture.specs, 0..WINDOWS, |spec| spec.dst_port.to_string())
+        .keys()
+        .filter(|port| *port == "443")
+        .count();
+    let table = inspect(
+        &fixture.root,
+        &["--merge", "--task", "ports", "--where", "dst_port == 443"],
+    );
+    let heading = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        heading.contains(&format!(", {want} matching --where\n")),
+        "{heading}"
+    );
 }
 
 #[test]
@@ -714,6 +727,16 @@ fn group_by_prefix_sums_equal_a_regrouping_of_the_full_address_rows() {
         format!("|{}", rest.split('|').nth(2).unwrap())
     });
     assert_eq!(got, want);
+    let table = inspect(
+        root,
+        &["--merge", "--task", "by_src", "--group-by", "src_ip/16"],
+    );
+    let heading = String::from_utf8(table.stdout).unwrap();
+    let groups = regroup(&full, 16, 128, |_| String::new()).len();
+    assert!(
+        heading.contains(&format!(", {groups} groups\n")),
+        "{heading}"
+    );
     let rows = inspect_json(
         root,
         &["--merge", "--task", "five", "--group-by", "dst_port"],

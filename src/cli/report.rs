@@ -129,12 +129,11 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
         _ => options.sort.name(),
     };
     let selected = table.selected.map_or_else(String::new, |selected| {
-        let what = if options.query.group_by.is_some() {
-            "groups"
-        } else {
-            "keys match"
-        };
-        format!(", {selected} {what}")
+        match (options.query.group_by.is_some(), selected) {
+            (true, 1) => ", 1 group".to_string(),
+            (true, _) => format!(", {selected} groups"),
+            (false, _) => format!(", {selected} matching --where"),
+        }
     });
     let shown = table
         .shown_top
