@@ -146,7 +146,9 @@ fn every_endpoint_answers_from_a_root_with_known_content() {
         by_bytes,
         json!([{
             "task": "per_dst_port", "dst_port": 53, "packets": 7, "bytes": 7 * UDP_FRAME,
-            "first_seen": "2025-09-09T10:00:00.000000000Z", "last_seen": "2025-09-09T10:01:01.000000000Z"
+            "flows": 2, "duration": 61, "rate": 7 * UDP_FRAME * 8 / 61,
+            "first_seen": "2025-09-09T10:00:00.000000000Z", "last_seen": "2025-09-09T10:01:01.000000000Z",
+            "other": false
         }])
     );
     let second = get_json(&format!(
@@ -211,8 +213,8 @@ fn bad_parameters_are_a_400_naming_them_and_unknown_things_a_404() {
         ("?task=per_src_ip&limit=10001", "limit: \"10001\""),
         ("?task=per_src_ip&limit=ten", "limit: \"ten\""),
         (
-            "?task=per_src_ip&sort=flows",
-            "sort: unknown sort \"flows\"",
+            "?task=per_src_ip&sort=spread",
+            "sort: unknown sort \"spread\"",
         ),
         (
             "?task=per_src_ip&from=yesterday",

@@ -386,10 +386,13 @@ fn a_quiet_window_shows_as_zero_in_every_inspect_mode() {
     let csv = inspect_ok(&root, &["--format", "csv"]);
     assert_eq!(
         csv,
-        "task,window_start,packets,bytes,first_seen,last_seen\n"
+        "task,window_start,packets,bytes,flows,duration,rate,first_seen,last_seen,other\n"
     );
     let csv = inspect_ok(&root, &["--format", "csv", "--merge"]);
-    assert_eq!(csv, "task,packets,bytes,first_seen,last_seen\n");
+    assert_eq!(
+        csv,
+        "task,packets,bytes,flows,duration,rate,first_seen,last_seen,other\n"
+    );
 }
 
 #[test]

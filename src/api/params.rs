@@ -104,7 +104,8 @@ impl Params {
         self.limit(DEFAULT_TOP)
     }
 
-    /// Takes `sort`: `packets` (default) or `bytes`.
+    /// Takes `sort`: `packets` (default), `bytes`, `flows`, `duration`,
+    /// `first_seen` or `rate`, as `inspect --sort`.
     pub fn sort(&mut self) -> Result<SortBy, ApiError> {
         self.text("sort").map_or(Ok(SortBy::Packets), |text| {
             text.parse()

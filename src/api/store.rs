@@ -14,6 +14,7 @@ use crate::flow::{FlowKey, KeyField, KeySchema, TaskSpec};
 use crate::output::inspect::{InspectOptions, Table, load_merged_with_open, load_tables_between};
 use crate::output::layout::rfc3339_nanos;
 use crate::output::manifest::{MANIFEST_FILE, Manifest};
+use crate::output::query::Query;
 use crate::output::rows::json_object;
 use crate::output::{Format, OutputError, SortBy};
 use crate::safe_read::read_regular_file;
@@ -110,6 +111,8 @@ fn options(
         sort,
         format: Format::Json,
         merge,
+        numeric: true,
+        query: Query::default(),
     }
 }
 

@@ -23,7 +23,11 @@ use indicatif::MultiProgress;
 use crate::capture::live;
 use crate::config::ConfigError;
 use crate::output::OutputError;
+use crate::output::filter::Filter;
+use crate::output::group::GroupBy;
 use crate::output::inspect::{Format, InspectOptions, SortBy};
+use crate::output::query::Query;
+use crate::output::time_bound::TimeBound;
 
 pub use usage::UsageError;
 
@@ -85,8 +89,16 @@ pub enum Command {
     /// Print the flows of written snapshots as a table, JSON lines or CSV.
     ///
     /// PATH is an output root (every window in it) or one window directory.
+    /// Select windows by time (--from/--to), rows by an expression (--where,
+    /// applied to the stored rows), regroup them by fewer fields or address
+    /// prefixes (--group-by), then sort and cut (--sort, --top).
     ///
-    /// Example: netspectra inspect out --task per_src_ip --top 10 --sort bytes
+    /// Examples:
+    ///   netspectra inspect out --task per_src_ip --top 10 --sort bytes
+    ///   netspectra inspect out --from -1h --task per_five_tuple \
+    ///       --where 'dst_port == https and src_ip in 10.0.0.0/8'
+    ///   netspectra inspect out --merge --task per_src_ip --group-by src_ip/24/64
+    #[command(verbatim_doc_comment)]
     Inspect(InspectArgs),
     /// Print a shell completion script on stdout.
     ///
@@ -223,24 +235,59 @@ pub struct InspectArgs {
     /// Only this task.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
-    /// Only the N largest flows of each table.
+    /// Only the N first rows of each table after sorting (the row of keys
+    /// refused by max_keys, `other`, is always shown).
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
-    /// Counter to sort by, largest first.
+    /// What to sort by: largest first, first_seen earliest first. flows:
+    /// stored records summed into a row (with --merge, windows it was seen
+    /// in); duration: last_seen - first_seen; rate: bits per second over
+    /// the duration (0 for a zero duration).
     #[arg(long, value_enum, default_value_t = SortArg::Packets)]
     pub sort: SortArg,
     /// Output format: aligned table, JSON lines, or CSV with a header.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
-    /// Sum all windows of the root into one table per task.
+    /// Sum all windows selected into one table per task.
     #[arg(long)]
     pub merge: bool,
+    /// Only windows ending after TIME: RFC 3339 (2025-09-09T10:00:00Z,
+    /// +02:00 offsets allowed), Unix seconds, or a span back from the end of
+    /// the newest window (-1h, -30m, -2d, -90s).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time_bound)]
+    pub from: Option<TimeBound>,
+    /// Only windows starting before TIME (same forms as --from).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time_bound)]
+    pub to: Option<TimeBound>,
+    /// Only the stored rows matching EXPR, before --group-by. Fields:
+    /// src_ip, dst_ip, src_port, dst_port, protocol, packets, bytes, flows,
+    /// duration (seconds), rate (bits/s), first_seen, last_seen. Operators:
+    /// == != < <= > >=, `in CIDR` for addresses, and/or/not, parentheses.
+    /// Numbers take 1e6 and k/M/G suffixes; protocols and ports take names
+    /// (tcp, https). Without --task, tasks lacking a field are left out.
+    /// Example: 'dst_port == 443 and src_ip in 10.0.0.0/8 and bytes > 1M'
+    #[arg(long = "where", value_name = "EXPR", value_parser = parse_filter)]
+    pub filter: Option<Filter>,
+    /// Regroup an exact task's rows by these key fields, comma-separated;
+    /// an address may be cut to a prefix: src_ip/24 (IPv4 /24, IPv6 whole),
+    /// src_ip/24/64 (and IPv6 /64), src_ip//48 (IPv6 only). Groups sum
+    /// packets, bytes and flows. Example: --group-by src_ip/24,dst_port
+    #[arg(long, value_name = "FIELDS", value_parser = parse_group_by)]
+    pub group_by: Option<GroupBy>,
+    /// Show protocols and ports as numbers in tables, not names (as tcpdump -n).
+    #[arg(short = 'n', long)]
+    pub numeric: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SortArg {
     Packets,
     Bytes,
+    Flows,
+    Duration,
+    #[value(name = "first_seen")]
+    FirstSeen,
+    Rate,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -248,6 +295,19 @@ pub enum FormatArg {
     Table,
     Json,
     Csv,
+}
+
+fn parse_time_bound(text: &str) -> Result<TimeBound, String> {
+    text.parse()
+}
+
+/// A `--where` expression; a mistake is shown with a caret under its column.
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    Filter::parse(text).map_err(|error| format!("{error}\n{}", error.pointing_into(text)))
+}
+
+fn parse_group_by(text: &str) -> Result<GroupBy, String> {
+    text.parse()
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -288,8 +348,8 @@ pub fn run(cli: Cli, bars: &MultiProgress) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// 2 for usage and config errors (an unknown `inspect --task` included),
-/// 1 for everything else.
+/// 2 for usage and config errors (an unknown `inspect --task` or a query
+/// that cannot apply included), 1 for everything else.
 pub fn exit_code(error: &anyhow::Error) -> ExitCode {
     let usage = error.chain().any(|cause| {
         cause.downcast_ref::<ConfigError>().is_some()
@@ -297,7 +357,7 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
             || cause.downcast_ref::<live::LiveError>().is_some()
             || matches!(
                 cause.downcast_ref::<OutputError>(),
-                Some(OutputError::UnknownTask { .. })
+                Some(OutputError::UnknownTask { .. } | OutputError::Query { .. })
             )
     });
     ExitCode::from(if usage { 2 } else { 1 })
@@ -335,6 +395,10 @@ fn inspect_snapshots(args: InspectArgs) -> anyhow::Result<()> {
         sort: match args.sort {
             SortArg::Packets => SortBy::Packets,
             SortArg::Bytes => SortBy::Bytes,
+            SortArg::Flows => SortBy::Flows,
+            SortArg::Duration => SortBy::Duration,
+            SortArg::FirstSeen => SortBy::FirstSeen,
+            SortArg::Rate => SortBy::Rate,
         },
         format: match args.format {
             FormatArg::Table => Format::Table,
@@ -342,6 +406,13 @@ fn inspect_snapshots(args: InspectArgs) -> anyhow::Result<()> {
             FormatArg::Csv => Format::Csv,
         },
         merge: args.merge,
+        numeric: args.numeric,
+        query: Query {
+            from: args.from,
+            to: args.to,
+            filter: args.filter,
+            group_by: args.group_by,
+        },
     };
     let mut stdout = std::io::stdout().lock();
     report::inspect(&options, &mut stdout)?;

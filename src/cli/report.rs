@@ -1,6 +1,9 @@
 //! Rendering `inspect`'s tables: aligned text, JSON lines or CSV. The
 //! tables come from `output::inspect`, which loads and merges them; this
-//! module only turns them into text.
+//! module only turns them into text. Tables show protocols and well-known
+//! ports by name (unless `--numeric`) and only the counter columns that say
+//! something for the options given; JSON and CSV carry every column, with
+//! numbers.
 
 use std::io::Write;
 
@@ -8,11 +11,20 @@ use crate::flow::{KeyField, KeySchema};
 use crate::output::OutputError;
 use crate::output::inspect::{Counters, Format, InspectOptions, SortBy, Table, load_tables};
 use crate::output::layout::rfc3339_nanos;
-use crate::output::rows::{Cell, counter_columns, json_object, labelled_row, row};
+use crate::output::names::{port_name, protocol_name};
+use crate::output::rows::{
+    Cell, OTHER, PROTOCOL_NAME, counter_columns, json_object, labelled_row, row, seconds_text,
+};
 
 /// Loads what `options` selects and writes the report in its format to `out`.
 pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), OutputError> {
     let tables = load_tables(options)?;
+    if tables.is_empty() {
+        log::warn!(
+            "{}: no window overlaps the time range given",
+            options.path.display()
+        );
+    }
     let report = match options.format {
         Format::Table => render_table(&tables, options),
         Format::Json => render_json(&tables, options.merge),
@@ -46,11 +58,17 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
     if !merge {
         columns.push("window_start");
     }
-    columns.extend(union.fields().map(KeyField::column_name));
+    for field in union.fields() {
+        columns.push(field.column_name());
+        if field == KeyField::Protocol {
+            columns.push(PROTOCOL_NAME);
+        }
+    }
     columns.extend(counter_columns(Counters::Exact));
     if tables.iter().any(|table| table.counters != Counters::Exact) {
         columns.extend(["spread", "estimated"]);
     }
+    columns.push(OTHER);
     let mut out = columns.join(",") + "\n";
     for table in tables {
         for record in &table.rows {
@@ -61,8 +79,9 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
                     |column| match cells.iter().find(|(name, _)| name == column) {
                         Some((_, Cell::Text(text))) => csv_quote(text),
                         Some((_, Cell::Number(number))) => number.to_string(),
+                        Some((_, Cell::Seconds(ns))) => seconds_text(*ns),
                         Some((_, Cell::Flag(flag))) => flag.to_string(),
-                        Some((_, Cell::Missing)) | None => String::new(),
+                        Some((_, Cell::Other | Cell::Missing)) | None => String::new(),
                     },
                 )
                 .collect();
@@ -89,9 +108,7 @@ fn render_table(tables: &[Table], options: &InspectOptions) -> String {
             out.push('\n');
         }
         out.push_str(&heading(table, options));
-        let rows: Vec<Vec<(&'static str, Cell)>> =
-            table.rows.iter().map(|record| row(table, record)).collect();
-        out.push_str(&aligned(table, &rows));
+        out.push_str(&aligned(table, options));
     }
     out
 }
@@ -107,11 +124,17 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     } else {
         String::new()
     };
-    let sort = match (table.counters, options.sort) {
-        (Counters::SuperSpread, _) => "spread",
-        (_, SortBy::Packets) => "packets",
-        (_, SortBy::Bytes) => "bytes",
+    let sort = match table.counters {
+        Counters::SuperSpread => "spread",
+        _ => options.sort.name(),
     };
+    let selected = table.selected.map_or_else(String::new, |selected| {
+        match (options.query.group_by.is_some(), selected) {
+            (true, 1) => ", 1 group".to_string(),
+            (true, _) => format!(", {selected} groups"),
+            (false, _) => format!(", {selected} matching --where"),
+        }
+    });
     let shown = table
         .shown_top
         .map_or_else(String::new, |top| format!(", top {top} by {sort}"));
@@ -127,32 +150,80 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
         Counters::SuperSpread => format!("super-spreaders (estimates): {} keys", table.flows),
     };
     format!(
-        "{span}{windows}  task {}{schema}: {flows}, {} packets, {} bytes{shown}\n",
+        "{span}{windows}  task {}{schema}: {flows}, {} packets, {} bytes{selected}{shown}\n",
         table.task, table.packets, table.bytes
     )
 }
 
-/// A header and rows, numbers right-aligned, text left-aligned, two spaces apart.
-fn aligned(table: &Table, rows: &[Vec<(&'static str, Cell)>]) -> String {
-    let mut header: Vec<&str> = table.schema.fields().map(KeyField::column_name).collect();
-    header.extend(counter_columns(table.counters));
-    let text = |cell: &Cell| match cell {
+/// The counter columns a table shows: `flows` only when windows are
+/// merged, `duration` and `rate` only when sorted by one of them.
+fn table_counter_columns(table: &Table, options: &InspectOptions) -> Vec<&'static str> {
+    counter_columns(table.counters)
+        .iter()
+        .copied()
+        .filter(|&column| match column {
+            "flows" => options.merge,
+            "duration" | "rate" => matches!(options.sort, SortBy::Duration | SortBy::Rate),
+            _ => true,
+        })
+        .collect()
+}
+
+/// A cell as the table shows it: names for protocols and ports unless
+/// `numeric`, `other` for a key field of the row of refused keys.
+fn table_text(column: &str, cell: &Cell, numeric: bool) -> String {
+    let name = match (column, cell) {
+        (_, _) if numeric => None,
+        ("protocol", Cell::Number(number)) => u8::try_from(*number).ok().and_then(protocol_name),
+        ("src_port" | "dst_port", Cell::Number(number)) => {
+            u16::try_from(*number).ok().and_then(port_name)
+        }
+        _ => None,
+    };
+    if let Some(name) = name {
+        return name.to_string();
+    }
+    match cell {
         Cell::Text(text) => text.clone(),
         Cell::Number(number) => number.to_string(),
+        Cell::Seconds(ns) => seconds_text(*ns),
         Cell::Flag(flag) => if *flag { "yes" } else { "no" }.to_string(),
+        Cell::Other => "other".to_string(),
         Cell::Missing => "-".to_string(),
-    };
+    }
+}
+
+/// A header and rows, numbers right-aligned, text left-aligned, two spaces apart.
+fn aligned(table: &Table, options: &InspectOptions) -> String {
+    let mut header: Vec<&str> = table.schema.fields().map(KeyField::column_name).collect();
+    header.extend(table_counter_columns(table, options));
+    let rows: Vec<Vec<String>> = table
+        .rows
+        .iter()
+        .map(|record| {
+            let cells = row(table, record);
+            header
+                .iter()
+                .map(
+                    |&column| match cells.iter().find(|(name, _)| *name == column) {
+                        Some((_, cell)) => table_text(column, cell, options.numeric),
+                        None => String::new(),
+                    },
+                )
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|name| name.len()).collect();
-    for row in rows {
-        for (width, (_, cell)) in widths.iter_mut().zip(row) {
-            *width = (*width).max(text(cell).chars().count());
+    for row in &rows {
+        for (width, text) in widths.iter_mut().zip(row) {
+            *width = (*width).max(text.chars().count());
         }
     }
     let numeric: Vec<bool> = header
         .iter()
         .map(|name| !matches!(*name, "src_ip" | "dst_ip" | "first_seen" | "last_seen"))
         .collect();
-    let line = |values: Vec<String>| -> String {
+    let line = |values: &[String]| -> String {
         let padded: Vec<String> = values
             .iter()
             .zip(widths.iter().zip(&numeric))
@@ -166,9 +237,14 @@ fn aligned(table: &Table, rows: &[Vec<(&'static str, Cell)>]) -> String {
             .collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
-    let mut out = line(header.iter().map(|name| name.to_string()).collect());
-    for row in rows {
-        out.push_str(&line(row.iter().map(|(_, cell)| text(cell)).collect()));
+    let mut out = line(
+        &header
+            .iter()
+            .map(|name| name.to_string())
+            .collect::<Vec<_>>(),
+    );
+    for row in &rows {
+        out.push_str(&line(row));
     }
     out
 }
@@ -182,6 +258,7 @@ mod tests {
     use super::*;
     use crate::flow::{FlowKey, FlowRecord, FlowStats, Overflow};
     use crate::output::layout::SUMMARY_FILE;
+    use crate::output::query::Query;
     use crate::output::window::tests::{PART, SEC, T0, TestTask, by_src, map, write_test_window};
 
     /// Two windows: `by_src` in both, `five` (mixed IPv4/IPv6) and `ports` in the first only.
@@ -254,6 +331,8 @@ mod tests {
             sort: SortBy::Packets,
             format: Format::Table,
             merge: false,
+            numeric: false,
+            query: Query::default(),
         }
     }
 
@@ -272,15 +351,15 @@ mod tests {
             ..options(root.path())
         });
         let want = [
-            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.1","packets":5,"bytes":500,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.3","packets":5,"bytes":100,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.2","packets":2,"bytes":2000,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"five","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.7","dst_ip":"10.9.9.9","src_port":40000,"dst_port":443,"protocol":6,"packets":2,"bytes":120,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"five","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"2001:db8::1","dst_ip":"::1","src_port":5353,"dst_port":53,"protocol":17,"packets":2,"bytes":90,"first_seen":"2025-09-09T10:00:00.000000005Z","last_seen":"2025-09-09T10:00:00.000000006Z"}"#,
-            r#"{"task":"ports","window_start":"2025-09-09T10:00:00.000000000Z","dst_port":443,"packets":4,"bytes":400,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"ports","window_start":"2025-09-09T10:00:00.000000000Z","dst_port":80,"packets":1,"bytes":50,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z"}"#,
-            r#"{"task":"by_src","window_start":"2025-09-09T10:01:00.000000000Z","src_ip":"10.0.0.4","packets":3,"bytes":30,"first_seen":"2025-09-09T10:01:10.000000000Z","last_seen":"2025-09-09T10:01:11.000000000Z"}"#,
-            r#"{"task":"by_src","window_start":"2025-09-09T10:01:00.000000000Z","src_ip":"10.0.0.1","packets":1,"bytes":10,"first_seen":"2025-09-09T10:01:00.000000000Z","last_seen":"2025-09-09T10:01:01.000000000Z"}"#,
+            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.1","packets":5,"bytes":500,"flows":1,"duration":1,"rate":4000,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.3","packets":5,"bytes":100,"flows":1,"duration":1,"rate":800,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"by_src","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.2","packets":2,"bytes":2000,"flows":1,"duration":1,"rate":16000,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"five","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"10.0.0.7","dst_ip":"10.9.9.9","src_port":40000,"dst_port":443,"protocol":6,"protocol_name":"tcp","packets":2,"bytes":120,"flows":1,"duration":1,"rate":960,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"five","window_start":"2025-09-09T10:00:00.000000000Z","src_ip":"2001:db8::1","dst_ip":"::1","src_port":5353,"dst_port":53,"protocol":17,"protocol_name":"udp","packets":2,"bytes":90,"flows":1,"duration":0.000000001,"rate":720000000000,"first_seen":"2025-09-09T10:00:00.000000005Z","last_seen":"2025-09-09T10:00:00.000000006Z","other":false}"#,
+            r#"{"task":"ports","window_start":"2025-09-09T10:00:00.000000000Z","dst_port":443,"packets":4,"bytes":400,"flows":1,"duration":1,"rate":3200,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"ports","window_start":"2025-09-09T10:00:00.000000000Z","dst_port":80,"packets":1,"bytes":50,"flows":1,"duration":1,"rate":400,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:00:01.000000000Z","other":false}"#,
+            r#"{"task":"by_src","window_start":"2025-09-09T10:01:00.000000000Z","src_ip":"10.0.0.4","packets":3,"bytes":30,"flows":1,"duration":1,"rate":240,"first_seen":"2025-09-09T10:01:10.000000000Z","last_seen":"2025-09-09T10:01:11.000000000Z","other":false}"#,
+            r#"{"task":"by_src","window_start":"2025-09-09T10:01:00.000000000Z","src_ip":"10.0.0.1","packets":1,"bytes":10,"flows":1,"duration":1,"rate":80,"first_seen":"2025-09-09T10:01:00.000000000Z","last_seen":"2025-09-09T10:01:01.000000000Z","other":false}"#,
         ];
         assert_eq!(got.lines().collect::<Vec<_>>(), want);
     }
@@ -294,11 +373,11 @@ mod tests {
             ..options(root.path())
         });
         let want = "\
-task,window_start,src_ip,dst_ip,src_port,dst_port,protocol,packets,bytes,first_seen,last_seen
-by_src,2025-09-09T10:00:00.000000000Z,10.0.0.1,,,,,5,500,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-five,2025-09-09T10:00:00.000000000Z,10.0.0.7,10.9.9.9,40000,443,6,2,120,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-ports,2025-09-09T10:00:00.000000000Z,,,,443,,4,400,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-by_src,2025-09-09T10:01:00.000000000Z,10.0.0.4,,,,,3,30,2025-09-09T10:01:10.000000000Z,2025-09-09T10:01:11.000000000Z
+task,window_start,src_ip,dst_ip,src_port,dst_port,protocol,protocol_name,packets,bytes,flows,duration,rate,first_seen,last_seen,other
+by_src,2025-09-09T10:00:00.000000000Z,10.0.0.1,,,,,,5,500,1,1,4000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+five,2025-09-09T10:00:00.000000000Z,10.0.0.7,10.9.9.9,40000,443,6,tcp,2,120,1,1,960,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+ports,2025-09-09T10:00:00.000000000Z,,,,443,,,4,400,1,1,3200,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+by_src,2025-09-09T10:01:00.000000000Z,10.0.0.4,,,,,,3,30,1,1,240,2025-09-09T10:01:10.000000000Z,2025-09-09T10:01:11.000000000Z,false
 ";
         assert_eq!(got, want);
     }
@@ -313,7 +392,9 @@ by_src,2025-09-09T10:01:00.000000000Z,10.0.0.4,,,,,3,30,2025-09-09T10:01:10.0000
         });
         assert_eq!(
             got.lines().next(),
-            Some("task,window_start,dst_port,packets,bytes,first_seen,last_seen")
+            Some(
+                "task,window_start,dst_port,packets,bytes,flows,duration,rate,first_seen,last_seen,other"
+            )
         );
         assert_eq!(got.lines().count(), 3);
     }
@@ -350,11 +431,11 @@ src_ip    packets  bytes  first_seen                      last_seen
             ..options(root.path())
         });
         let want = "\
-task,src_ip,packets,bytes,first_seen,last_seen
-by_src,10.0.0.1,6,510,2025-09-09T10:00:00.000000000Z,2025-09-09T10:01:01.000000000Z
-by_src,10.0.0.3,5,100,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-by_src,10.0.0.4,3,30,2025-09-09T10:01:10.000000000Z,2025-09-09T10:01:11.000000000Z
-by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
+task,src_ip,packets,bytes,flows,duration,rate,first_seen,last_seen,other
+by_src,10.0.0.1,6,510,2,61,66,2025-09-09T10:00:00.000000000Z,2025-09-09T10:01:01.000000000Z,false
+by_src,10.0.0.3,5,100,1,1,800,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+by_src,10.0.0.4,3,30,1,1,240,2025-09-09T10:01:10.000000000Z,2025-09-09T10:01:11.000000000Z,false
+by_src,10.0.0.2,2,2000,1,1,16000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
 ";
         assert_eq!(got, want);
         let table = run(&InspectOptions {
@@ -517,13 +598,13 @@ by_src,10.0.0.2,2,2000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000
             ..options(root.path())
         });
         let want = "\
-task,window_start,src_ip,packets,bytes,first_seen,last_seen
-by_src,2025-09-09T10:00:00.000000000Z,10.0.0.1,5,500,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-by_src,2025-09-09T10:00:00.000000000Z,other,4,1000,2025-09-09T10:00:00.000000003Z,2025-09-09T10:00:00.000000004Z
-by_src,2025-09-09T10:00:00.000000000Z,10.0.0.2,2,20,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z
-by_src,2025-09-09T10:01:00.000000000Z,10.0.0.1,5,500,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z
-by_src,2025-09-09T10:01:00.000000000Z,10.0.0.2,2,20,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z
-by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003Z,2025-09-09T10:01:00.000000004Z
+task,window_start,src_ip,packets,bytes,flows,duration,rate,first_seen,last_seen,other
+by_src,2025-09-09T10:00:00.000000000Z,10.0.0.1,5,500,1,1,4000,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+by_src,2025-09-09T10:00:00.000000000Z,,4,1000,1,0.000000001,8000000000000,2025-09-09T10:00:00.000000003Z,2025-09-09T10:00:00.000000004Z,true
+by_src,2025-09-09T10:00:00.000000000Z,10.0.0.2,2,20,1,1,160,2025-09-09T10:00:00.000000000Z,2025-09-09T10:00:01.000000000Z,false
+by_src,2025-09-09T10:01:00.000000000Z,10.0.0.1,5,500,1,1,4000,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z,false
+by_src,2025-09-09T10:01:00.000000000Z,10.0.0.2,2,20,1,1,160,2025-09-09T10:01:00.000000000Z,2025-09-09T10:01:01.000000000Z,false
+by_src,2025-09-09T10:01:00.000000000Z,,1,1000,1,0.000000001,8000000000000,2025-09-09T10:01:00.000000003Z,2025-09-09T10:01:00.000000004Z,true
 ";
         assert_eq!(got, want);
         let table = run(&options(&root.path().join("2025-09-09T10-00-00Z")));
@@ -544,8 +625,8 @@ by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003
             ..options(root.path())
         });
         let want = [
-            r#"{"task":"by_src","src_ip":"10.0.0.1","packets":10,"bytes":1000,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:01:01.000000000Z"}"#,
-            r#"{"task":"by_src","src_ip":"other","packets":5,"bytes":2000,"first_seen":"2025-09-09T10:00:00.000000003Z","last_seen":"2025-09-09T10:01:00.000000004Z"}"#,
+            r#"{"task":"by_src","src_ip":"10.0.0.1","packets":10,"bytes":1000,"flows":2,"duration":61,"rate":131,"first_seen":"2025-09-09T10:00:00.000000000Z","last_seen":"2025-09-09T10:01:01.000000000Z","other":false}"#,
+            r#"{"task":"by_src","src_ip":null,"packets":5,"bytes":2000,"flows":2,"duration":60.000000001,"rate":266,"first_seen":"2025-09-09T10:00:00.000000003Z","last_seen":"2025-09-09T10:01:00.000000004Z","other":true}"#,
         ];
         assert_eq!(got.lines().collect::<Vec<_>>(), want);
     }
@@ -571,9 +652,13 @@ by_src,2025-09-09T10:01:00.000000000Z,other,1,1000,2025-09-09T10:01:00.000000003
     fn sort_and_format_names_parse_and_unknown_ones_are_explained() {
         assert_eq!("Bytes".parse(), Ok(SortBy::Bytes));
         assert_eq!("csv".parse(), Ok(Format::Csv));
+        assert_eq!("first_SEEN".parse(), Ok(SortBy::FirstSeen));
         assert_eq!(
-            "flows".parse::<SortBy>(),
-            Err("unknown sort \"flows\" (want packets or bytes)".to_string())
+            "spread".parse::<SortBy>(),
+            Err(
+                "unknown sort \"spread\" (want packets, bytes, flows, duration, first_seen or rate)"
+                    .to_string()
+            )
         );
         assert_eq!(
             "xml".parse::<Format>(),

@@ -114,6 +114,11 @@ pub enum OutputError {
         available: Vec<String>,
     },
 
+    /// An `inspect` query that cannot apply: a time range ending before it
+    /// starts, or a task without a field the query names. A usage error.
+    #[error("{what}")]
+    Query { what: String },
+
     /// A stored file that is not a regular file within its size limit (a
     /// symlink, a FIFO, a device), or that cannot be opened or read.
     #[error(transparent)]

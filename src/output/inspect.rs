@@ -1,8 +1,9 @@
 //! Reading stored windows back, for `inspect`: discovery (is the path a
-//! root or one window?), loading and checking every shard file of every
-//! run part of a task, merging parts and windows, sorting and `--top`. It
-//! never writes files and never renders: `cli::report` turns the
-//! [`Table`]s into text.
+//! root or one window?), the windows of a time range, loading and checking
+//! every shard file of every run part of a task, merging parts and
+//! windows, the query (`output::query`), sorting and `--top`. It never
+//! writes files and never renders: `cli::report` turns the [`Table`]s into
+//! text.
 //!
 //! A task that refused keys beyond `max_keys` has their packets in its
 //! summary only (`overflow_*`); they become one more row without a key
@@ -15,12 +16,15 @@
 //! of bounded size, and totals are summed with overflow checks: a count
 //! that overflows 64 bits is a corrupt file, named.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::layout::{SUMMARY_FILE, parse_window_dir_name, shard_file_name, sketch_file_name};
+use super::layout::{
+    SUMMARY_FILE, parse_window_dir_name, rfc3339_nanos, shard_file_name, sketch_file_name,
+};
+use super::query::Query;
 use super::run::RunId;
 use super::{OutputError, Summary, dat, sketch};
 use crate::flow::{
@@ -47,14 +51,49 @@ pub struct InspectOptions {
     pub format: Format,
     /// Sum all windows into one table per task (first_seen min, last_seen max).
     pub merge: bool,
+    /// Show protocols and ports as numbers in tables, not names.
+    pub numeric: bool,
+    /// Time range, row filter and regrouping.
+    pub query: Query,
 }
 
-/// The counter rows are sorted by, descending; ties go by key, ascending.
+/// What rows are sorted by: largest first, except `FirstSeen`, earliest
+/// first; ties go by key, ascending. Super-spreaders always sort by spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortBy {
     #[default]
     Packets,
     Bytes,
+    /// Stored records summed into the row.
+    Flows,
+    /// `last_seen - first_seen`.
+    Duration,
+    FirstSeen,
+    /// Bits per second over the duration.
+    Rate,
+}
+
+impl SortBy {
+    /// The name `--sort` takes and headings show.
+    pub fn name(self) -> &'static str {
+        match self {
+            SortBy::Packets => "packets",
+            SortBy::Bytes => "bytes",
+            SortBy::Flows => "flows",
+            SortBy::Duration => "duration",
+            SortBy::FirstSeen => "first_seen",
+            SortBy::Rate => "rate",
+        }
+    }
+
+    const ALL: [SortBy; 6] = [
+        SortBy::Packets,
+        SortBy::Bytes,
+        SortBy::Flows,
+        SortBy::Duration,
+        SortBy::FirstSeen,
+        SortBy::Rate,
+    ];
 }
 
 /// Report format.
@@ -72,13 +111,16 @@ pub enum Format {
 impl FromStr for SortBy {
     type Err = String;
 
-    /// Accepts `packets` and `bytes`, ignoring ASCII case.
+    /// Accepts the names of [`SortBy::name`], ignoring ASCII case.
     fn from_str(text: &str) -> Result<SortBy, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "packets" => Ok(SortBy::Packets),
-            "bytes" => Ok(SortBy::Bytes),
-            _ => Err(format!("unknown sort {text:?} (want packets or bytes)")),
-        }
+        SortBy::ALL
+            .into_iter()
+            .find(|sort| sort.name().eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                format!(
+                    "unknown sort {text:?} (want packets, bytes, flows, duration, first_seen or rate)"
+                )
+            })
     }
 }
 
@@ -98,14 +140,71 @@ impl FromStr for Format {
 
 /// The tables `options` selects: one per (window, task), windows in
 /// chronological order and tasks alphabetically within each, or one per
-/// task with `merge`; rows sorted and cut to `top`.
+/// task with `merge`; only the windows overlapping the query's time range;
+/// rows filtered, regrouped, sorted and cut to `top`.
 ///
 /// Directories whose names are not window names (`.tmp-*`, `.del-*`) are
-/// ignored. Fails on a path without snapshots, an unknown `--task`, or any
-/// unreadable, corrupt or inconsistent file.
+/// ignored. Fails on a path without snapshots, an unknown `--task`, a
+/// query no task fits (or `--task` does not), or any unreadable, corrupt
+/// or inconsistent file.
 pub fn load_tables(options: &InspectOptions) -> Result<Vec<Table>, OutputError> {
     let windows = find_windows(&options.path)?;
+    let windows = in_time_range(windows, &options.query)?;
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
     tables_of(options, &windows)
+}
+
+/// The windows overlapping `[from, to)` of `query` (all without either);
+/// relative bounds count back from the end of the newest window. A window
+/// directory holding no task is left out.
+fn in_time_range(windows: Vec<PathBuf>, query: &Query) -> Result<Vec<PathBuf>, OutputError> {
+    if query.from.is_none() && query.to.is_none() {
+        return Ok(windows);
+    }
+    let mut bounds = Vec::with_capacity(windows.len());
+    for window in windows {
+        if let Some(span) = window_bounds(&window)? {
+            bounds.push((span, window));
+        }
+    }
+    let newest_end = bounds.iter().map(|((_, end), _)| *end).max().unwrap_or(0);
+    let from = query.from.map_or(0, |bound| bound.resolve(newest_end));
+    let to = query.to.map_or(u64::MAX, |bound| bound.resolve(newest_end));
+    if from > to {
+        return Err(OutputError::Query {
+            what: format!(
+                "--from {} is after --to {}",
+                rfc3339_nanos(from),
+                rfc3339_nanos(to)
+            ),
+        });
+    }
+    Ok(bounds
+        .into_iter()
+        .filter(|((start, end), _)| *start < to && *end > from)
+        .map(|(_, window)| window)
+        .collect())
+}
+
+/// A window's start and end, from the summary of its first task in its
+/// first run part; `None` when it holds no task.
+fn window_bounds(window: &Path) -> Result<Option<(u64, u64)>, OutputError> {
+    let tasks = task_dirs(window)?;
+    let Some(part) = tasks.first().and_then(|task| task.parts.first()) else {
+        return Ok(None);
+    };
+    let path = part.join(SUMMARY_FILE);
+    let summary = read_summary(&path)?;
+    let (start, end) = (&summary.window_start, &summary.window_end);
+    match (parse_rfc3339_nanos(start), parse_rfc3339_nanos(end)) {
+        (Some(start), Some(end)) => Ok(Some((start, end))),
+        _ => Err(OutputError::Inconsistent {
+            path,
+            what: format!("window {start:?} .. {end:?} is not two RFC 3339 UTC times"),
+        }),
+    }
 }
 
 /// [`load_tables`] over the windows starting in `from_ns..to_ns` only (ns
@@ -136,11 +235,46 @@ fn windows_between(path: &Path, from_ns: u64, to_ns: u64) -> Result<Vec<PathBuf>
 
 fn tables_of(options: &InspectOptions, windows: &[PathBuf]) -> Result<Vec<Table>, OutputError> {
     let selected = select_tasks(options, windows)?;
-    if options.merge {
-        merged_tables(&selected, options)
+    let shaped = if options.merge {
+        merged_tables(&selected, options)?
     } else {
-        window_tables(&selected, options)
+        window_tables(&selected, options)?
+    };
+    let mut tables = Vec::with_capacity(shaped.len());
+    let mut unfit: Vec<String> = Vec::new();
+    for table in shaped {
+        match table {
+            Shaped::Shown(table) => tables.push(table),
+            Shaped::Unfit(why) if !unfit.contains(&why) => unfit.push(why),
+            Shaped::Unfit(_) => {}
+        }
     }
+    if tables.is_empty() && !unfit.is_empty() {
+        return Err(OutputError::Query {
+            what: format!("no task fits the query: {}", unfit.join("; ")),
+        });
+    }
+    Ok(tables)
+}
+
+/// A table after the query: shown, or left out for the reason given.
+enum Shaped {
+    Shown(Table),
+    Unfit(String),
+}
+
+/// Applies the query to a freshly built table, then sorts and cuts it. A
+/// task named by `--task` that the query does not fit is an error.
+fn shape(mut table: Table, options: &InspectOptions) -> Result<Shaped, OutputError> {
+    if let Some(why) = options.query.unfit(&table) {
+        return match options.task {
+            Some(_) => Err(OutputError::Query { what: why }),
+            None => Ok(Shaped::Unfit(why)),
+        };
+    }
+    table.apply_query(&options.query)?;
+    table.sort_and_cut(options.sort, options.top);
+    Ok(Shaped::Shown(table))
 }
 
 /// A task in one window: its directory in each run part that has it.
@@ -178,6 +312,8 @@ pub struct Table {
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// Keys left after `--where` and `--group-by`, when either was given.
+    pub selected: Option<usize>,
     /// `Some(n)` when `--top n` cut rows off.
     pub shown_top: Option<usize>,
     pub rows: Vec<Row>,
@@ -187,32 +323,72 @@ pub struct Table {
 /// every key refused by `max_keys`, shown as `other`. A heavy hitter's
 /// estimates are in `stats` (no first or last seen); a super-spreader's is
 /// `spread`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub key: Option<FlowKey>,
     pub stats: FlowStats,
     pub spread: Option<u64>,
+    /// Stored records summed into this row: one per run part and window
+    /// that held the key (or had refused keys, for `other`).
+    pub flows: u64,
 }
 
 impl Row {
-    /// The counter rows are ordered by: `sort`'s, or the spread where there is one.
-    fn counter(&self, sort: SortBy) -> u64 {
+    /// `last_seen - first_seen`, in nanoseconds.
+    pub fn duration_ns(&self) -> u64 {
+        self.stats.last_seen.saturating_sub(self.stats.first_seen)
+    }
+
+    /// Bits per second over the duration, rounded down; 0 for a row of
+    /// zero duration (one packet, or all at one instant), as nfdump shows it.
+    pub fn rate_bps(&self) -> u64 {
+        let duration = u128::from(self.duration_ns());
+        if duration == 0 {
+            return 0;
+        }
+        let bits_per_second = u128::from(self.stats.bytes) * 8 * 1_000_000_000 / duration;
+        u64::try_from(bits_per_second).unwrap_or(u64::MAX)
+    }
+
+    /// The row's value for `sort`, larger first; the spread where there is one.
+    fn sort_value(&self, sort: SortBy) -> u64 {
         match (self.spread, sort) {
             (Some(spread), _) => spread,
             (None, SortBy::Packets) => self.stats.packets,
             (None, SortBy::Bytes) => self.stats.bytes,
+            (None, SortBy::Flows) => self.flows,
+            (None, SortBy::Duration) => self.duration_ns(),
+            (None, SortBy::Rate) => self.rate_bps(),
+            // Earliest first.
+            (None, SortBy::FirstSeen) => u64::MAX - self.stats.first_seen,
         }
     }
 }
 
 impl Table {
-    /// Totals over all of `loaded`; rows sorted and cut as `options` say.
+    /// Totals over all of `loaded` and every row, unsorted, the `other` row last.
     /// A table of quiet windows only has no key fields and no rows.
-    fn new(task: String, loaded: Loaded, windows: usize, options: &InspectOptions) -> Table {
+    fn new(task: String, loaded: Loaded, windows: usize) -> Table {
         if let Some(part) = &loaded.sketch {
-            return Table::of_sketch(task, part.as_ref(), &loaded, windows, options);
+            return Table::of_sketch(task, part.as_ref(), &loaded, windows);
         }
-        let mut table = Table {
+        let mut rows: Vec<Row> = loaded
+            .map
+            .records()
+            .map(|record| Row {
+                key: Some(record.key),
+                stats: record.stats,
+                spread: None,
+                flows: loaded.flows_of(&record.key),
+            })
+            .collect();
+        rows.extend(loaded.other.map(|stats| Row {
+            key: None,
+            stats,
+            spread: None,
+            flows: loaded.other_flows,
+        }));
+        Table {
             task,
             counters: Counters::Exact,
             schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
@@ -222,46 +398,20 @@ impl Table {
             flows: loaded.map.len() as u64,
             packets: loaded.packets,
             bytes: loaded.bytes,
+            selected: None,
             shown_top: None,
-            rows: loaded
-                .map
-                .records()
-                .map(|record| Row {
-                    key: Some(record.key),
-                    stats: record.stats,
-                    spread: None,
-                })
-                .collect(),
-        };
-        table.sort_and_cut(options.sort, options.top);
-        if let Some(stats) = loaded.other {
-            let row = Row {
-                key: None,
-                stats,
-                spread: None,
-            };
-            let at = table
-                .rows
-                .partition_point(|shown| row_order(shown, &row, options.sort).is_lt());
-            table.rows.insert(at, row);
+            rows,
         }
-        table
     }
 
     /// A sketch task's table: the report recomputed from the merged state.
-    fn of_sketch(
-        task: String,
-        part: &dyn Part,
-        loaded: &Loaded,
-        windows: usize,
-        options: &InspectOptions,
-    ) -> Table {
+    fn of_sketch(task: String, part: &dyn Part, loaded: &Loaded, windows: usize) -> Table {
         let counters = if part.kind() == SUPER_SPREAD_KIND {
             Counters::SuperSpread
         } else {
             Counters::HeavyHitters
         };
-        let mut table = Table {
+        Table {
             task,
             counters,
             schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
@@ -271,6 +421,7 @@ impl Table {
             flows: part.totals().records,
             packets: loaded.packets,
             bytes: loaded.bytes,
+            selected: None,
             shown_top: None,
             rows: part
                 .estimates()
@@ -284,25 +435,56 @@ impl Table {
                         last_seen: 0,
                     },
                     spread: estimate.spread,
+                    flows: 1,
                 })
                 .collect(),
-        };
-        table.sort_and_cut(options.sort, options.top);
-        table
+        }
     }
 
+    /// `--where`, then `--group-by`; `selected` counts the rows left.
+    fn apply_query(&mut self, query: &Query) -> Result<(), OutputError> {
+        if query.filter.is_none() && query.group_by.is_none() {
+            return Ok(());
+        }
+        if let Some(filter) = &query.filter {
+            self.rows.retain(|row| filter.matches(row));
+        }
+        if let Some(group) = &query.group_by {
+            let rows = std::mem::take(&mut self.rows);
+            self.rows = group.regroup(rows).ok_or_else(|| OutputError::Query {
+                what: format!(
+                    "--group-by: the counts of a group of task {} exceed 2^64 - 1",
+                    self.task
+                ),
+            })?;
+            self.schema = group.schema();
+        }
+        self.selected = Some(self.rows.iter().filter(|row| row.key.is_some()).count());
+        Ok(())
+    }
+
+    /// Sorts the rows and keeps the first `top` keys; the `other` row is
+    /// sorted like any row but never cut.
     fn sort_and_cut(&mut self, sort: SortBy, top: Option<usize>) {
+        let other_at = self.rows.iter().position(|row| row.key.is_none());
+        let other = other_at.map(|at| self.rows.swap_remove(at));
         self.rows.sort_unstable_by(|a, b| row_order(a, b, sort));
         if let Some(top) = top.filter(|&top| top < self.rows.len()) {
             self.rows.truncate(top);
             self.shown_top = Some(top);
         }
+        if let Some(row) = other {
+            let at = self
+                .rows
+                .partition_point(|shown| row_order(shown, &row, sort).is_lt());
+            self.rows.insert(at, row);
+        }
     }
 }
 
-/// Rows by `sort` descending; ties by key ascending, `other` last.
+/// Rows by `sort`; ties by key ascending, `other` last.
 fn row_order(a: &Row, b: &Row, sort: SortBy) -> std::cmp::Ordering {
-    b.counter(sort).cmp(&a.counter(sort)).then_with(|| {
+    b.sort_value(sort).cmp(&a.sort_value(sort)).then_with(|| {
         (a.key.is_none(), a.key.as_ref().map(key_order))
             .cmp(&(b.key.is_none(), b.key.as_ref().map(key_order)))
     })
@@ -431,22 +613,22 @@ fn select_tasks(
 fn window_tables(
     selected: &[Vec<TaskDir>],
     options: &InspectOptions,
-) -> Result<Vec<Table>, OutputError> {
+) -> Result<Vec<Shaped>, OutputError> {
     selected
         .iter()
         .flatten()
-        .map(|dir| Ok(Table::new(dir.task.clone(), load_task(dir)?, 1, options)))
+        .map(|dir| shape(Table::new(dir.task.clone(), load_task(dir)?, 1), options))
         .collect()
 }
 
 fn merged_tables(
     selected: &[Vec<TaskDir>],
     options: &InspectOptions,
-) -> Result<Vec<Table>, OutputError> {
-    Ok(merged_loads(selected)?
+) -> Result<Vec<Shaped>, OutputError> {
+    merged_loads(selected)?
         .into_iter()
-        .map(|(task, (loaded, windows))| Table::new(task, loaded, windows, options))
-        .collect())
+        .map(|(task, (loaded, windows))| shape(Table::new(task, loaded, windows), options))
+        .collect()
 }
 
 /// Per task: every selected window of it summed, and how many there were.
@@ -477,13 +659,24 @@ struct Loaded {
     window_start_ns: u64,
     window_end_ns: u64,
     map: FlowMap,
+    /// Records summed into each key of `map`, for keys of more than one record.
+    record_flows: HashMap<FlowKey, u64>,
     /// Packets of keys refused by `max_keys`, from the summary.
     other: Option<FlowStats>,
+    /// Summaries whose overflow is summed into `other`.
+    other_flows: u64,
     /// A sketch task's parts merged; `None` for an exact task or a quiet window.
     sketch: Option<Box<dyn Part>>,
     /// Packets and bytes of `map` and `other` together, or that the sketch counted.
     packets: u64,
     bytes: u64,
+}
+
+impl Loaded {
+    /// Records summed into `key`, a key of `map`.
+    fn flows_of(&self, key: &FlowKey) -> u64 {
+        self.record_flows.get(key).copied().unwrap_or(1)
+    }
 }
 
 /// Adds `loaded` (another window's or run part's counts of `task`, read
@@ -511,12 +704,23 @@ fn fold_into(
         checked_sum((total.packets, total.bytes), (loaded.packets, loaded.bytes))
             .ok_or_else(|| overflowed(path.join(SUMMARY_FILE)))?;
     for record in loaded.map.records() {
+        let keys_before = total.map.len();
         total
             .map
             .merge_record(record)
             .ok_or_else(|| counts_overflow(path))?;
+        let more = loaded.flows_of(&record.key);
+        let flows = if total.map.len() == keys_before {
+            total.flows_of(&record.key).saturating_add(more)
+        } else {
+            more
+        };
+        if flows > 1 {
+            total.record_flows.insert(record.key, flows);
+        }
     }
     total.other = merge_other(total.other, loaded.other).ok_or_else(|| counts_overflow(path))?;
+    total.other_flows = total.other_flows.saturating_add(loaded.other_flows);
     match (&mut total.sketch, loaded.sketch) {
         (Some(ours), Some(theirs)) => {
             ours.merge(theirs.as_ref())
@@ -653,7 +857,9 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         window_start_ns,
         window_end_ns,
         map: FlowMap::new(),
+        record_flows: HashMap::new(),
         other: None,
+        other_flows: 0,
         sketch: None,
         packets: 0,
         bytes: 0,
@@ -694,6 +900,7 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
     }
     loaded.other =
         overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
+    loaded.other_flows = u64::from(loaded.other.is_some());
     let other = loaded.other.unwrap_or_default();
     (loaded.packets, loaded.bytes) =
         checked_sum((loaded.packets, loaded.bytes), (other.packets, other.bytes))
@@ -806,7 +1013,6 @@ fn read_summary(path: &Path) -> Result<Summary, OutputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::layout::rfc3339_nanos;
 
     const T0: u64 = 1_757_412_000_000_000_000;
 

@@ -13,17 +13,23 @@
 
 mod clickhouse;
 pub mod dat;
+mod decimal;
 mod error;
 mod files;
+pub mod filter;
+pub mod group;
 pub mod inspect;
 pub mod layout;
 pub mod leftovers;
 pub mod manifest;
+pub mod names;
 pub mod parquet;
+pub mod query;
 pub mod retention;
 pub mod rows;
 pub mod run;
 mod sketch;
+pub mod time_bound;
 mod top;
 pub(crate) mod window;
 mod writer;

@@ -8,10 +8,12 @@
 //! other runs' windows all count. A window closed before the copy but not
 //! yet stored is missing from the answer for the moment its write takes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{
-    InspectOptions, Loaded, Table, TaskDir, fold_into, merged_loads, task_dirs, windows_between,
+    InspectOptions, Loaded, Shaped, Table, TaskDir, fold_into, merged_loads, shape, task_dirs,
+    windows_between,
 };
 use crate::flow::{EXACT_KIND, FlowMap, KeySchema, Part, sketch};
 use crate::output::OutputError;
@@ -62,10 +64,13 @@ pub fn load_merged_with_open(
             }
         }
     }
-    Ok(merged
-        .into_iter()
-        .map(|(task, (loaded, windows))| Table::new(task, loaded, windows, options))
-        .collect())
+    let mut tables = Vec::new();
+    for (task, (loaded, windows)) in merged {
+        if let Shaped::Shown(table) = shape(Table::new(task, loaded, windows), options)? {
+            tables.push(table);
+        }
+    }
+    Ok(tables)
 }
 
 /// The task's stored windows in range, without this run's parts of the
@@ -160,7 +165,9 @@ fn open_loaded(open: &OpenWindow, root: &Path) -> Result<Loaded, OutputError> {
         window_start_ns: start,
         window_end_ns: end,
         map,
+        record_flows: HashMap::new(),
         other: (!overflow.is_empty()).then_some(overflow.stats),
+        other_flows: u64::from(!overflow.is_empty()),
         sketch,
         packets: totals.packets,
         bytes: totals.bytes,
