@@ -100,6 +100,11 @@ impl Tables {
         }
     }
 
+    /// The database's name, unquoted.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// `db`.`flows`: one row per key per task, window, probe and attempt.
     pub fn flows(&self) -> String {
         format!("{}.`flows`", quote_identifier(&self.database))
