@@ -2,8 +2,9 @@
 //!
 //! Owns the exactly-once protocol of a window in a server reached over its
 //! HTTP interface (schema and row encoding in `schema`, requests in
-//! `client`). Never retries by itself: a failure is a [`WriteError`], and
-//! the writer actor's shared backlog offers the window again.
+//! `client`, the flow INSERTs of a window several at a time in
+//! `parallel`). Never retries by itself: a failure is a [`WriteError`],
+//! and the writer actor's shared backlog offers the window again.
 //!
 //! A window is stored as an *attempt*: its flow rows, in as many INSERTs as
 //! its size needs, then one INSERT of its summary rows (one per task),
@@ -27,6 +28,7 @@
 //! The password goes to the server only: not in `describe`, logs or errors.
 
 mod client;
+mod parallel;
 mod retention;
 mod schema;
 
@@ -129,9 +131,8 @@ impl ClickHouseWriter {
         }
         self.unfinished.insert(key.start);
         let attempt = self.next_attempt();
-        let insert = self.tables.insert_flows();
-        schema::encode_flows(window, &key, attempt, |rows| {
-            self.client.insert(&insert, rows)
+        parallel::insert_all(&self.client, &self.tables.insert_flows(), |send| {
+            schema::encode_flows(window, &key, attempt, send)
         })?;
         let written_at = schema::seconds("the clock", crate::wall_clock_ns())?;
         let markers = schema::encode_windows(window, &key, attempt, written_at)?;
