@@ -414,6 +414,70 @@ fn a_distributed_table_over_two_shards_answers_with_the_union_of_both_probes() {
     }
 }
 
+/// The variable naming a Python that can `import chdb`, a current
+/// ClickHouse release in-process (`.ci/run` sets it).
+const CHDB_PYTHON: &str = "NETSPECTRA_CHDB_PYTHON";
+
+#[test]
+fn readme_queries_give_the_same_answers_on_a_current_clickhouse_release() {
+    let Some(python) = std::env::var_os(CHDB_PYTHON) else {
+        support::skip::skip(&format!(
+            "{CHDB_PYTHON} is not set: no Python with the chdb package (bash .ci/run installs one)"
+        ));
+        return;
+    };
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // 2025-09-09T10:00:00Z, inside the time range of README's first query.
+    for (probe, seed) in [("alpha", 21), ("beta", 22)] {
+        let input = dir.path().join(format!("{probe}.pcap"));
+        capture_at(&input, 1_757_412_000, 2_000, 1_000, seed);
+        let url = format!("{}?probe={probe}", server.url());
+        analyze_ok(&["--clickhouse", &url], &input);
+    }
+    let schema: String = ["flows", "windows", "committed_flows"]
+        .iter()
+        .map(|table| {
+            let create = server.query(&format!(
+                "SHOW CREATE TABLE default.{table} FORMAT TabSeparatedRaw"
+            ));
+            format!("{};\n", create.trim_end())
+        })
+        .collect();
+    std::fs::write(dir.path().join("schema.sql"), schema).expect("schema written");
+    for table in ["flows", "windows"] {
+        let rows = server.query_bytes(&format!(
+            "SELECT * FROM default.{table} FORMAT TabSeparated"
+        ));
+        std::fs::write(dir.path().join(format!("{table}.tsv")), rows).expect("rows written");
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&python)
+        .arg(manifest.join("tests/support/clickhouse_chdb.py"))
+        .arg(dir.path())
+        .arg(manifest.join("README.md"))
+        .output()
+        .unwrap_or_else(|error| panic!("{}: cannot run: {error}", python.to_string_lossy()));
+    assert!(
+        output.status.success(),
+        "chdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let current: Vec<String> = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    let old: Vec<String> = readme_statements()
+        .into_iter()
+        .filter(|statement| !statement.starts_with("CREATE"))
+        .map(|query| server.query(&format!("{query}\nFORMAT TabSeparated")))
+        .collect();
+    assert_eq!(current, old);
+    assert!(
+        old.iter().filter(|answer| !answer.is_empty()).count() >= 3,
+        "most queries find rows: {old:?}"
+    );
+}
+
 /// Runs `analyze` with `writer` as the only writer; asserts it is refused
 /// with status 2 before reading, naming `want`, and never showing the password.
 #[track_caller]

@@ -107,6 +107,11 @@ impl ClickHouseServer {
 
     /// Runs `sql` as the passwordless `default` user; panics on any error.
     pub fn query(&self, sql: &str) -> String {
+        String::from_utf8(self.query_bytes(sql)).expect("the answer is text")
+    }
+
+    /// The same, for an answer that may hold any bytes (`FixedString`s in TSV).
+    pub fn query_bytes(&self, sql: &str) -> Vec<u8> {
         let mut response = self
             .agent
             .post(&self.url())
@@ -115,9 +120,15 @@ impl ClickHouseServer {
         let status = response.status();
         let body = response
             .body_mut()
-            .read_to_string()
-            .expect("the answer is text");
-        assert!(status.is_success(), "{sql}\n-> {status}: {body}");
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .expect("the answer is read");
+        assert!(
+            status.is_success(),
+            "{sql}\n-> {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         body
     }
 

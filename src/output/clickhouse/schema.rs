@@ -356,7 +356,7 @@ fn sorted_keys(task: &TaskWindow) -> Vec<(StoredKey, FlowStats)> {
         .flat_map(|part| part.records())
         .map(|record| (StoredKey::of(&record.key), record.stats))
         .collect();
-    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys.sort_unstable_by_key(|(key, _)| *key);
     keys
 }
 
