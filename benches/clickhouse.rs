@@ -47,6 +47,7 @@ fn main() {
         username: "default".into(),
         password: Secret::default(),
         probe: "bench".into(),
+        max_age: None,
     })
     .expect("the bench server takes the schema");
     let (mut baseline, mut candidate) = (Vec::new(), Vec::new());

@@ -26,10 +26,12 @@ use crate::api::ApiConfig;
 use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
 use crate::safe_read::{SafeReadError, read_regular_file};
 
+mod clickhouse_url;
 mod env;
 mod head;
 mod sketch;
 
+pub use clickhouse_url::ClickHouseUrl;
 pub use sketch::SketchTaskConfig;
 
 /// Largest config file read: far above any real config, far below what

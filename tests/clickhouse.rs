@@ -1,7 +1,8 @@
 //! The ClickHouse writer against a real server (Debian's clickhouse-server,
 //! started by each test on free loopback ports): every window lands once
-//! through a server crash, two probes add up in one store, and bad
-//! settings stop `analyze` before the first packet. Skipped, with a
+//! through a server crash, two probes add up in one store and in a cluster
+//! of two shards (with README's cluster statements and ready queries), and
+//! bad settings stop `analyze` before the first packet. Skipped, with a
 //! printed reason, where the package is not installed.
 
 #[path = "support/clickhouse.rs"]
@@ -54,11 +55,26 @@ fn clickhouse_writer(server: &ClickHouseServer, probe: &str) -> String {
     )
 }
 
+/// 2023-11-14T22:13:20Z, where the test captures start.
+const START_SECS: u64 = 1_700_000_000;
+const DAY_SECS: u64 = 86_400;
+
 /// `count` packets over `count / per_second` one-second windows, written to `path`.
 fn capture(path: &Path, count: usize, per_second: u64, seed: u64) -> Vec<PacketSpec> {
+    capture_at(path, START_SECS, count, per_second, seed)
+}
+
+/// The same, starting at second `start` since the epoch.
+fn capture_at(
+    path: &Path,
+    start: u64,
+    count: usize,
+    per_second: u64,
+    seed: u64,
+) -> Vec<PacketSpec> {
     let mut specs = mixed_packets(
         count,
-        1_700_000_000_000_000_000,
+        start * 1_000_000_000,
         1_000_000_000 / per_second,
         seed,
     );
@@ -97,11 +113,16 @@ fn stored_totals(server: &ClickHouseServer, table: &str) -> Vec<String> {
 
 /// Packets and bytes per source address of `probe` (all probes: `None`).
 fn stored_src_ips(server: &ClickHouseServer, probe: Option<&str>) -> Table {
+    src_ips_in(server, "committed_flows", probe)
+}
+
+/// Packets and bytes per source address of `probe` in `table`.
+fn src_ips_in(server: &ClickHouseServer, table: &str, probe: Option<&str>) -> Table {
     let only = probe.map_or_else(String::new, |probe| format!("AND probe = '{probe}'"));
     server
         .query(&format!(
             "SELECT replaceOne(IPv6NumToString(src_ip), '::ffff:', ''), sum(packets), sum(bytes) \
-             FROM default.committed_flows WHERE task = 'per_src_ip' {only} \
+             FROM default.{table} WHERE task = 'per_src_ip' {only} \
              GROUP BY src_ip FORMAT TabSeparated"
         ))
         .lines()
@@ -114,8 +135,12 @@ fn stored_src_ips(server: &ClickHouseServer, probe: Option<&str>) -> Table {
 }
 
 fn markers(server: &ClickHouseServer) -> u64 {
+    markers_in(server, "windows")
+}
+
+fn markers_in(server: &ClickHouseServer, table: &str) -> u64 {
     server
-        .query("SELECT count() FROM default.windows")
+        .query(&format!("SELECT count() FROM default.{table}"))
         .trim()
         .parse()
         .expect("a count")
@@ -243,6 +268,216 @@ fn two_probes_add_up_in_one_server_and_stay_apart_by_name() {
     assert_eq!(per_task, want);
 }
 
+/// The statements of README's ClickHouse section (its `sql` blocks, split
+/// at `;`), so what users copy is what this test runs.
+fn readme_statements() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is readable");
+    let start = readme
+        .find("\n## ClickHouse: many probes, one store\n")
+        .expect("README has the ClickHouse section");
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut statements = Vec::new();
+    for block in section.split("```sql\n").skip(1) {
+        let sql = &block[..block.find("```").expect("the sql block is closed")];
+        statements.extend(
+            sql.split(';')
+                .map(str::trim)
+                .filter(|statement| statement.lines().any(|line| !line.starts_with("--")))
+                .map(str::to_string),
+        );
+    }
+    statements
+}
+
+/// `sql` with the single-server tables replaced by the cluster's
+/// Distributed tables of the same name plus `_all`.
+fn on_cluster(sql: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    for character in sql.chars().chain(std::iter::once(' ')) {
+        if character.is_ascii_alphanumeric() || character == '_' {
+            word.push(character);
+            continue;
+        }
+        if matches!(word.as_str(), "committed_flows" | "windows") {
+            word.push_str("_all");
+        }
+        out.push_str(&word);
+        word.clear();
+        out.push(character);
+    }
+    out.pop();
+    out
+}
+
+/// (task, flows, packets, bytes) per window and task over the files roots,
+/// summed across them, oldest window first.
+fn union_file_totals(roots: &[PathBuf]) -> Vec<String> {
+    let mut totals = std::collections::BTreeMap::<(String, String), [u64; 3]>::new();
+    for root in roots {
+        for window in support::store::window_dirs(root) {
+            let name = window
+                .file_name()
+                .and_then(|name| name.to_str())
+                .expect("a window name")
+                .to_string();
+            for task in TASKS {
+                let summary = support::store::task_dir(&window, task).join("summary.json");
+                let text = std::fs::read_to_string(&summary).expect("summary.json is there");
+                let summary: serde_json::Value =
+                    serde_json::from_str(&text).expect("summary is JSON");
+                let sums = totals.entry((name.clone(), task.to_string())).or_default();
+                for (sum, field) in
+                    sums.iter_mut()
+                        .zip(["total_flows", "total_packets", "total_bytes"])
+                {
+                    *sum += summary[field].as_u64().expect("a count");
+                }
+            }
+        }
+    }
+    totals
+        .into_iter()
+        .map(|((_, task), [flows, packets, bytes])| format!("{task}\t{flows}\t{packets}\t{bytes}"))
+        .collect()
+}
+
+#[test]
+fn a_distributed_table_over_two_shards_answers_with_the_union_of_both_probes() {
+    let Some(shards) = ClickHouseServer::start_cluster(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut all = Vec::new();
+    let mut roots = Vec::new();
+    for (shard, (probe, packets, seed)) in
+        shards.iter().zip([("alpha", 3_000, 5), ("beta", 5_000, 6)])
+    {
+        let input = dir.path().join(format!("{probe}.pcap"));
+        all.extend(capture(&input, packets, 1_000, seed));
+        let config = config(
+            dir.path(),
+            &format!("{probe}.yaml"),
+            &clickhouse_writer(shard, probe),
+        );
+        let root = dir.path().join(probe);
+        let output = netspectra()
+            .args(["analyze", "--json", "--config"])
+            .arg(config)
+            .arg("--output")
+            .arg(&root)
+            .arg(input)
+            .output()
+            .expect("netspectra runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{probe}: {stderr}");
+        roots.push(root);
+    }
+    let (creates, queries): (Vec<String>, Vec<String>) = readme_statements()
+        .into_iter()
+        .partition(|statement| statement.starts_with("CREATE"));
+    assert!(
+        !creates.is_empty() && queries.len() >= 5,
+        "{creates:?} {queries:?}"
+    );
+    for shard in &shards {
+        for create in &creates {
+            shard.query(create);
+        }
+    }
+
+    for shard in &shards {
+        assert_eq!(
+            stored_totals(shard, "committed_flows_all"),
+            union_file_totals(&roots)
+        );
+        assert_eq!(
+            src_ips_in(shard, "committed_flows_all", None),
+            expected_tables(&all)["per_src_ip"]
+        );
+        assert_eq!(
+            markers_in(shard, "windows_all"),
+            (3 + 5) * TASKS.len() as u64
+        );
+    }
+    let alone = src_ips_in(&shards[0], "committed_flows", None);
+    assert_ne!(
+        alone,
+        expected_tables(&all)["per_src_ip"],
+        "one shard is not the union"
+    );
+    for query in &queries {
+        shards[0].query(query);
+        shards[0].query(&on_cluster(query));
+    }
+}
+
+/// The variable naming a Python that can `import chdb`, a current
+/// ClickHouse release in-process (`.ci/run` sets it).
+const CHDB_PYTHON: &str = "NETSPECTRA_CHDB_PYTHON";
+
+#[test]
+fn readme_queries_give_the_same_answers_on_a_current_clickhouse_release() {
+    let Some(python) = std::env::var_os(CHDB_PYTHON) else {
+        support::skip::skip(&format!(
+            "{CHDB_PYTHON} is not set: no Python with the chdb package (bash .ci/run installs one)"
+        ));
+        return;
+    };
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // 2025-09-09T10:00:00Z, inside the time range of README's first query.
+    for (probe, seed) in [("alpha", 21), ("beta", 22)] {
+        let input = dir.path().join(format!("{probe}.pcap"));
+        capture_at(&input, 1_757_412_000, 2_000, 1_000, seed);
+        let url = format!("{}?probe={probe}", server.url());
+        analyze_ok(&["--clickhouse", &url], &input);
+    }
+    let schema: String = ["flows", "windows", "committed_flows"]
+        .iter()
+        .map(|table| {
+            let create = server.query(&format!(
+                "SHOW CREATE TABLE default.{table} FORMAT TabSeparatedRaw"
+            ));
+            format!("{};\n", create.trim_end())
+        })
+        .collect();
+    std::fs::write(dir.path().join("schema.sql"), schema).expect("schema written");
+    for table in ["flows", "windows"] {
+        let rows = server.query_bytes(&format!(
+            "SELECT * FROM default.{table} FORMAT TabSeparated"
+        ));
+        std::fs::write(dir.path().join(format!("{table}.tsv")), rows).expect("rows written");
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&python)
+        .arg(manifest.join("tests/support/clickhouse_chdb.py"))
+        .arg(dir.path())
+        .arg(manifest.join("README.md"))
+        .output()
+        .unwrap_or_else(|error| panic!("{}: cannot run: {error}", python.to_string_lossy()));
+    assert!(
+        output.status.success(),
+        "chdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let current: Vec<String> = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    let old: Vec<String> = readme_statements()
+        .into_iter()
+        .filter(|statement| !statement.starts_with("CREATE"))
+        .map(|query| server.query(&format!("{query}\nFORMAT TabSeparated")))
+        .collect();
+    assert_eq!(current, old);
+    assert!(
+        old.iter().filter(|answer| !answer.is_empty()).count() >= 3,
+        "most queries find rows: {old:?}"
+    );
+}
+
 /// Runs `analyze` with `writer` as the only writer; asserts it is refused
 /// with status 2 before reading, naming `want`, and never showing the password.
 #[track_caller]
@@ -317,6 +552,134 @@ fn a_server_that_cannot_store_windows_stops_analyze_before_the_first_packet() {
     assert_eq!(stored.trim(), "100");
 }
 
+/// Runs `analyze` on `input` with `args` (before the input); returns stderr,
+/// asserting success.
+#[track_caller]
+fn analyze_ok(args: &[&str], input: &Path) -> String {
+    let output = netspectra()
+        .arg("analyze")
+        .args(args)
+        .arg(input)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("netspectra runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn the_clickhouse_flag_adds_a_writer_named_by_one_url_and_never_shows_its_password() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    server.query("CREATE DATABASE flows_db");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = dir.path().join("small.pcap");
+    let specs = capture(&input, 500, 250, 8);
+    let url = format!(
+        "http://{}:{}@127.0.0.1:{}/flows_db?probe=edge-7",
+        server::USER,
+        server::PASSWORD,
+        server.http_port
+    );
+    let out = dir.path().join("out");
+    let out_arg = out.to_string_lossy().into_owned();
+    let stderr = analyze_ok(&["--clickhouse", &url, "--output", &out_arg], &input);
+    assert!(!stderr.contains(server::PASSWORD), "{stderr}");
+    assert!(stderr.contains("probe edge-7"), "{stderr}");
+    let stored = server.query(
+        "SELECT probe, sum(packets) FROM flows_db.committed_flows WHERE task = 'per_protocol' \
+         GROUP BY probe FORMAT TabSeparated",
+    );
+    assert_eq!(stored, format!("edge-7\t{}\n", specs.len()));
+    assert!(
+        !support::store::window_dirs(&out).is_empty(),
+        "the files writer stays"
+    );
+
+    let wrong = url.replace(server::PASSWORD, "wrong-pass");
+    for (bad, want) in [
+        (wrong.as_str(), "Wrong password"),
+        (
+            "https://probe:wrong-pass@127.0.0.1",
+            "https is not supported",
+        ),
+        ("http://probe:wrong-pass@127.0.0.1/a/b", "one segment only"),
+    ] {
+        let output = netspectra()
+            .args(["analyze", "--clickhouse", bad])
+            .arg(&input)
+            .output()
+            .expect("netspectra runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains(want), "{bad}: want {want:?} in {stderr}");
+        assert!(!stderr.contains("wrong-pass"), "{stderr}");
+    }
+}
+
+/// The UTC days (`YYYYMMDD`) holding rows in `table`, in order.
+fn stored_days(server: &ClickHouseServer, table: &str) -> Vec<String> {
+    server
+        .query(&format!(
+            "SELECT DISTINCT toString(toYYYYMMDD(window_start)) AS day FROM default.{table} \
+             ORDER BY day FORMAT TabSeparated"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn retention_drops_the_whole_days_that_ended_max_age_before_the_newest_window() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("retention.yaml");
+    std::fs::write(
+        &config,
+        "aggregator:\n  snapshot_interval: 1s\nretention:\n  max_age: 2d\n",
+    )
+    .expect("config written");
+    let config = config.to_string_lossy().into_owned();
+    let url = format!("{}/default?probe=keeper", server.url());
+    let run = |day: u64| {
+        let input = dir.path().join(format!("day{day}.pcap"));
+        capture_at(&input, START_SECS + day * DAY_SECS, 300, 100, day);
+        let out = dir.path().join(format!("out{day}"));
+        let out = out.to_string_lossy().into_owned();
+        analyze_ok(
+            &["--config", &config, "--clickhouse", &url, "--output", &out],
+            &input,
+        )
+    };
+    // Day 0 is 2023-11-14 (captures start at 22:13:20); its day ended at
+    // 2023-11-15T00:00Z, two days before 2023-11-17T00:00Z.
+    run(0);
+    run(1);
+    for table in ["flows", "windows"] {
+        assert_eq!(
+            stored_days(&server, table),
+            ["20231114", "20231115"],
+            "{table}"
+        );
+    }
+    let stderr = run(3);
+    assert!(
+        stderr.contains("retention: dropped day 20231114"),
+        "{stderr}"
+    );
+    for table in ["flows", "windows"] {
+        assert_eq!(
+            stored_days(&server, table),
+            ["20231115", "20231117"],
+            "{table}"
+        );
+    }
+}
+
 /// A one-task window of `run` at second `start`: `packets` packets of 100
 /// bytes over five source addresses.
 fn window(start: u64, packets: u64) -> ClosedWindow {
@@ -364,6 +727,7 @@ fn writer(server: &ClickHouseServer) -> ClickHouseWriter {
         username: "default".into(),
         password: Secret::default(),
         probe: "unit".into(),
+        max_age: None,
     })
     .expect("the test server takes the schema")
 }

@@ -20,7 +20,9 @@ pub fn rows_from_env() -> u64 {
 }
 
 /// A one-task window starting at second `start` of `rows` distinct
-/// 5-tuples, one 100-byte packet each.
+/// 5-tuples, one 100-byte packet each, first seen in no particular order
+/// of their addresses and ports (as on a real link, where a store sorting
+/// by key has work to do).
 pub fn window(start: u64, rows: u64) -> ClosedWindow {
     let spec = TaskSpec {
         name: "per_five_tuple".into(),
@@ -31,18 +33,20 @@ pub fn window(start: u64, rows: u64) -> ClosedWindow {
     let mut aggregator = build_aggregator(&spec, Share::whole(&spec));
     let start_ns = start * 1_000_000_000;
     let batch: Vec<PacketRecord> = (0..rows)
-        .map(|index| PacketRecord {
-            key: FlowKey::ipv4(
-                u32::try_from(0x0a00_0000 + index / 60_000)
-                    .expect("few sources")
-                    .into(),
-                [192, 168, 1, 1].into(),
-                (index % 60_000) as u16,
-                443,
-                6,
-            ),
-            timestamp_ns: start_ns + index,
-            wire_len: 100,
+        .map(|index| {
+            // An odd multiplier permutes the u32s: distinct indexes, distinct keys.
+            let mixed = (index as u32).wrapping_mul(0x9e37_79b1);
+            PacketRecord {
+                key: FlowKey::ipv4(
+                    (0x0a00_0000 | (mixed >> 16)).into(),
+                    [192, 168, 1, 1].into(),
+                    mixed as u16,
+                    443,
+                    6,
+                ),
+                timestamp_ns: start_ns + index,
+                wire_len: 100,
+            }
         })
         .collect();
     aggregator.count(&batch);

@@ -127,6 +127,12 @@ pub struct PipelineArgs {
     /// (task=<name>/date=<day>/...; zstd; see docs/parquet.md).
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
+    /// Also store every window in ClickHouse:
+    /// http://[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?probe=NAME]
+    /// (port 8123, database and user `default`, probe the host name unless
+    /// given; see docs/clickhouse.md). The password is never logged.
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<crate::config::ClickHouseUrl>,
     /// Number of shard actors (threads). Overrides aggregator.num_workers.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,

@@ -232,6 +232,7 @@ fn writer_specs(
         max_age: config.retention.max_age,
         interval,
     };
+    let max_age = config.retention.max_age;
     let files_spec = |root: PathBuf| WriterSpec::Files { root, retention };
     let mut specs = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
@@ -249,9 +250,11 @@ fn writer_specs(
                         .unwrap_or_else(|| storage_root.clone()),
                 )
             }
-            WriterConfig::ClickHouse(clickhouse) => {
-                WriterSpec::ClickHouse(clickhouse_settings(clickhouse, index)?)
-            }
+            WriterConfig::ClickHouse(clickhouse) => WriterSpec::ClickHouse(clickhouse_settings(
+                clickhouse,
+                &format!("writers[{index}].probe"),
+                max_age,
+            )?),
             WriterConfig::Parquet(config) => WriterSpec::Parquet(ParquetSettings {
                 root: config.root,
                 compression: config.compression,
@@ -264,6 +267,16 @@ fn writer_specs(
         && let Some(root) = &args.output
     {
         specs.push(files_spec(root.clone()));
+    }
+    if let Some(url) = &args.clickhouse {
+        let config = url
+            .writer()
+            .map_err(|error| UsageError(format!("--clickhouse: {error}")))?;
+        specs.push(WriterSpec::ClickHouse(clickhouse_settings(
+            config,
+            "--clickhouse ...?probe=NAME",
+            max_age,
+        )?));
     }
     if let Some(root) = &args.parquet {
         specs.push(WriterSpec::Parquet(ParquetSettings {
@@ -293,19 +306,20 @@ fn probe_name(probe: Option<String>, key: &str) -> Result<String, UsageError> {
     }
 }
 
-/// A `type: clickhouse` entry with its probe name resolved (default: the
-/// host name).
+/// A ClickHouse writer with its probe name resolved (default: the host
+/// name; `probe_key` is where to set one) and `retention.max_age`.
 fn clickhouse_settings(
     config: ClickHouseConfig,
-    index: usize,
+    probe_key: &str,
+    max_age: Option<Duration>,
 ) -> Result<ClickHouseSettings, UsageError> {
-    let probe = probe_name(config.probe, &format!("writers[{index}].probe"))?;
     Ok(ClickHouseSettings {
+        probe: probe_name(config.probe, probe_key)?,
         url: config.url,
         database: config.database,
         username: config.username,
         password: config.password,
-        probe,
+        max_age,
     })
 }
 

@@ -72,6 +72,24 @@ pub fn utc_date(ns: u64) -> String {
     format!("{:04}-{:02}-{:02}", t.year, t.month, t.day)
 }
 
+/// The UTC day of `ns` as the number `YYYYMMDD`, as ClickHouse's
+/// `toYYYYMMDD` names a day partition.
+pub fn yyyymmdd(ns: u64) -> u32 {
+    let t = Civil::from_nanos(ns);
+    // Years of u64 nanoseconds stay below 2600: the number fits.
+    (t.year * 10_000 + t.month * 100 + t.day) as u32
+}
+
+/// The start of the UTC day `YYYYMMDD` in seconds since the epoch; `None`
+/// for a number that names no day since 1970.
+pub fn yyyymmdd_start_secs(day: u32) -> Option<u64> {
+    let (year, month, day_of_month) = (day / 10_000, day / 100 % 100, day % 100);
+    let days = days_from_civil(year.into(), month.into(), day_of_month.into());
+    let secs = u64::try_from(days).ok()? * SECS_PER_DAY;
+    // Formatting back rejects month 13 or February 30.
+    (yyyymmdd(secs.checked_mul(NANOS_PER_SEC)?) == day).then_some(secs)
+}
+
 /// RFC 3339 UTC with nine fractional digits, e.g. `2025-09-09T10:00:00.123456789Z`.
 pub fn rfc3339_nanos(ns: u64) -> String {
     let t = Civil::from_nanos(ns);
@@ -163,6 +181,17 @@ mod tests {
             "2025-09-09T10-00-00Z",
             "2025-09-09T10:00:00.123456789Z",
         );
+    }
+
+    #[test]
+    fn day_numbers_name_utc_days_and_nonsense_is_refused() {
+        let start = yyyymmdd_start_secs(20250909).expect("a day");
+        assert_eq!(start, 1_757_376_000);
+        assert_eq!(yyyymmdd(start * NANOS_PER_SEC), 20250909);
+        assert_eq!(yyyymmdd((start - 1) * NANOS_PER_SEC), 20250908);
+        for nonsense in [20251301, 20250230, 19691231, 0] {
+            assert_eq!(yyyymmdd_start_secs(nonsense), None, "{nonsense}");
+        }
     }
 
     #[test]

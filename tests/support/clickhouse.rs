@@ -2,6 +2,8 @@
 //! started with a config this module writes (loopback only, free ports,
 //! data in a temporary directory), killed and restarted on demand, and
 //! stopped when dropped. Also a small HTTP client for the test's queries.
+//! [`ClickHouseServer::start_cluster`] starts several such servers whose
+//! configs name them all, as shards of the cluster [`CLUSTER`].
 //!
 //! Where the package is not installed, [`ClickHouseServer::start`] prints
 //! why the test is skipped and returns `None`.
@@ -16,6 +18,9 @@ use tempfile::TempDir;
 /// The user with a password that the users file defines, for credential tests.
 pub const USER: &str = "probe";
 pub const PASSWORD: &str = "s3cret-pass";
+
+/// The cluster `remote_servers` defines in the servers of [`ClickHouseServer::start_cluster`].
+pub const CLUSTER: &str = "netspectra";
 
 /// How long a fresh or restarted server may take to answer `/ping`.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,31 +41,49 @@ impl ClickHouseServer {
     /// Starts a server; `None`, after printing `SKIP ...`, when the
     /// `clickhouse-server` package is not installed.
     pub fn start() -> Option<ClickHouseServer> {
+        Self::start_cluster(1).map(|mut servers| servers.remove(0))
+    }
+
+    /// Starts `shards` servers, each with a `remote_servers` section
+    /// defining [`CLUSTER`] with one shard per server, in order; `None`,
+    /// after printing `SKIP ...`, when the package is not installed.
+    pub fn start_cluster(shards: usize) -> Option<Vec<ClickHouseServer>> {
         let Some(binary) = find_binary() else {
             eprintln!(
                 "SKIP: clickhouse-server is not installed (apt-get install clickhouse-server)"
             );
             return None;
         };
-        let dir = tempfile::tempdir().expect("temporary directory for the server");
-        let [http_port, tcp_port, interserver_port] = free_ports();
-        let config = write_config(dir.path(), http_port, tcp_port, interserver_port);
+        let ports: Vec<Ports> = (0..shards).map(|_| Ports::free()).collect();
+        let remote_servers = remote_servers(&ports);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
-        let mut server = ClickHouseServer {
-            binary,
-            config,
-            dir,
-            child: None,
-            http_port,
-            tcp_port,
-            agent,
-        };
-        server.launch();
-        Some(server)
+        let mut servers: Vec<ClickHouseServer> = ports
+            .into_iter()
+            .map(|ports| {
+                let dir = tempfile::tempdir().expect("temporary directory for the server");
+                let config = write_config(dir.path(), &ports, &remote_servers);
+                ClickHouseServer {
+                    binary: binary.clone(),
+                    config,
+                    dir,
+                    child: None,
+                    http_port: ports.http,
+                    tcp_port: ports.tcp,
+                    agent: agent.clone(),
+                }
+            })
+            .collect();
+        for server in &mut servers {
+            server.spawn();
+        }
+        for server in &servers {
+            server.wait_ready();
+        }
+        Some(servers)
     }
 
     /// `http://127.0.0.1:<http port>`.
@@ -84,6 +107,11 @@ impl ClickHouseServer {
 
     /// Runs `sql` as the passwordless `default` user; panics on any error.
     pub fn query(&self, sql: &str) -> String {
+        String::from_utf8(self.query_bytes(sql)).expect("the answer is text")
+    }
+
+    /// The same, for an answer that may hold any bytes (`FixedString`s in TSV).
+    pub fn query_bytes(&self, sql: &str) -> Vec<u8> {
         let mut response = self
             .agent
             .post(&self.url())
@@ -92,13 +120,24 @@ impl ClickHouseServer {
         let status = response.status();
         let body = response
             .body_mut()
-            .read_to_string()
-            .expect("the answer is text");
-        assert!(status.is_success(), "{sql}\n-> {status}: {body}");
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .expect("the answer is read");
+        assert!(
+            status.is_success(),
+            "{sql}\n-> {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         body
     }
 
     fn launch(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("stdout.log")).expect("log file");
         let child = Command::new(&self.binary)
             .arg(format!("--config-file={}", self.config.display()))
@@ -109,6 +148,9 @@ impl ClickHouseServer {
             .spawn()
             .expect("clickhouse-server starts");
         self.child = Some(child);
+    }
+
+    fn wait_ready(&self) {
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
             let ping = self
@@ -142,16 +184,44 @@ fn find_binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Three distinct free loopback ports (bound at once, then released).
-fn free_ports() -> [u16; 3] {
-    let listeners: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    let port = |index: usize| listeners[index].local_addr().expect("bound").port();
-    [port(0), port(1), port(2)]
+/// The ports one server listens on.
+struct Ports {
+    http: u16,
+    tcp: u16,
+    interserver: u16,
 }
 
-fn write_config(dir: &Path, http: u16, tcp: u16, interserver: u16) -> PathBuf {
+impl Ports {
+    /// Three distinct free loopback ports (bound at once, then released).
+    fn free() -> Ports {
+        let listeners: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let port = |index: usize| listeners[index].local_addr().expect("bound").port();
+        Ports {
+            http: port(0),
+            tcp: port(1),
+            interserver: port(2),
+        }
+    }
+}
+
+/// The `remote_servers` section naming every server's native port as one
+/// shard of [`CLUSTER`], queried as the passwordless `default` user.
+fn remote_servers(servers: &[Ports]) -> String {
+    let shards: String = servers
+        .iter()
+        .map(|ports| {
+            format!(
+                "      <shard><replica><host>127.0.0.1</host><port>{}</port></replica></shard>\n",
+                ports.tcp
+            )
+        })
+        .collect();
+    format!("  <remote_servers>\n    <{CLUSTER}>\n{shards}    </{CLUSTER}>\n  </remote_servers>\n")
+}
+
+fn write_config(dir: &Path, ports: &Ports, remote_servers: &str) -> PathBuf {
     let root = dir.display();
     let users = dir.join("users.xml");
     std::fs::write(
@@ -204,9 +274,12 @@ fn write_config(dir: &Path, http: u16, tcp: u16, interserver: u16) -> PathBuf {
   <default_database>default</default_database>
   <mark_cache_size>104857600</mark_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
-</yandex>
+{remote_servers}</yandex>
 "#,
-            users = users.display()
+            users = users.display(),
+            http = ports.http,
+            tcp = ports.tcp,
+            interserver = ports.interserver,
         ),
     )
     .expect("server config");

@@ -2,8 +2,9 @@
 //!
 //! Owns the exactly-once protocol of a window in a server reached over its
 //! HTTP interface (schema and row encoding in `schema`, requests in
-//! `client`). Never retries by itself: a failure is a [`WriteError`], and
-//! the writer actor's shared backlog offers the window again.
+//! `client`, the flow INSERTs of a window several at a time in
+//! `parallel`). Never retries by itself: a failure is a [`WriteError`],
+//! and the writer actor's shared backlog offers the window again.
 //!
 //! A window is stored as an *attempt*: its flow rows, in as many INSERTs as
 //! its size needs, then one INSERT of its summary rows (one per task),
@@ -21,9 +22,14 @@
 //! issued is never touched by it). Flow rows of an attempt whose process
 //! died before its marker stay in `flows`, outside `committed_flows`.
 //!
+//! With `retention.max_age`, whole day partitions past it are dropped after
+//! each window (`retention`).
+//!
 //! The password goes to the server only: not in `describe`, logs or errors.
 
 mod client;
+mod parallel;
+mod retention;
 mod schema;
 
 use std::collections::BTreeSet;
@@ -33,6 +39,7 @@ use crate::config::Secret;
 
 pub use client::ClickHouseError;
 use client::Client;
+use retention::DayRetention;
 use schema::{Marker, Tables, WindowKey};
 
 use super::layout;
@@ -53,6 +60,8 @@ pub struct ClickHouseSettings {
     pub password: Secret,
     /// The name every row of this process carries.
     pub probe: String,
+    /// `retention.max_age`: drop the days past it (see `retention`).
+    pub max_age: Option<Duration>,
 }
 
 /// Stores windows in one server's `flows` and `windows` tables.
@@ -65,6 +74,7 @@ pub struct ClickHouseWriter {
     /// Starts of windows this process began to write and has not yet
     /// stored: their flow rows may be partly there.
     unfinished: BTreeSet<u32>,
+    retention: Option<DayRetention>,
 }
 
 impl ClickHouseWriter {
@@ -97,6 +107,7 @@ impl ClickHouseWriter {
         Ok(ClickHouseWriter {
             client,
             tables,
+            retention: settings.max_age.map(DayRetention::new),
             settings,
             last_attempt: 0,
             unfinished: BTreeSet::new(),
@@ -120,9 +131,8 @@ impl ClickHouseWriter {
         }
         self.unfinished.insert(key.start);
         let attempt = self.next_attempt();
-        let insert = self.tables.insert_flows();
-        schema::encode_flows(window, &key, attempt, |rows| {
-            self.client.insert(&insert, rows)
+        parallel::insert_all(&self.client, &self.tables.insert_flows(), |send| {
+            schema::encode_flows(window, &key, attempt, send)
         })?;
         let written_at = schema::seconds("the clock", crate::wall_clock_ns())?;
         let markers = schema::encode_windows(window, &key, attempt, written_at)?;
@@ -130,6 +140,21 @@ impl ClickHouseWriter {
             .insert(&self.tables.insert_windows(), &markers)?;
         self.unfinished.remove(&key.start);
         Ok(())
+    }
+
+    /// Drops the days past `max_age`, keeping the one of `window`; a
+    /// failure costs only a later drop, so it is logged, not returned.
+    fn expire(&mut self, window: &ClosedWindow) {
+        let Some(retention) = &mut self.retention else {
+            return;
+        };
+        retention.stored(window.bounds.start_ns);
+        if let Err(error) = retention.apply(&self.client, &self.tables) {
+            log::warn!(
+                "retention: cannot drop old days: {}",
+                crate::with_causes(&error)
+            );
+        }
     }
 
     /// The window's summary rows by attempt, each attempt's sorted by task.
@@ -199,7 +224,9 @@ impl Writer for ClickHouseWriter {
         self.store(window).map_err(|error| WriteError {
             retryable: error.is_retryable(),
             message: crate::with_causes(&error),
-        })
+        })?;
+        self.expire(window);
+        Ok(())
     }
 }
 

