@@ -8,7 +8,9 @@ use crate::flow::{KeyField, KeySchema};
 use crate::output::OutputError;
 use crate::output::inspect::{Counters, Format, InspectOptions, SortBy, Table, load_tables};
 use crate::output::layout::rfc3339_nanos;
-use crate::output::rows::{Cell, counter_columns, json_object, labelled_row, row};
+use crate::output::rows::{
+    Cell, DIRECTION_COLUMNS, counter_columns, json_object, labelled_row, row,
+};
 
 /// Loads what `options` selects and writes the report in its format to `out`.
 pub fn inspect(options: &InspectOptions, out: &mut dyn Write) -> Result<(), OutputError> {
@@ -48,7 +50,15 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
     }
     columns.extend(union.fields().map(KeyField::column_name));
     columns.extend(counter_columns(Counters::Exact));
-    if tables.iter().any(|table| table.counters != Counters::Exact) {
+    let has = |counters: &[Counters]| {
+        tables
+            .iter()
+            .any(|table| counters.contains(&table.counters))
+    };
+    if has(&[Counters::Conversation]) {
+        columns.extend(DIRECTION_COLUMNS);
+    }
+    if has(&[Counters::HeavyHitters, Counters::SuperSpread]) {
         columns.extend(["spread", "estimated"]);
     }
     let mut out = columns.join(",") + "\n";
@@ -123,6 +133,7 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     };
     let flows = match table.counters {
         Counters::Exact => format!("{} flows", table.flows),
+        Counters::Conversation => format!("{} conversations", table.flows),
         Counters::HeavyHitters => format!("heavy hitters (estimates): {} keys", table.flows),
         Counters::SuperSpread => format!("super-spreaders (estimates): {} keys", table.flows),
     };

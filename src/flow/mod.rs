@@ -6,23 +6,27 @@
 //! [`Aggregator`]s and the output layer stores their [`Part`]s.
 
 mod aggregator;
+mod conversation;
 mod exact;
 mod key;
 mod map;
 mod placement;
+mod prefix;
 pub mod sketch;
 mod windowing;
 
 pub use aggregator::{
-    Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, OpenCounts, PacketRecord,
-    Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
+    Aggregator, CONVERSATION_KIND, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError,
+    OpenCounts, PacketRecord, Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
+pub use conversation::{ConversationAggregator, ConversationPart, Directed, canonical};
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
 pub use placement::{Placement, place_tasks};
+pub use prefix::AddressPrefix;
 use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};
 
@@ -31,6 +35,7 @@ pub use windowing::{Placed, WindowBounds, Windowing};
 pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
     match spec.kind {
         TaskKind::Exact => Box::new(ExactAggregator::new(spec, share)),
+        TaskKind::Conversation => Box::new(ConversationAggregator::new(spec, share)),
         TaskKind::HeavyHitters(params) => Box::new(HeavyHitterAggregator::new(spec, params)),
         TaskKind::SuperSpread(params) => Box::new(SuperSpreadAggregator::new(spec, params)),
     }

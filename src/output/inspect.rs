@@ -24,8 +24,8 @@ use super::layout::{SUMMARY_FILE, parse_window_dir_name, shard_file_name, sketch
 use super::run::RunId;
 use super::{OutputError, Summary, dat, sketch};
 use crate::flow::{
-    AddressFamily, FlowKey, FlowMap, FlowStats, HEAVY_HITTERS_KIND, KeySchema, Part,
-    SUPER_SPREAD_KIND,
+    AddressFamily, CONVERSATION_KIND, Directed, FlowKey, FlowMap, FlowRecord, FlowStats,
+    HEAVY_HITTERS_KIND, KeySchema, Part, SUPER_SPREAD_KIND,
 };
 use crate::safe_read::read_regular_file;
 
@@ -147,6 +147,8 @@ struct TaskDir {
 pub enum Counters {
     /// Exact packets, bytes, first and last seen.
     Exact,
+    /// Exact counts of conversations, with each direction's packets and bytes.
+    Conversation,
     /// Estimated packets and bytes of the heaviest keys.
     HeavyHitters,
     /// Estimated distinct elements per key.
@@ -177,12 +179,13 @@ pub struct Table {
 /// One row of a table: a key's counters, or (`key: None`) the counters of
 /// every key refused by `max_keys`, shown as `other`. A heavy hitter's
 /// estimates are in `stats` (no first or last seen); a super-spreader's is
-/// `spread`.
+/// `spread`; a conversation's directions are in `directed`.
 #[derive(Debug)]
 pub struct Row {
     pub key: Option<FlowKey>,
     pub stats: FlowStats,
     pub spread: Option<u64>,
+    pub directed: Option<Directed>,
 }
 
 impl Row {
@@ -203,9 +206,14 @@ impl Table {
         if let Some(part) = &loaded.sketch {
             return Table::of_sketch(task, part.as_ref(), &loaded, windows, options);
         }
+        let forward = loaded.forward.as_ref();
         let mut table = Table {
             task,
-            counters: Counters::Exact,
+            counters: if forward.is_some() {
+                Counters::Conversation
+            } else {
+                Counters::Exact
+            },
             schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
             window_start_ns: loaded.window_start_ns,
             window_end_ns: loaded.window_end_ns,
@@ -221,6 +229,9 @@ impl Table {
                     key: Some(record.key),
                     stats: record.stats,
                     spread: None,
+                    directed: forward.and_then(|forward| {
+                        Directed::split(&record.stats, forward.get(&record.key))
+                    }),
                 })
                 .collect(),
         };
@@ -230,6 +241,7 @@ impl Table {
                 key: None,
                 stats,
                 spread: None,
+                directed: None,
             };
             let at = table
                 .rows
@@ -275,6 +287,7 @@ impl Table {
                         last_seen: 0,
                     },
                     spread: estimate.spread,
+                    directed: None,
                 })
                 .collect(),
         };
@@ -461,6 +474,9 @@ struct Loaded {
     window_start_ns: u64,
     window_end_ns: u64,
     map: FlowMap,
+    /// A conversation task's A→B counters per key (B→A is the rest of
+    /// `map`'s); `None` for other tasks and quiet windows.
+    forward: Option<FlowMap>,
     /// Packets of keys refused by `max_keys`, from the summary.
     other: Option<FlowStats>,
     /// A sketch task's parts merged; `None` for an exact task or a quiet window.
@@ -489,6 +505,20 @@ fn fold_into(
         }
         (None, found) => total.schema = found,
         _ => {}
+    }
+    match (&mut total.forward, loaded.forward) {
+        (Some(ours), Some(theirs)) => merge_records(ours, &theirs, path)?,
+        (ours @ None, Some(theirs)) if total.map.is_empty() => *ours = Some(theirs),
+        (Some(_), None) if loaded.map.is_empty() => {}
+        (None, None) => {}
+        _ => {
+            return Err(OutputError::Inconsistent {
+                path: path.to_path_buf(),
+                what: format!(
+                    "task {task:?} is a conversation task here and an exact task elsewhere"
+                ),
+            });
+        }
     }
     // Checked before any record is merged: no key's counters can then overflow.
     (total.packets, total.bytes) =
@@ -520,6 +550,16 @@ fn fold_into(
                 what: format!("task {task:?} is a sketch task here and an exact task elsewhere"),
             });
         }
+    }
+    Ok(())
+}
+
+/// Adds every record of `more` to `total`.
+fn merge_records(total: &mut FlowMap, more: &FlowMap, path: &Path) -> Result<(), OutputError> {
+    for record in more.records() {
+        total
+            .merge_record(record)
+            .ok_or_else(|| counts_overflow(path))?;
     }
     Ok(())
 }
@@ -637,13 +677,18 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         window_start_ns,
         window_end_ns,
         map: FlowMap::new(),
+        forward: None,
         other: None,
         sketch: None,
         packets: 0,
         bytes: 0,
     };
-    if let Some(kind) = summary.kind.as_deref() {
+    let conversation = summary.kind.as_deref() == Some(CONVERSATION_KIND);
+    if let Some(kind) = summary.kind.as_deref().filter(|_| !conversation) {
         return load_sketch_part(&dir.path, &summary, kind, loaded);
+    }
+    if conversation {
+        loaded.forward = Some(FlowMap::new());
     }
     for index in 0..summary.shards {
         let path = dir.path.join(shard_file_name(index));
@@ -675,6 +720,7 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
                 .merge_record(record)
                 .ok_or_else(|| counts_overflow(&path))?;
         }
+        load_directions(&mut loaded, &file, &path)?;
     }
     loaded.other =
         overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
@@ -690,6 +736,48 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         return Err(inconsistent(dir.path.clone(), what));
     }
     Ok(loaded)
+}
+
+/// Adds a conversation shard's A→B counters to `loaded`; a shard file with
+/// directions where the summary says another kind, or without them where
+/// it says conversation, is inconsistent.
+fn load_directions(
+    loaded: &mut Loaded,
+    file: &dat::DatFile,
+    path: &Path,
+) -> Result<(), OutputError> {
+    let (forward, directions) = match (loaded.forward.as_mut(), file.directions.as_ref()) {
+        (Some(forward), Some(directions)) => (forward, directions),
+        (None, None) => return Ok(()),
+        (forward, _) => {
+            let want = if forward.is_some() {
+                "conversation"
+            } else {
+                "exact"
+            };
+            return Err(OutputError::Inconsistent {
+                path: path.to_path_buf(),
+                what: format!("per-direction counters do not match the summary's {want} task"),
+            });
+        }
+    };
+    for (record, directed) in file.records.iter().zip(directions) {
+        if directed.packets_ab == 0 {
+            continue;
+        }
+        let ab = FlowRecord {
+            key: record.key,
+            stats: FlowStats {
+                packets: directed.packets_ab,
+                bytes: directed.bytes_ab,
+                ..record.stats
+            },
+        };
+        forward
+            .merge_record(&ab)
+            .ok_or_else(|| counts_overflow(path))?;
+    }
+    Ok(())
 }
 
 /// A sketch task's part: its state files merged, checked against the summary.

@@ -4,7 +4,7 @@
 //! the HTTP API answers with the same JSON objects. Nothing here reads
 //! files or decides what is shown.
 
-use crate::flow::KeyField;
+use crate::flow::{AddressFamily, KeyField};
 
 use super::inspect::{Counters, Row, Table};
 use super::layout::rfc3339_nanos;
@@ -26,17 +26,37 @@ pub enum Cell {
 pub fn counter_columns(counters: Counters) -> &'static [&'static str] {
     match counters {
         Counters::Exact => &["packets", "bytes", "first_seen", "last_seen"],
+        Counters::Conversation => &[
+            "packets",
+            "bytes",
+            "packets_ab",
+            "bytes_ab",
+            "packets_ba",
+            "bytes_ba",
+            "first_seen",
+            "last_seen",
+        ],
         Counters::HeavyHitters => &["packets", "bytes", "estimated"],
         Counters::SuperSpread => &["spread", "estimated"],
     }
 }
 
+/// The per-direction columns of a conversation table, in order.
+pub const DIRECTION_COLUMNS: [&str; 4] = ["packets_ab", "bytes_ab", "packets_ba", "bytes_ba"];
+
 /// The key fields of the table's schema (each `other` for the overflow
-/// row) followed by its counters, as (column, value).
+/// row) followed by its counters, as (column, value). An address cut to a
+/// prefix reads as a network: `10.1.2.0/24`.
 pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
     let schema = table.schema;
-    let address =
-        |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
+    let address = |field: KeyField, ip: Option<std::net::IpAddr>, family: AddressFamily| {
+        ip.map_or(Cell::Missing, |ip| {
+            Cell::Text(match schema.prefix(field).masking(family) {
+                Some(length) => format!("{ip}/{length}"),
+                None => ip.to_string(),
+            })
+        })
+    };
     let mut cells: Vec<(&'static str, Cell)> = schema
         .fields()
         .map(|field| {
@@ -44,8 +64,8 @@ pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
                 return (field.column_name(), Cell::Text(OTHER.to_string()));
             };
             let cell = match field {
-                KeyField::SrcIp => address(key.src_ip()),
-                KeyField::DstIp => address(key.dst_ip()),
+                KeyField::SrcIp => address(field, key.src_ip(), key.family),
+                KeyField::DstIp => address(field, key.dst_ip(), key.family),
                 KeyField::SrcPort => Cell::Number(u64::from(key.src_port)),
                 KeyField::DstPort => Cell::Number(u64::from(key.dst_port)),
                 KeyField::Protocol => Cell::Number(u64::from(key.protocol)),
@@ -54,9 +74,14 @@ pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
         })
         .collect();
     let stats = &row.stats;
+    let directed = row.directed.unwrap_or_default();
     cells.extend(counter_columns(table.counters).iter().map(|&column| {
         let cell = match column {
             "packets" => Cell::Number(stats.packets),
+            "packets_ab" => Cell::Number(directed.packets_ab),
+            "bytes_ab" => Cell::Number(directed.bytes_ab),
+            "packets_ba" => Cell::Number(directed.packets_ba),
+            "bytes_ba" => Cell::Number(directed.bytes_ba),
             "bytes" => Cell::Number(stats.bytes),
             "first_seen" => Cell::Text(rfc3339_nanos(stats.first_seen)),
             "last_seen" => Cell::Text(rfc3339_nanos(stats.last_seen)),
