@@ -606,8 +606,105 @@ mod tests {
             window_start_ns: WINDOW.start,
             window_end_ns: WINDOW.end,
             records: projected,
+            directions: None,
         };
         assert_eq!(got, want);
+        assert_eq!(
+            bytes_of(&path)[VERSION_OFFSET],
+            1,
+            "a plain file stays version 1"
+        );
+    }
+
+    fn bytes_of(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    fn conversation_file(schema: KeySchema) -> (tempfile::TempDir, PathBuf, Vec<Directed>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard_0.dat");
+        let records = mixed_five_tuple();
+        let directions: Vec<Directed> = records
+            .iter()
+            .map(|record| Directed {
+                packets_ab: record.stats.packets - 1,
+                bytes_ab: record.stats.bytes - 100,
+                packets_ba: 1,
+                bytes_ba: 100,
+            })
+            .collect();
+        let header = DatHeader {
+            task: "talks",
+            schema,
+            window: WINDOW,
+        };
+        write_conversation_dat(&path, &header, records.iter(), directions.iter().copied()).unwrap();
+        (dir, path, directions)
+    }
+
+    #[test]
+    fn prefixes_and_directions_round_trip_in_version_2() {
+        let prefix = AddressPrefix::parse("24,48").unwrap();
+        let schema = KeySchema::FIVE_TUPLE
+            .with_prefix(KeyField::DstIp, prefix)
+            .unwrap();
+        let (_dir, path, directions) = conversation_file(schema);
+        let bytes = bytes_of(&path);
+        assert_eq!(bytes[VERSION_OFFSET], 2);
+        assert_eq!(
+            bytes.len(),
+            TASK_OFFSET
+                + 5
+                + EXTENSION_LEN
+                + 3 * (record_len(schema) + DIRECTED_LEN)
+                + CHECKSUM_LEN
+        );
+        let got = read_dat(&path).unwrap();
+        assert_eq!(got.schema, schema);
+        assert_eq!(got.schema.prefix(KeyField::DstIp), prefix);
+        assert_eq!(got.records, mixed_five_tuple());
+        assert_eq!(got.directions, Some(directions));
+    }
+
+    #[test]
+    fn a_prefix_alone_is_version_2_without_directions() {
+        let schema = KeySchema::from_fields(&[KeyField::SrcIp])
+            .with_prefix(KeyField::SrcIp, AddressPrefix::parse("8").unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard_0.dat");
+        write_dat(&path, "cut", schema, WINDOW, mixed_five_tuple().iter()).unwrap();
+        let got = read_dat(&path).unwrap();
+        assert_eq!((got.schema, got.directions), (schema, None));
+        assert_eq!(bytes_of(&path)[VERSION_OFFSET], 2);
+    }
+
+    #[test]
+    fn a_bad_extension_or_directions_that_do_not_add_up_are_named_with_their_offset() {
+        let (_dir, path, _) = conversation_file(KeySchema::FIVE_TUPLE);
+        let extension = TASK_OFFSET + "talks".len();
+        let valid = bytes_of(&path);
+        let mut bytes = valid.clone();
+        bytes[extension] = 33;
+        reseal(&mut bytes);
+        let want = format!(
+            "{}: byte {extension}: SrcIP prefix lengths 33 (IPv4), 128 (IPv6) out of range (want at most 32, 128)",
+            path.display()
+        );
+        assert_eq!(error_of(&path, &bytes), want);
+        let mut bytes = valid.clone();
+        bytes[extension + 4] = 0x03;
+        reseal(&mut bytes);
+        assert!(error_of(&path, &bytes).ends_with("flags 0x03 unknown (want 0x00 or 0x01)"));
+        let mut bytes = valid;
+        let first_directions = extension + EXTENSION_LEN + record_len(KeySchema::FIVE_TUPLE);
+        bytes[first_directions] += 1;
+        reseal(&mut bytes);
+        let want = format!(
+            "{}: byte {first_directions}: per-direction counters do not add up to the record's 3 packets and 300 bytes",
+            path.display()
+        );
+        assert_eq!(error_of(&path, &bytes), want);
     }
 
     /// A valid file's bytes, for the corruption tests.
