@@ -46,7 +46,7 @@ impl Directed {
 
 /// `key` with its ends in canonical order, and whether it was A→B as given.
 #[inline]
-pub fn canonical(key: FlowKey) -> (FlowKey, bool) {
+fn canonical(key: FlowKey) -> (FlowKey, bool) {
     if (key.src, key.src_port) <= (key.dst, key.dst_port) {
         (key, true)
     } else {

@@ -19,7 +19,7 @@ pub use aggregator::{
     Aggregator, CONVERSATION_KIND, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError,
     OpenCounts, PacketRecord, Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
-pub use conversation::{ConversationAggregator, ConversationPart, Directed, canonical};
+pub use conversation::{ConversationAggregator, ConversationPart, Directed};
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
