@@ -178,8 +178,20 @@ impl KeySchema {
     /// survives only when an address field does.
     #[inline]
     pub fn project(self, full: &FlowKey) -> FlowKey {
+        let key = self.project_fields(full);
+        if self.has_prefix() {
+            self.mask(key)
+        } else {
+            key
+        }
+    }
+
+    /// [`KeySchema::project`] without the prefixes: for a caller that has
+    /// checked [`KeySchema::has_prefix`] once for many keys.
+    #[inline]
+    pub fn project_fields(self, full: &FlowKey) -> FlowKey {
         let keeps_address = self.contains(KeyField::SrcIp) || self.contains(KeyField::DstIp);
-        let key = FlowKey {
+        FlowKey {
             src: if self.contains(KeyField::SrcIp) {
                 full.src
             } else {
@@ -210,11 +222,6 @@ impl KeySchema {
             } else {
                 AddressFamily::None
             },
-        };
-        if self.has_prefix() {
-            self.mask(key)
-        } else {
-            key
         }
     }
 
