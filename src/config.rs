@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::alerts::{AlerterConfig, SmtpSection, check_rules};
 use crate::api::ApiConfig;
-use crate::flow::{KeyField, KeySchema, TaskKind, TaskSpec};
+use crate::flow::{AddressPrefix, KeyField, KeySchema, TaskKind, TaskSpec};
 use crate::safe_read::{SafeReadError, read_regular_file};
 
 mod clickhouse_url;
@@ -369,15 +369,21 @@ pub struct AggregatorConfig {
 
 /// One exact-counting task: what to count by and where its output goes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawTask")]
+#[serde(try_from = "RawTask")]
 pub struct TaskConfig {
     /// Unique name, used as the task's output directory name and in logs;
     /// only `[A-Za-z0-9_.-]`, not starting with `.`.
     pub name: String,
     /// The key fields in file order; never empty, no field twice.
     pub key_fields: Vec<KeyField>,
-    /// `key_fields` as a bit set; derived, for the hot path and file headers.
+    /// `key_fields` as a bit set with the prefixes of address fields
+    /// (`SrcIP/24`); derived, for the hot path and file headers.
     pub schema: KeySchema,
+    /// Whether A→B and B→A count in one record with each direction's
+    /// packets and bytes (a conversation task). Needs fields that are the
+    /// same for both ends: SrcIP with DstIP, SrcPort with DstPort, equal
+    /// prefixes. Default: false.
+    pub bidirectional: bool,
     /// Go2NetSpectra's shard count, accepted for compatibility and ignored:
     /// netspectra splits every task's keys across the `num_workers` workers.
     pub num_shards: Option<u32>,
@@ -473,7 +479,7 @@ impl AggregatorConfig {
     pub fn task_specs(&self, default_max_keys: Option<u64>) -> Vec<TaskSpec> {
         let exact = self.exact_tasks.iter().map(|task| TaskSpec {
             name: task.name.clone(),
-            kind: TaskKind::Exact,
+            kind: task.kind(),
             schema: task.schema,
             max_keys: task.max_keys.or(default_max_keys),
         });
@@ -544,7 +550,7 @@ impl RawConfig {
             return Err(duplicates);
         }
         let tasks: Vec<(&str, TaskKind)> = (aggregator.exact_tasks.iter())
-            .map(|task| (task.name.as_str(), TaskKind::Exact))
+            .map(|task| (task.name.as_str(), task.kind()))
             .chain((aggregator.sketch_tasks.iter()).map(|task| (task.name.as_str(), task.kind)))
             .collect();
         let bad_rules = check_rules(&self.alerter, &tasks);
@@ -841,21 +847,50 @@ struct RawTask {
     #[serde(deserialize_with = "task_name")]
     name: String,
     #[serde(deserialize_with = "key_fields")]
-    key_fields: Vec<KeyField>,
+    key_fields: Vec<KeyTerm>,
     #[serde(default)]
     num_shards: Option<u32>,
     #[serde(default, deserialize_with = "max_keys")]
     max_keys: Option<u64>,
+    #[serde(default)]
+    bidirectional: bool,
 }
 
-impl From<RawTask> for TaskConfig {
-    fn from(raw: RawTask) -> Self {
-        TaskConfig {
-            schema: KeySchema::from_fields(&raw.key_fields),
+impl TryFrom<RawTask> for TaskConfig {
+    type Error = String;
+
+    /// Refuses a `bidirectional` task whose two ends are keyed differently.
+    fn try_from(raw: RawTask) -> Result<Self, String> {
+        let key_fields: Vec<KeyField> = raw.key_fields.iter().map(|(field, _)| *field).collect();
+        let schema = raw.key_fields.iter().fold(
+            KeySchema::from_fields(&key_fields),
+            |schema, &(field, prefix)| schema.with_prefix(field, prefix).unwrap_or(schema),
+        );
+        if raw.bidirectional && schema.mirrored() != schema {
+            return Err(format!(
+                "task {:?}: bidirectional needs key fields that are the same for both ends \
+                 (SrcIP with DstIP, SrcPort with DstPort, equal prefixes); key_fields are {schema}",
+                raw.name
+            ));
+        }
+        Ok(TaskConfig {
+            schema,
             name: raw.name,
-            key_fields: raw.key_fields,
+            key_fields,
             num_shards: raw.num_shards,
             max_keys: raw.max_keys,
+            bidirectional: raw.bidirectional,
+        })
+    }
+}
+
+impl TaskConfig {
+    /// The task's kind: exact, or a conversation when `bidirectional`.
+    pub fn kind(&self) -> TaskKind {
+        if self.bidirectional {
+            TaskKind::Conversation
+        } else {
+            TaskKind::Exact
         }
     }
 }
@@ -877,6 +912,7 @@ fn default_tasks() -> Vec<TaskConfig> {
             schema: KeySchema::from_fields(fields),
             num_shards: None,
             max_keys: None,
+            bidirectional: false,
         })
         .collect()
 }
@@ -990,8 +1026,11 @@ fn task_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
     .deserialize(deserializer)
 }
 
-fn key_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyField>, D::Error> {
-    deserializer.deserialize_seq(KeyFieldList { key: "key_fields" })
+fn key_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyTerm>, D::Error> {
+    deserializer.deserialize_seq(KeyFieldList {
+        key: "key_fields",
+        parse: parse_key_term,
+    })
 }
 
 fn task_list<'de, D: Deserializer<'de>>(
@@ -1162,6 +1201,42 @@ fn parse_task_name(text: &str) -> Result<String, String> {
     }
 }
 
+/// One entry of a key field list: the field and the prefix it keeps.
+type KeyTerm = (KeyField, AddressPrefix);
+
+/// An exact task's key field, with an optional prefix on an address:
+/// `SrcIP/24`, `DstIP/64`, `SrcIP/24,48`.
+fn parse_key_term(text: &str) -> Result<KeyTerm, String> {
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!(
+            "unknown key field {text:?}; a prefix for both families inside [...] \
+             needs quotes, as in [\"SrcIP/24,48\"]"
+        ));
+    }
+    let Some((name, length)) = text.split_once('/') else {
+        return Ok((parse_key_field(text)?, AddressPrefix::WHOLE));
+    };
+    let field = parse_key_field(name)?;
+    if !matches!(field, KeyField::SrcIp | KeyField::DstIp) {
+        return Err(format!(
+            "key field {text:?}: only SrcIP and DstIP take a prefix"
+        ));
+    }
+    let prefix =
+        AddressPrefix::parse(length).map_err(|why| format!("key field {text:?}: {why}"))?;
+    Ok((field, prefix))
+}
+
+/// A sketch task's key field: whole addresses only.
+pub(crate) fn parse_whole_key_term(text: &str) -> Result<KeyTerm, String> {
+    if text.contains('/') {
+        return Err(format!(
+            "key field {text:?}: prefixes are for exact tasks only (key_fields)"
+        ));
+    }
+    Ok((parse_key_field(text)?, AddressPrefix::WHOLE))
+}
+
 fn parse_key_field(text: &str) -> Result<KeyField, String> {
     KeyField::from_config_name(text).ok_or_else(|| {
         let valid: Vec<&str> = KeyField::ALL
@@ -1309,32 +1384,35 @@ impl<T> Visitor<'_> for Parsed<T> {
 }
 
 /// `key_fields` (or a sketch task's `flow_fields`, `element_fields`,
-/// named by `key`): a non-empty list of distinct field names.
+/// named by `key`): a non-empty list of distinct field names, each read
+/// by `parse`.
 struct KeyFieldList {
     key: &'static str,
+    parse: fn(&str) -> Result<KeyTerm, String>,
 }
 
 impl<'de> Visitor<'de> for KeyFieldList {
-    type Value = Vec<KeyField>;
+    type Value = Vec<KeyTerm>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of key fields, e.g. [SrcIP, DstPort]")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<KeyField>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<KeyTerm>, A::Error> {
         let element = || Parsed {
             expecting: "a key field name",
-            parse: parse_key_field,
+            parse: self.parse,
         };
-        let mut fields: Vec<KeyField> = Vec::new();
-        while let Some(field) = seq.next_element_seed(element())? {
-            if fields.contains(&field) {
+        let mut fields: Vec<KeyTerm> = Vec::new();
+        while let Some(term) = seq.next_element_seed(element())? {
+            let field = term.0;
+            if fields.iter().any(|(listed, _)| *listed == field) {
                 return Err(de::Error::custom(format!(
                     "key field {} is listed twice",
                     field.config_name()
                 )));
             }
-            fields.push(field);
+            fields.push(term);
         }
         if fields.is_empty() {
             return Err(de::Error::custom(format!(

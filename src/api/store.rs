@@ -88,7 +88,10 @@ fn parse_definition(name: &str, definition: &str) -> TaskInfo {
         } else if let Some(key) = word.strip_prefix("key=") {
             let fields: Vec<KeyField> = key
                 .split(',')
-                .filter_map(KeyField::from_config_name)
+                .filter_map(|spelled| {
+                    // A prefix follows its field (`SrcIP/24,48`); the API keys by fields.
+                    KeyField::from_config_name(spelled.split('/').next().unwrap_or(spelled))
+                })
                 .collect();
             info.schema = KeySchema::from_fields(&fields);
         }

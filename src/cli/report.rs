@@ -13,7 +13,8 @@ use crate::output::inspect::{Counters, Format, InspectOptions, SortBy, Table, lo
 use crate::output::layout::rfc3339_nanos;
 use crate::output::names::{port_name, protocol_name};
 use crate::output::rows::{
-    Cell, OTHER, PROTOCOL_NAME, counter_columns, json_object, labelled_row, row, seconds_text,
+    Cell, DIRECTION_COLUMNS, OTHER, PROTOCOL_NAME, counter_columns, json_object, labelled_row, row,
+    seconds_text,
 };
 
 /// Loads what `options` selects and writes the report in its format to `out`.
@@ -65,7 +66,15 @@ fn render_csv(tables: &[Table], merge: bool) -> String {
         }
     }
     columns.extend(counter_columns(Counters::Exact));
-    if tables.iter().any(|table| table.counters != Counters::Exact) {
+    let has = |counters: &[Counters]| {
+        tables
+            .iter()
+            .any(|table| counters.contains(&table.counters))
+    };
+    if has(&[Counters::Conversation]) {
+        columns.extend(DIRECTION_COLUMNS);
+    }
+    if has(&[Counters::HeavyHitters, Counters::SuperSpread]) {
         columns.extend(["spread", "estimated"]);
     }
     columns.push(OTHER);
@@ -146,6 +155,7 @@ fn heading(table: &Table, options: &InspectOptions) -> String {
     };
     let flows = match table.counters {
         Counters::Exact => format!("{} flows", table.flows),
+        Counters::Conversation => format!("{} conversations", table.flows),
         Counters::HeavyHitters => format!("heavy hitters (estimates): {} keys", table.flows),
         Counters::SuperSpread => format!("super-spreaders (estimates): {} keys", table.flows),
     };

@@ -20,7 +20,9 @@ use crate::flow::sketch::{
 };
 use crate::flow::{KeyField, KeySchema, TaskKind};
 
-use super::{Checked, Doc, KeyFieldList, KeyPath, Problem, Ranged, Step, optional};
+use super::{
+    Checked, Doc, KeyFieldList, KeyPath, Problem, Ranged, Step, optional, parse_whole_key_term,
+};
 
 /// One sketch task, resolved: every default filled in, every value checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +305,12 @@ fn skt_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SketchT
 }
 
 fn flow_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyField>, D::Error> {
-    deserializer.deserialize_seq(KeyFieldList { key: "flow_fields" })
+    deserializer
+        .deserialize_seq(KeyFieldList {
+            key: "flow_fields",
+            parse: parse_whole_key_term,
+        })
+        .map(|terms| terms.into_iter().map(|(field, _)| field).collect())
 }
 
 fn element_fields<'de, D: Deserializer<'de>>(
@@ -319,9 +326,12 @@ impl<'de> de::DeserializeSeed<'de> for ElementFields {
     type Value = Vec<KeyField>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<KeyField>, D::Error> {
-        deserializer.deserialize_seq(KeyFieldList {
-            key: "element_fields",
-        })
+        deserializer
+            .deserialize_seq(KeyFieldList {
+                key: "element_fields",
+                parse: parse_whole_key_term,
+            })
+            .map(|terms| terms.into_iter().map(|(field, _)| field).collect())
     }
 }
 

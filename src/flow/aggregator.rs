@@ -15,7 +15,7 @@ use std::any::Any;
 use std::fmt;
 
 use super::sketch::{HeavyHitterParams, SpreadParams};
-use super::{FlowKey, FlowRecord, KeySchema, Overflow};
+use super::{Directed, FlowKey, FlowRecord, KeySchema, Overflow};
 
 /// One keyed packet: the parser's full 5-tuple, the capture timestamp and the wire length.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,9 @@ pub struct PacketRecord {
 pub enum TaskKind {
     /// Exact packets, bytes, first and last seen per key.
     Exact,
+    /// Exact counts per conversation (both directions in one key), with
+    /// each direction's packets and bytes.
+    Conversation,
     /// Estimated packets and bytes of the heaviest keys, in fixed memory.
     HeavyHitters(HeavyHitterParams),
     /// Estimated distinct elements per key, in fixed memory.
@@ -41,6 +44,7 @@ pub enum TaskKind {
 
 /// [`TaskKind::name`] of each kind, for parts and stored summaries.
 pub const EXACT_KIND: &str = "exact";
+pub const CONVERSATION_KIND: &str = "conversation";
 pub const HEAVY_HITTERS_KIND: &str = "heavy_hitters";
 pub const SUPER_SPREAD_KIND: &str = "super_spreader";
 
@@ -49,6 +53,7 @@ impl TaskKind {
     pub fn name(self) -> &'static str {
         match self {
             TaskKind::Exact => EXACT_KIND,
+            TaskKind::Conversation => CONVERSATION_KIND,
             TaskKind::HeavyHitters(_) => HEAVY_HITTERS_KIND,
             TaskKind::SuperSpread(_) => SUPER_SPREAD_KIND,
         }
@@ -57,7 +62,13 @@ impl TaskKind {
     /// Whether the task's keys may be split among several shards. A sketch
     /// has fixed memory per instance, so it is counted whole by one shard.
     pub fn splits(self) -> bool {
-        matches!(self, TaskKind::Exact)
+        matches!(self, TaskKind::Exact | TaskKind::Conversation)
+    }
+
+    /// Whether the kind's parts are stored as `.dat` records (exact counts)
+    /// rather than as a sketch's state.
+    pub fn stores_records(self) -> bool {
+        matches!(self, TaskKind::Exact | TaskKind::Conversation)
     }
 }
 
@@ -67,6 +78,7 @@ impl fmt::Display for TaskKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskKind::Exact => f.write_str(EXACT_KIND),
+            TaskKind::Conversation => f.write_str(CONVERSATION_KIND),
             TaskKind::HeavyHitters(params) => write!(f, "{HEAVY_HITTERS_KIND}({params})"),
             TaskKind::SuperSpread(params) => write!(f, "{SUPER_SPREAD_KIND}({params})"),
         }
@@ -184,6 +196,12 @@ pub trait Part: Send + Sync + fmt::Debug {
     /// The packets counted without a row of their own (keys refused by
     /// `max_keys`); empty when there were none.
     fn overflow(&self) -> Overflow;
+
+    /// Each record's packets and bytes per direction, in the order of
+    /// [`Part::records`], for a conversation task; `None` for other kinds.
+    fn directions(&self) -> Option<Box<dyn ExactSizeIterator<Item = Directed> + '_>> {
+        None
+    }
 
     /// The rows a sketch reports, estimated from its state, by key; empty
     /// for kinds whose rows are [`Part::records`].

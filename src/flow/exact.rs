@@ -44,12 +44,17 @@ impl ExactAggregator {
     /// Counts the packets of `group` whose key falls in this share. Each
     /// owned key's record is prefetched first and updated in a second pass,
     /// so the cache misses of the group overlap instead of queueing.
+    /// `MASKED`: whether the schema cuts addresses to prefixes.
     #[inline]
-    fn count_group(&mut self, group: &[super::PacketRecord]) {
+    fn count_group<const MASKED: bool>(&mut self, group: &[super::PacketRecord]) {
         let mut owned = [(0u64, FlowKey::default(), 0u64, 0u32); PREFETCH_GROUP];
         let mut count = 0;
         for packet in group {
-            let key = self.schema.project(&packet.key);
+            let key = if MASKED {
+                self.schema.project(&packet.key)
+            } else {
+                self.schema.project_fields(&packet.key)
+            };
             let hash = hash_key(&key);
             if self.share.count == 1 || share_of_hash(hash, self.share.count) == self.share.index {
                 self.map.prefetch(hash);
@@ -71,9 +76,17 @@ impl ExactAggregator {
 }
 
 impl Aggregator for ExactAggregator {
+    /// Whether to mask addresses is decided once per batch, so a task
+    /// without prefixes pays nothing for them per packet.
     fn count(&mut self, batch: &[super::PacketRecord]) {
-        for group in batch.chunks(PREFETCH_GROUP) {
-            self.count_group(group);
+        if self.schema.has_prefix() {
+            for group in batch.chunks(PREFETCH_GROUP) {
+                self.count_group::<true>(group);
+            }
+        } else {
+            for group in batch.chunks(PREFETCH_GROUP) {
+                self.count_group::<false>(group);
+            }
         }
     }
 

@@ -2,10 +2,13 @@
 //!
 //! A [`FlowKey`] is a plain fixed-size value (no heap), so building one per
 //! packet costs nothing but a copy. The parser fills every field; a task's
-//! [`KeySchema`] then zeroes the fields it does not count by.
+//! [`KeySchema`] then zeroes the fields it does not count by and cuts
+//! addresses to the prefixes it keeps.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::AddressPrefix;
 
 /// One field a task can key on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,32 +70,78 @@ impl KeyField {
     }
 }
 
-/// The set of fields one task keys on, as a bit set (stored as is in `.dat` headers).
+/// The fields one task keys on, as a bit set (stored as is in `.dat`
+/// headers), and the prefix each address field keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeySchema(u8);
+pub struct KeySchema {
+    bits: u8,
+    src_prefix: AddressPrefix,
+    dst_prefix: AddressPrefix,
+}
 
 impl KeySchema {
     /// All five fields: the classic 5-tuple.
-    pub const FIVE_TUPLE: KeySchema = KeySchema(0b1_1111);
+    pub const FIVE_TUPLE: KeySchema = KeySchema::whole(0b1_1111);
 
-    /// Builds a schema from a list of fields; duplicates are harmless.
+    const fn whole(bits: u8) -> KeySchema {
+        KeySchema {
+            bits,
+            src_prefix: AddressPrefix::WHOLE,
+            dst_prefix: AddressPrefix::WHOLE,
+        }
+    }
+
+    /// Builds a schema of whole addresses from a list of fields; duplicates are harmless.
     pub fn from_fields(fields: &[KeyField]) -> KeySchema {
-        KeySchema(fields.iter().fold(0, |bits, field| bits | field.bit()))
+        KeySchema::whole(fields.iter().fold(0, |bits, field| bits | field.bit()))
     }
 
     /// Rebuilds a schema from its stored bits; `None` when a bit is unknown or none is set.
     pub fn from_bits(bits: u8) -> Option<KeySchema> {
-        (bits != 0 && bits & !Self::FIVE_TUPLE.0 == 0).then_some(KeySchema(bits))
+        (bits != 0 && bits & !Self::FIVE_TUPLE.bits == 0).then_some(KeySchema::whole(bits))
     }
 
     /// The bit set, for storage.
     pub fn bits(self) -> u8 {
-        self.0
+        self.bits
+    }
+
+    /// This schema with `field` (`SrcIp` or `DstIp`, in the schema) cut to
+    /// `prefix`; `None` for another field or one the schema lacks.
+    pub fn with_prefix(self, field: KeyField, prefix: AddressPrefix) -> Option<KeySchema> {
+        if !self.contains(field) {
+            return None;
+        }
+        match field {
+            KeyField::SrcIp => Some(KeySchema {
+                src_prefix: prefix,
+                ..self
+            }),
+            KeyField::DstIp => Some(KeySchema {
+                dst_prefix: prefix,
+                ..self
+            }),
+            _ => None,
+        }
+    }
+
+    /// The prefix `field` keeps: whole for a port, the protocol, or an address kept whole.
+    pub fn prefix(self, field: KeyField) -> AddressPrefix {
+        match field {
+            KeyField::SrcIp => self.src_prefix,
+            KeyField::DstIp => self.dst_prefix,
+            _ => AddressPrefix::WHOLE,
+        }
+    }
+
+    /// Whether an address field keeps only a prefix.
+    pub fn has_prefix(self) -> bool {
+        !(self.src_prefix.is_whole() && self.dst_prefix.is_whole())
     }
 
     /// Whether the schema includes `field`.
     pub fn contains(self, field: KeyField) -> bool {
-        self.0 & field.bit() != 0
+        self.bits & field.bit() != 0
     }
 
     /// The schema's fields in canonical order.
@@ -102,10 +151,45 @@ impl KeySchema {
             .filter(move |field| self.contains(*field))
     }
 
-    /// Keeps the fields of `full` that this schema counts by and zeroes the rest.
-    /// The address family survives only when an address field does.
+    /// A field as a config writes it, with its prefix: `SrcIP/24`, `DstPort`.
+    pub fn spelling(self, field: KeyField) -> String {
+        format!("{}{}", field.config_name(), self.prefix(field))
+    }
+
+    /// The schema seen from the other end: source and destination fields
+    /// and prefixes exchanged. A conversation needs a schema equal to its mirror.
+    pub fn mirrored(self) -> KeySchema {
+        let swap = |bits: u8, a: KeyField, b: KeyField| {
+            let cleared = bits & !(a.bit() | b.bit());
+            let moved = if bits & a.bit() != 0 { b.bit() } else { 0 }
+                | if bits & b.bit() != 0 { a.bit() } else { 0 };
+            cleared | moved
+        };
+        let bits = swap(self.bits, KeyField::SrcIp, KeyField::DstIp);
+        KeySchema {
+            bits: swap(bits, KeyField::SrcPort, KeyField::DstPort),
+            src_prefix: self.dst_prefix,
+            dst_prefix: self.src_prefix,
+        }
+    }
+
+    /// Keeps the fields of `full` that this schema counts by and zeroes the
+    /// rest, then cuts addresses to their prefixes. The address family
+    /// survives only when an address field does.
     #[inline]
     pub fn project(self, full: &FlowKey) -> FlowKey {
+        let key = self.project_fields(full);
+        if self.has_prefix() {
+            self.mask(key)
+        } else {
+            key
+        }
+    }
+
+    /// [`KeySchema::project`] without the prefixes: for a caller that has
+    /// checked [`KeySchema::has_prefix`] once for many keys.
+    #[inline]
+    pub fn project_fields(self, full: &FlowKey) -> FlowKey {
         let keeps_address = self.contains(KeyField::SrcIp) || self.contains(KeyField::DstIp);
         FlowKey {
             src: if self.contains(KeyField::SrcIp) {
@@ -140,11 +224,21 @@ impl KeySchema {
             },
         }
     }
+
+    /// `key` with each address cut to its field's prefix.
+    fn mask(self, key: FlowKey) -> FlowKey {
+        FlowKey {
+            src: self.src_prefix.mask(key.family, key.src),
+            dst: self.dst_prefix.mask(key.family, key.dst),
+            ..key
+        }
+    }
 }
 
+/// The fields as a config lists them, prefixes included: `[SrcIP/24, DstPort]`.
 impl fmt::Display for KeySchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.fields().map(KeyField::config_name).collect();
+        let names: Vec<String> = self.fields().map(|field| self.spelling(field)).collect();
         write!(f, "[{}]", names.join(", "))
     }
 }
@@ -300,5 +394,60 @@ mod tests {
             Some(KeyField::Protocol)
         );
         assert_eq!(KeyField::from_config_name("SrcMac"), None);
+    }
+
+    #[test]
+    fn projection_cuts_each_address_to_its_family_prefix() {
+        let schema = KeySchema::from_fields(&[KeyField::SrcIp, KeyField::DstIp])
+            .with_prefix(KeyField::SrcIp, AddressPrefix::parse("24,48").unwrap())
+            .unwrap();
+        let v4 = FlowKey::ipv4(
+            Ipv4Addr::new(10, 1, 2, 3),
+            Ipv4Addr::new(10, 9, 9, 9),
+            1234,
+            80,
+            6,
+        );
+        let projected = schema.project(&v4);
+        assert_eq!(projected.src_ip(), Some("10.1.2.0".parse().unwrap()));
+        assert_eq!(projected.dst_ip(), Some("10.9.9.9".parse().unwrap()));
+        let v6 = FlowKey::ipv6(
+            "2001:db8:1:2::5".parse().unwrap(),
+            "2001:db8::9".parse().unwrap(),
+            1,
+            2,
+            17,
+        );
+        assert_eq!(
+            schema.project(&v6).src_ip(),
+            Some("2001:db8:1::".parse().unwrap())
+        );
+        assert_eq!(schema.to_string(), "[SrcIP/24,48, DstIP]");
+    }
+
+    #[test]
+    fn only_address_fields_of_the_schema_take_a_prefix() {
+        let prefix = AddressPrefix::parse("16").unwrap();
+        let by_src = KeySchema::from_fields(&[KeyField::SrcIp]);
+        assert!(by_src.with_prefix(KeyField::DstIp, prefix).is_none());
+        assert!(by_src.with_prefix(KeyField::SrcIp, prefix).is_some());
+        let by_port = KeySchema::from_fields(&[KeyField::SrcPort]);
+        assert!(by_port.with_prefix(KeyField::SrcPort, prefix).is_none());
+    }
+
+    #[test]
+    fn a_mirrored_schema_swaps_the_ends() {
+        let pair = KeySchema::from_fields(&[KeyField::SrcIp, KeyField::DstIp, KeyField::Protocol]);
+        assert_eq!(pair.mirrored(), pair);
+        let one_end = KeySchema::from_fields(&[KeyField::SrcIp, KeyField::DstPort]);
+        assert_eq!(
+            one_end.mirrored(),
+            KeySchema::from_fields(&[KeyField::DstIp, KeyField::SrcPort])
+        );
+        let prefix = AddressPrefix::parse("24").unwrap();
+        let cut_src = pair.with_prefix(KeyField::SrcIp, prefix).unwrap();
+        assert_ne!(cut_src.mirrored(), cut_src);
+        let cut_both = cut_src.with_prefix(KeyField::DstIp, prefix).unwrap();
+        assert_eq!(cut_both.mirrored(), cut_both);
     }
 }

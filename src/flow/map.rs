@@ -217,6 +217,16 @@ impl FlowMap {
         }
     }
 
+    /// The counters of `key`, if the map holds it.
+    pub fn get(&self, key: &FlowKey) -> Option<&FlowStats> {
+        let chunks = &self.chunks;
+        self.index
+            .find(hash_key(key), |&number| {
+                record_at(chunks, number).key == *key
+            })
+            .map(|&number| &record_at(chunks, number).stats)
+    }
+
     /// Number of distinct keys.
     pub fn len(&self) -> usize {
         self.index.len()

@@ -7,24 +7,28 @@
 
 mod aggregator;
 mod direct;
+mod conversation;
 mod exact;
 mod key;
 mod map;
 mod placement;
+mod prefix;
 pub mod sketch;
 mod windowing;
 
 pub use aggregator::{
-    Aggregator, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError, OpenCounts, PacketRecord,
-    Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
+    Aggregator, CONVERSATION_KIND, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError,
+    OpenCounts, PacketRecord, Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
 pub use direct::DirectAggregator;
+pub use conversation::{ConversationAggregator, ConversationPart, Directed};
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
 pub use placement::{Placement, place_tasks};
+pub use prefix::AddressPrefix;
 use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};
 
@@ -38,6 +42,7 @@ pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
             Some(direct) => Box::new(direct),
             None => Box::new(ExactAggregator::new(spec, share)),
         },
+        TaskKind::Conversation => Box::new(ConversationAggregator::new(spec, share)),
         TaskKind::HeavyHitters(params) => Box::new(HeavyHitterAggregator::new(spec, params)),
         TaskKind::SuperSpread(params) => Box::new(SuperSpreadAggregator::new(spec, params)),
     }

@@ -11,13 +11,26 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::OutputError;
-use crate::flow::{AddressFamily, FlowKey, FlowRecord, FlowStats, KeyField, KeySchema};
+use crate::flow::{
+    AddressFamily, AddressPrefix, Directed, FlowKey, FlowRecord, FlowStats, KeyField, KeySchema,
+};
 use crate::safe_read::read_regular_file;
 
 /// First eight bytes of every `.dat` file.
 pub const MAGIC: [u8; 8] = *b"NSPECDAT";
-/// The format version this code writes and the only one it reads.
+/// The version of files whose header is all the reader needs: whole
+/// addresses, plain records. Written whenever it suffices, so such files
+/// stay readable by readers that know only version 1.
 pub const VERSION: u16 = 1;
+/// The version of files with a header extension (address prefixes, and
+/// whether records carry per-direction counters); the newest this code reads.
+pub const EXTENDED_VERSION: u16 = 2;
+
+/// Bit of the extension's flags byte: every record ends with its
+/// conversation's counters per direction.
+const DIRECTED_FLAG: u8 = 0x01;
+/// Bytes a record's per-direction counters take.
+const DIRECTED_LEN: usize = 4 * 8;
 
 const VERSION_OFFSET: usize = 8;
 const SCHEMA_OFFSET: usize = 10;
@@ -36,6 +49,19 @@ pub struct DatFile {
     /// In file order (`write_window` writes them in the order their keys
     /// were first counted in the window).
     pub records: Vec<FlowRecord>,
+    /// A conversation task's counters per direction, one per record in
+    /// the same order; `None` for other tasks.
+    pub directions: Option<Vec<Directed>>,
+}
+
+/// What a `.dat` header says besides the record count.
+#[derive(Debug, Clone)]
+pub struct DatHeader<'a> {
+    pub task: &'a str,
+    /// The key fields and their prefixes.
+    pub schema: KeySchema,
+    /// `start_ns..end_ns`.
+    pub window: Range<u64>,
 }
 
 /// Writes `records` to `path` (created or truncated), in the order given,
@@ -53,15 +79,41 @@ pub fn write_dat<'a>(
     window: Range<u64>,
     records: impl ExactSizeIterator<Item = &'a FlowRecord>,
 ) -> Result<(), OutputError> {
-    let header = encode_header(task, schema, window, records.len() as u64).map_err(|reason| {
-        OutputError::BadTaskName {
-            path: path.to_path_buf(),
-            task: task.to_string(),
-            reason,
-        }
-    })?;
+    let header = DatHeader {
+        task,
+        schema,
+        window,
+    };
+    write_records(path, &header, records, None::<std::iter::Empty<Directed>>)
+}
+
+/// [`write_dat`] for a conversation task: each record is followed by its
+/// counters per direction, `directions` in the order of `records`.
+pub fn write_conversation_dat<'a>(
+    path: &Path,
+    header: &DatHeader<'_>,
+    records: impl ExactSizeIterator<Item = &'a FlowRecord>,
+    directions: impl Iterator<Item = Directed>,
+) -> Result<(), OutputError> {
+    write_records(path, header, records, Some(directions))
+}
+
+fn write_records<'a>(
+    path: &Path,
+    header: &DatHeader<'_>,
+    records: impl ExactSizeIterator<Item = &'a FlowRecord>,
+    directions: Option<impl Iterator<Item = Directed>>,
+) -> Result<(), OutputError> {
+    let encoded =
+        encode_header(header, records.len() as u64, directions.is_some()).map_err(|reason| {
+            OutputError::BadTaskName {
+                path: path.to_path_buf(),
+                task: header.task.to_string(),
+                reason,
+            }
+        })?;
     let file = std::fs::File::create(path).map_err(OutputError::io(path, "create file"))?;
-    let file = stream_records(file, &header, schema, records)
+    let file = stream_records(file, &encoded, header.schema, records, directions)
         .map_err(OutputError::io(path, "write file"))?;
     file.sync_all().map_err(OutputError::io(path, "sync file"))
 }
@@ -73,16 +125,23 @@ fn stream_records<'a>(
     header: &[u8],
     schema: KeySchema,
     records: impl Iterator<Item = &'a FlowRecord>,
+    mut directions: Option<impl Iterator<Item = Directed>>,
 ) -> std::io::Result<std::fs::File> {
     let mut out = ChecksummedWriter {
         inner: BufWriter::with_capacity(WRITE_BUFFER, file),
         checksum: FNV_OFFSET_BASIS,
     };
     out.write_all(header)?;
-    let mut encoded = Vec::with_capacity(record_len(KeySchema::FIVE_TUPLE));
+    let mut encoded = Vec::with_capacity(record_len(KeySchema::FIVE_TUPLE) + DIRECTED_LEN);
     for record in records {
         encoded.clear();
         encode_record(&mut encoded, schema, record);
+        if let Some(directions) = directions.as_mut() {
+            let directed = directions.next().ok_or_else(|| {
+                std::io::Error::other("fewer per-direction counters than records")
+            })?;
+            encode_directed(&mut encoded, &directed);
+        }
         out.write_all(&encoded)?;
     }
     let mut inner = out.inner;
@@ -107,7 +166,7 @@ pub fn read_dat(path: &Path) -> Result<DatFile, OutputError> {
     decode(path, &bytes)
 }
 
-/// Bytes of one record under `schema`.
+/// Bytes of one record under `schema`, without per-direction counters.
 pub fn record_len(schema: KeySchema) -> usize {
     let key: usize = schema
         .fields()
@@ -154,24 +213,53 @@ fn has_address(schema: KeySchema) -> bool {
     schema.contains(KeyField::SrcIp) || schema.contains(KeyField::DstIp)
 }
 
-/// The header, everything before the first record.
+/// The header, everything before the first record: version 1 when it
+/// says all there is to say, else version 2 with its extension.
 fn encode_header(
-    task: &str,
-    schema: KeySchema,
-    window: Range<u64>,
+    header: &DatHeader<'_>,
     count: u64,
+    directed: bool,
 ) -> Result<Vec<u8>, &'static str> {
+    let DatHeader {
+        task,
+        schema,
+        window,
+    } = header;
     let name_len = u16::try_from(task.len()).map_err(|_| "longer than 65535 bytes")?;
-    let mut out = Vec::with_capacity(TASK_OFFSET + task.len());
+    let extended = directed || schema.has_prefix();
+    let version = if extended { EXTENDED_VERSION } else { VERSION };
+    let mut out = Vec::with_capacity(TASK_OFFSET + task.len() + EXTENSION_LEN);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.push(schema.bits());
     out.extend_from_slice(&window.start.to_le_bytes());
     out.extend_from_slice(&window.end.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
     out.extend_from_slice(&name_len.to_le_bytes());
     out.extend_from_slice(task.as_bytes());
+    if extended {
+        for field in [KeyField::SrcIp, KeyField::DstIp] {
+            let prefix = schema.prefix(field);
+            out.extend_from_slice(&[prefix.v4, prefix.v6]);
+        }
+        out.push(if directed { DIRECTED_FLAG } else { 0 });
+    }
     Ok(out)
+}
+
+/// Bytes of the version 2 extension: two prefix lengths for each address
+/// field, then the flags.
+const EXTENSION_LEN: usize = 5;
+
+fn encode_directed(out: &mut Vec<u8>, directed: &Directed) {
+    for value in [
+        directed.packets_ab,
+        directed.bytes_ab,
+        directed.packets_ba,
+        directed.bytes_ba,
+    ] {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
 }
 
 fn encode_record(out: &mut Vec<u8>, schema: KeySchema, record: &FlowRecord) {
@@ -207,16 +295,16 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DatFile, OutputError> {
     };
     check_magic(&mut cursor)?;
     let version = cursor.u16()?;
-    if version != VERSION {
+    if !(VERSION..=EXTENDED_VERSION).contains(&version) {
         return Err(OutputError::UnsupportedVersion {
             path: path.to_path_buf(),
             offset: VERSION_OFFSET as u64,
             found: version,
-            want: VERSION,
+            want: EXTENDED_VERSION,
         });
     }
     let bits = cursor.u8()?;
-    let schema = KeySchema::from_bits(bits).ok_or_else(|| OutputError::UnknownSchema {
+    let mut schema = KeySchema::from_bits(bits).ok_or_else(|| OutputError::UnknownSchema {
         path: path.to_path_buf(),
         offset: SCHEMA_OFFSET as u64,
         bits,
@@ -232,16 +320,28 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DatFile, OutputError> {
             offset: TASK_OFFSET as u64,
         })?
         .to_string();
-    check_length_and_checksum(&cursor, schema, count)?;
-    let records = (0..count)
-        .map(|_| cursor.record(schema))
-        .collect::<Result<_, _>>()?;
+    let mut directed = false;
+    if version == EXTENDED_VERSION {
+        (schema, directed) = cursor.extension(schema)?;
+    }
+    let record_len = record_len(schema) + if directed { DIRECTED_LEN } else { 0 };
+    check_length_and_checksum(&cursor, record_len, count)?;
+    let mut records = Vec::new();
+    let mut directions = directed.then(Vec::new);
+    for _ in 0..count {
+        let record = cursor.record(schema)?;
+        if let Some(directions) = directions.as_mut() {
+            directions.push(cursor.directed(&record)?);
+        }
+        records.push(record);
+    }
     Ok(DatFile {
         task,
         schema,
         window_start_ns,
         window_end_ns,
         records,
+        directions,
     })
 }
 
@@ -263,13 +363,12 @@ fn check_magic(cursor: &mut Cursor<'_>) -> Result<(), OutputError> {
 /// Called with the cursor just past the header.
 fn check_length_and_checksum(
     cursor: &Cursor<'_>,
-    schema: KeySchema,
+    record_len: usize,
     count: u64,
 ) -> Result<(), OutputError> {
     let path = cursor.path.to_path_buf();
     let got = cursor.bytes.len();
-    let want =
-        cursor.pos as u128 + u128::from(count) * record_len(schema) as u128 + CHECKSUM_LEN as u128;
+    let want = cursor.pos as u128 + u128::from(count) * record_len as u128 + CHECKSUM_LEN as u128;
     if want != got as u128 {
         return Err(OutputError::LengthMismatch {
             path,
@@ -336,6 +435,74 @@ impl<'a> Cursor<'a> {
 
     fn u64(&mut self) -> Result<u64, OutputError> {
         self.array().map(u64::from_le_bytes)
+    }
+
+    fn malformed(&self, offset: usize, what: String) -> OutputError {
+        OutputError::Malformed {
+            path: self.path.to_path_buf(),
+            offset: offset as u64,
+            what,
+        }
+    }
+
+    /// The version 2 extension: `schema` with its address prefixes, and
+    /// whether records carry per-direction counters. Read before the
+    /// checksum is checked, so every value is checked here.
+    fn extension(&mut self, schema: KeySchema) -> Result<(KeySchema, bool), OutputError> {
+        let mut schema = schema;
+        for field in [KeyField::SrcIp, KeyField::DstIp] {
+            let offset = self.pos;
+            let [v4, v6] = self.array()?;
+            let prefix = AddressPrefix::new(v4, v6).ok_or_else(|| {
+                let what = format!(
+                    "{} prefix lengths {v4} (IPv4), {v6} (IPv6) out of range (want at most 32, 128)",
+                    field.config_name()
+                );
+                self.malformed(offset, what)
+            })?;
+            if prefix.is_whole() {
+                continue;
+            }
+            schema = schema.with_prefix(field, prefix).ok_or_else(|| {
+                let what = format!(
+                    "prefix for {}, which the key schema lacks",
+                    field.config_name()
+                );
+                self.malformed(offset, what)
+            })?;
+        }
+        let offset = self.pos;
+        let flags = self.u8()?;
+        if flags & !DIRECTED_FLAG != 0 {
+            return Err(self.malformed(
+                offset,
+                format!("flags {flags:#04x} unknown (want 0x00 or 0x01)"),
+            ));
+        }
+        Ok((schema, flags & DIRECTED_FLAG != 0))
+    }
+
+    /// A record's per-direction counters, which must add up to its totals.
+    fn directed(&mut self, record: &FlowRecord) -> Result<Directed, OutputError> {
+        let offset = self.pos;
+        let directed = Directed {
+            packets_ab: self.u64()?,
+            bytes_ab: self.u64()?,
+            packets_ba: self.u64()?,
+            bytes_ba: self.u64()?,
+        };
+        let sums = (
+            directed.packets_ab.checked_add(directed.packets_ba),
+            directed.bytes_ab.checked_add(directed.bytes_ba),
+        );
+        if sums != (Some(record.stats.packets), Some(record.stats.bytes)) {
+            let what = format!(
+                "per-direction counters do not add up to the record's {} packets and {} bytes",
+                record.stats.packets, record.stats.bytes
+            );
+            return Err(self.malformed(offset, what));
+        }
+        Ok(directed)
     }
 
     fn record(&mut self, schema: KeySchema) -> Result<FlowRecord, OutputError> {
@@ -439,8 +606,105 @@ mod tests {
             window_start_ns: WINDOW.start,
             window_end_ns: WINDOW.end,
             records: projected,
+            directions: None,
         };
         assert_eq!(got, want);
+        assert_eq!(
+            bytes_of(&path)[VERSION_OFFSET],
+            1,
+            "a plain file stays version 1"
+        );
+    }
+
+    fn bytes_of(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    fn conversation_file(schema: KeySchema) -> (tempfile::TempDir, PathBuf, Vec<Directed>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard_0.dat");
+        let records = mixed_five_tuple();
+        let directions: Vec<Directed> = records
+            .iter()
+            .map(|record| Directed {
+                packets_ab: record.stats.packets - 1,
+                bytes_ab: record.stats.bytes - 100,
+                packets_ba: 1,
+                bytes_ba: 100,
+            })
+            .collect();
+        let header = DatHeader {
+            task: "talks",
+            schema,
+            window: WINDOW,
+        };
+        write_conversation_dat(&path, &header, records.iter(), directions.iter().copied()).unwrap();
+        (dir, path, directions)
+    }
+
+    #[test]
+    fn prefixes_and_directions_round_trip_in_version_2() {
+        let prefix = AddressPrefix::parse("24,48").unwrap();
+        let schema = KeySchema::FIVE_TUPLE
+            .with_prefix(KeyField::DstIp, prefix)
+            .unwrap();
+        let (_dir, path, directions) = conversation_file(schema);
+        let bytes = bytes_of(&path);
+        assert_eq!(bytes[VERSION_OFFSET], 2);
+        assert_eq!(
+            bytes.len(),
+            TASK_OFFSET
+                + 5
+                + EXTENSION_LEN
+                + 3 * (record_len(schema) + DIRECTED_LEN)
+                + CHECKSUM_LEN
+        );
+        let got = read_dat(&path).unwrap();
+        assert_eq!(got.schema, schema);
+        assert_eq!(got.schema.prefix(KeyField::DstIp), prefix);
+        assert_eq!(got.records, mixed_five_tuple());
+        assert_eq!(got.directions, Some(directions));
+    }
+
+    #[test]
+    fn a_prefix_alone_is_version_2_without_directions() {
+        let schema = KeySchema::from_fields(&[KeyField::SrcIp])
+            .with_prefix(KeyField::SrcIp, AddressPrefix::parse("8").unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard_0.dat");
+        write_dat(&path, "cut", schema, WINDOW, mixed_five_tuple().iter()).unwrap();
+        let got = read_dat(&path).unwrap();
+        assert_eq!((got.schema, got.directions), (schema, None));
+        assert_eq!(bytes_of(&path)[VERSION_OFFSET], 2);
+    }
+
+    #[test]
+    fn a_bad_extension_or_directions_that_do_not_add_up_are_named_with_their_offset() {
+        let (_dir, path, _) = conversation_file(KeySchema::FIVE_TUPLE);
+        let extension = TASK_OFFSET + "talks".len();
+        let valid = bytes_of(&path);
+        let mut bytes = valid.clone();
+        bytes[extension] = 33;
+        reseal(&mut bytes);
+        let want = format!(
+            "{}: byte {extension}: SrcIP prefix lengths 33 (IPv4), 128 (IPv6) out of range (want at most 32, 128)",
+            path.display()
+        );
+        assert_eq!(error_of(&path, &bytes), want);
+        let mut bytes = valid.clone();
+        bytes[extension + 4] = 0x03;
+        reseal(&mut bytes);
+        assert!(error_of(&path, &bytes).ends_with("flags 0x03 unknown (want 0x00 or 0x01)"));
+        let mut bytes = valid;
+        let first_directions = extension + EXTENSION_LEN + record_len(KeySchema::FIVE_TUPLE);
+        bytes[first_directions] += 1;
+        reseal(&mut bytes);
+        let want = format!(
+            "{}: byte {first_directions}: per-direction counters do not add up to the record's 3 packets and 300 bytes",
+            path.display()
+        );
+        assert_eq!(error_of(&path, &bytes), want);
     }
 
     /// A valid file's bytes, for the corruption tests.
@@ -546,9 +810,9 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected_at_byte_8() {
         let (_dir, path, mut bytes) = valid_file();
-        bytes[8] = 2;
+        bytes[8] = 3;
         let want = format!(
-            "{}: byte 8: format version 2 unsupported (want 1)",
+            "{}: byte 8: format version 3 unsupported (want 1 to 2)",
             path.display()
         );
         assert_eq!(error_of(&path, &bytes), want);

@@ -30,7 +30,7 @@ pub enum OutputError {
         want: u64,
     },
 
-    #[error("{}: byte {offset}: format version {found} unsupported (want {want})", .path.display())]
+    #[error("{}: byte {offset}: format version {found} unsupported (want 1 to {want})", .path.display())]
     UnsupportedVersion {
         path: PathBuf,
         offset: u64,
@@ -71,6 +71,13 @@ pub enum OutputError {
         computed: u64,
     },
 
+    /// A header extension or per-direction counters that cannot be right.
+    #[error("{}: byte {offset}: {what}", .path.display())]
+    Malformed {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
     #[error("{}: byte {offset}: address family {found} unknown (want 0, 4 or 6)", .path.display())]
     BadFamily {
         path: PathBuf,

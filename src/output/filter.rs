@@ -590,6 +590,7 @@ mod tests {
             },
             spread: None,
             flows: 2,
+            directed: None,
         }
     }
 

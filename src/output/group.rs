@@ -59,6 +59,10 @@ impl GroupBy {
                     let group = &mut groups[at];
                     group.stats.checked_merge(&row.stats)?;
                     group.flows = group.flows.checked_add(row.flows)?;
+                    group.directed = match (group.directed, row.directed) {
+                        (Some(ours), Some(theirs)) => Some(ours.checked_add(theirs)?),
+                        (ours, theirs) => ours.or(theirs),
+                    };
                 }
                 None => {
                     index.insert(key, groups.len());
@@ -173,6 +177,7 @@ mod tests {
             },
             spread: None,
             flows: 1,
+            directed: None,
         }
     }
 

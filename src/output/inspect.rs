@@ -28,8 +28,8 @@ use super::query::Query;
 use super::run::RunId;
 use super::{OutputError, Summary, dat, sketch};
 use crate::flow::{
-    AddressFamily, FlowKey, FlowMap, FlowStats, HEAVY_HITTERS_KIND, KeySchema, Part,
-    SUPER_SPREAD_KIND,
+    AddressFamily, CONVERSATION_KIND, Directed, FlowKey, FlowMap, FlowRecord, FlowStats,
+    HEAVY_HITTERS_KIND, KeySchema, Part, SUPER_SPREAD_KIND,
 };
 use crate::safe_read::read_regular_file;
 
@@ -290,6 +290,8 @@ struct TaskDir {
 pub enum Counters {
     /// Exact packets, bytes, first and last seen.
     Exact,
+    /// Exact counts of conversations, with each direction's packets and bytes.
+    Conversation,
     /// Estimated packets and bytes of the heaviest keys.
     HeavyHitters,
     /// Estimated distinct elements per key.
@@ -322,7 +324,7 @@ pub struct Table {
 /// One row of a table: a key's counters, or (`key: None`) the counters of
 /// every key refused by `max_keys`, shown as `other`. A heavy hitter's
 /// estimates are in `stats` (no first or last seen); a super-spreader's is
-/// `spread`.
+/// `spread`; a conversation's directions are in `directed`.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub key: Option<FlowKey>,
@@ -331,6 +333,7 @@ pub struct Row {
     /// Stored records summed into this row: one per run part and window
     /// that held the key (or had refused keys, for `other`).
     pub flows: u64,
+    pub directed: Option<Directed>,
 }
 
 impl Row {
@@ -372,6 +375,7 @@ impl Table {
         if let Some(part) = &loaded.sketch {
             return Table::of_sketch(task, part.as_ref(), &loaded, windows);
         }
+        let forward = loaded.forward.as_ref();
         let mut rows: Vec<Row> = loaded
             .map
             .records()
@@ -380,6 +384,9 @@ impl Table {
                 stats: record.stats,
                 spread: None,
                 flows: loaded.flows_of(&record.key),
+                directed: forward.and_then(|forward| {
+                    Directed::split(&record.stats, forward.get(&record.key))
+                }),
             })
             .collect();
         rows.extend(loaded.other.map(|stats| Row {
@@ -387,10 +394,15 @@ impl Table {
             stats,
             spread: None,
             flows: loaded.other_flows,
+            directed: None,
         }));
         Table {
             task,
-            counters: Counters::Exact,
+            counters: if forward.is_some() {
+                Counters::Conversation
+            } else {
+                Counters::Exact
+            },
             schema: loaded.schema.unwrap_or(KeySchema::from_fields(&[])),
             window_start_ns: loaded.window_start_ns,
             window_end_ns: loaded.window_end_ns,
@@ -436,6 +448,7 @@ impl Table {
                     },
                     spread: estimate.spread,
                     flows: 1,
+                    directed: None,
                 })
                 .collect(),
         }
@@ -661,6 +674,9 @@ struct Loaded {
     map: FlowMap,
     /// Records summed into each key of `map`, for keys of more than one record.
     record_flows: HashMap<FlowKey, u64>,
+    /// A conversation task's A→B counters per key (B→A is the rest of
+    /// `map`'s); `None` for other tasks and quiet windows.
+    forward: Option<FlowMap>,
     /// Packets of keys refused by `max_keys`, from the summary.
     other: Option<FlowStats>,
     /// Summaries whose overflow is summed into `other`.
@@ -683,7 +699,7 @@ impl Loaded {
 /// from `path`) to `total`; the window bounds are left to the caller.
 fn fold_into(
     total: &mut Loaded,
-    loaded: Loaded,
+    mut loaded: Loaded,
     task: &str,
     path: &Path,
 ) -> Result<(), OutputError> {
@@ -698,6 +714,20 @@ fn fold_into(
         }
         (None, found) => total.schema = found,
         _ => {}
+    }
+    match (&mut total.forward, loaded.forward.take()) {
+        (Some(ours), Some(theirs)) => merge_records(ours, &theirs, path)?,
+        (ours @ None, Some(theirs)) if total.map.is_empty() => *ours = Some(theirs),
+        (Some(_), None) if loaded.map.is_empty() => {}
+        (None, None) => {}
+        _ => {
+            return Err(OutputError::Inconsistent {
+                path: path.to_path_buf(),
+                what: format!(
+                    "task {task:?} is a conversation task here and an exact task elsewhere"
+                ),
+            });
+        }
     }
     // Checked before any record is merged: no key's counters can then overflow.
     (total.packets, total.bytes) =
@@ -740,6 +770,16 @@ fn fold_into(
                 what: format!("task {task:?} is a sketch task here and an exact task elsewhere"),
             });
         }
+    }
+    Ok(())
+}
+
+/// Adds every record of `more` to `total`.
+fn merge_records(total: &mut FlowMap, more: &FlowMap, path: &Path) -> Result<(), OutputError> {
+    for record in more.records() {
+        total
+            .merge_record(record)
+            .ok_or_else(|| counts_overflow(path))?;
     }
     Ok(())
 }
@@ -858,14 +898,19 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         window_end_ns,
         map: FlowMap::new(),
         record_flows: HashMap::new(),
+        forward: None,
         other: None,
         other_flows: 0,
         sketch: None,
         packets: 0,
         bytes: 0,
     };
-    if let Some(kind) = summary.kind.as_deref() {
+    let conversation = summary.kind.as_deref() == Some(CONVERSATION_KIND);
+    if let Some(kind) = summary.kind.as_deref().filter(|_| !conversation) {
         return load_sketch_part(&dir.path, &summary, kind, loaded);
+    }
+    if conversation {
+        loaded.forward = Some(FlowMap::new());
     }
     for index in 0..summary.shards {
         let path = dir.path.join(shard_file_name(index));
@@ -897,6 +942,7 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
                 .merge_record(record)
                 .ok_or_else(|| counts_overflow(&path))?;
         }
+        load_directions(&mut loaded, &file, &path)?;
     }
     loaded.other =
         overflow_of(&summary).map_err(|what| inconsistent(summary_path.clone(), what))?;
@@ -913,6 +959,48 @@ fn load_part(task: &str, path: &Path) -> Result<Loaded, OutputError> {
         return Err(inconsistent(dir.path.clone(), what));
     }
     Ok(loaded)
+}
+
+/// Adds a conversation shard's A→B counters to `loaded`; a shard file with
+/// directions where the summary says another kind, or without them where
+/// it says conversation, is inconsistent.
+fn load_directions(
+    loaded: &mut Loaded,
+    file: &dat::DatFile,
+    path: &Path,
+) -> Result<(), OutputError> {
+    let (forward, directions) = match (loaded.forward.as_mut(), file.directions.as_ref()) {
+        (Some(forward), Some(directions)) => (forward, directions),
+        (None, None) => return Ok(()),
+        (forward, _) => {
+            let want = if forward.is_some() {
+                "conversation"
+            } else {
+                "exact"
+            };
+            return Err(OutputError::Inconsistent {
+                path: path.to_path_buf(),
+                what: format!("per-direction counters do not match the summary's {want} task"),
+            });
+        }
+    };
+    for (record, directed) in file.records.iter().zip(directions) {
+        if directed.packets_ab == 0 {
+            continue;
+        }
+        let ab = FlowRecord {
+            key: record.key,
+            stats: FlowStats {
+                packets: directed.packets_ab,
+                bytes: directed.bytes_ab,
+                ..record.stats
+            },
+        };
+        forward
+            .merge_record(&ab)
+            .ok_or_else(|| counts_overflow(path))?;
+    }
+    Ok(())
 }
 
 /// A sketch task's part: its state files merged, checked against the summary.

@@ -5,7 +5,7 @@
 //! answers with the same JSON objects. Nothing here reads files or decides
 //! what is shown.
 
-use crate::flow::KeyField;
+use crate::flow::{AddressFamily, KeyField};
 
 use super::inspect::{Counters, Row, Table};
 use super::layout::rfc3339_nanos;
@@ -45,18 +45,42 @@ pub fn counter_columns(counters: Counters) -> &'static [&'static str] {
             "first_seen",
             "last_seen",
         ],
+        Counters::Conversation => &[
+            "packets",
+            "bytes",
+            "packets_ab",
+            "bytes_ab",
+            "packets_ba",
+            "bytes_ba",
+            "flows",
+            "duration",
+            "rate",
+            "first_seen",
+            "last_seen",
+        ],
         Counters::HeavyHitters => &["packets", "bytes", "estimated"],
         Counters::SuperSpread => &["spread", "estimated"],
     }
 }
 
+/// The per-direction columns of a conversation table, in order.
+pub const DIRECTION_COLUMNS: [&str; 4] = ["packets_ab", "bytes_ab", "packets_ba", "bytes_ba"];
+
 /// The key fields of the table's schema (`protocol` followed by its name),
-/// its counters, then `other`, as (column, value).
+/// its counters, then `other`, as (column, value). An address cut to a
+/// prefix reads as a network: `10.1.2.0/24`.
 pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
-    let address =
-        |ip: Option<std::net::IpAddr>| ip.map_or(Cell::Missing, |ip| Cell::Text(ip.to_string()));
+    let schema = table.schema;
+    let address = |field: KeyField, ip: Option<std::net::IpAddr>, family: AddressFamily| {
+        ip.map_or(Cell::Missing, |ip| {
+            Cell::Text(match schema.prefix(field).masking(family) {
+                Some(length) => format!("{ip}/{length}"),
+                None => ip.to_string(),
+            })
+        })
+    };
     let mut cells: Vec<(&'static str, Cell)> = Vec::new();
-    for field in table.schema.fields() {
+    for field in schema.fields() {
         let Some(key) = &row.key else {
             cells.push((field.column_name(), Cell::Other));
             if field == KeyField::Protocol {
@@ -65,8 +89,8 @@ pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
             continue;
         };
         let cell = match field {
-            KeyField::SrcIp => address(key.src_ip()),
-            KeyField::DstIp => address(key.dst_ip()),
+            KeyField::SrcIp => address(field, key.src_ip(), key.family),
+            KeyField::DstIp => address(field, key.dst_ip(), key.family),
             KeyField::SrcPort => Cell::Number(u64::from(key.src_port)),
             KeyField::DstPort => Cell::Number(u64::from(key.dst_port)),
             KeyField::Protocol => Cell::Number(u64::from(key.protocol)),
@@ -81,9 +105,14 @@ pub fn row(table: &Table, row: &Row) -> Vec<(&'static str, Cell)> {
         }
     }
     let stats = &row.stats;
+    let directed = row.directed.unwrap_or_default();
     cells.extend(counter_columns(table.counters).iter().map(|&column| {
         let cell = match column {
             "packets" => Cell::Number(stats.packets),
+            "packets_ab" => Cell::Number(directed.packets_ab),
+            "bytes_ab" => Cell::Number(directed.bytes_ab),
+            "packets_ba" => Cell::Number(directed.packets_ba),
+            "bytes_ba" => Cell::Number(directed.bytes_ba),
             "bytes" => Cell::Number(stats.bytes),
             "flows" => Cell::Number(row.flows),
             "duration" => Cell::Seconds(row.duration_ns()),

@@ -77,12 +77,13 @@ impl fmt::Display for RunId {
 }
 
 /// One task's definition (all but its name) as it enters an identity and
-/// the manifest: `kind=exact key=SrcIP,DstIP max_keys=none`.
+/// the manifest: `kind=exact key=SrcIP,DstIP max_keys=none` (a prefix is
+/// spelled as in the config: `key=SrcIP/24,48,DstIP`).
 pub fn task_definition(task: &TaskSpec) -> String {
-    let fields: Vec<&str> = task
+    let fields: Vec<String> = task
         .schema
         .fields()
-        .map(|field| field.config_name())
+        .map(|field| task.schema.spelling(field))
         .collect();
     let max_keys = task
         .max_keys

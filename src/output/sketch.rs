@@ -51,7 +51,7 @@ impl SketchSummary {
     /// an exact task.
     pub fn new(kind: TaskKind, totals: PartTotals) -> Option<SketchSummary> {
         match kind {
-            TaskKind::Exact => None,
+            TaskKind::Exact | TaskKind::Conversation => None,
             TaskKind::HeavyHitters(params) => {
                 let bound = |n: u64| (params.epsilon() * n as f64).ceil() as u64;
                 Some(SketchSummary {

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::writer::{ClosedWindow, WriteError, Writer};
-use crate::flow::{FlowMap, FlowRecord, KeySchema, TaskKind};
+use crate::flow::{FlowMap, FlowRecord, KeySchema};
 
 /// The handle the caller keeps: the tables the writer fills.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +81,7 @@ impl Writer for TopKeysWriter {
         for task in window
             .tasks
             .iter()
-            .filter(|task| task.spec.kind == TaskKind::Exact)
+            .filter(|task| task.spec.kind.stores_records())
         {
             let position = tables.iter().position(|table| table.name == task.spec.name);
             let table = match position {

@@ -226,17 +226,28 @@ fn write_task(
         kind: (task.spec.kind != TaskKind::Exact).then(|| task.spec.kind.name().to_string()),
         sketch: SketchSummary::new(task.spec.kind, totals),
     };
-    if task.spec.kind == TaskKind::Exact {
+    if task.spec.kind.stores_records() {
+        let header = dat::DatHeader {
+            task: &task.spec.name,
+            schema: task.spec.schema,
+            window: bounds,
+        };
         for (index, part) in parts.iter().enumerate() {
             // Streamed in first-seen order, which depends only on the input and
             // the worker count, so a rerun over the same capture writes identical files.
-            dat::write_dat(
-                &dir.join(shard_file_name(index)),
-                &task.spec.name,
-                task.spec.schema,
-                bounds.clone(),
-                part.records(),
-            )?;
+            let path = dir.join(shard_file_name(index));
+            match part.directions() {
+                Some(directions) => {
+                    dat::write_conversation_dat(&path, &header, part.records(), directions)?
+                }
+                None => dat::write_dat(
+                    &path,
+                    header.task,
+                    header.schema,
+                    header.window.clone(),
+                    part.records(),
+                )?,
+            }
         }
     } else {
         write_states(&dir, parts)?;

@@ -166,6 +166,7 @@ fn open_loaded(open: &OpenWindow, root: &Path) -> Result<Loaded, OutputError> {
         window_end_ns: end,
         map,
         record_flows: HashMap::new(),
+        forward: None,
         other: (!overflow.is_empty()).then_some(overflow.stats),
         other_flows: u64::from(!overflow.is_empty()),
         sketch,
