@@ -674,15 +674,17 @@ fn regroup(
     let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
     for (key, counts) in rows {
         let (address, rest) = key.split_once('|').unwrap_or((key, ""));
+        // Written as `inspect` writes a cut address: `10.0.0.0/24`.
         let prefix = match address.parse::<IpAddr>().unwrap() {
-            IpAddr::V4(ip) => {
+            IpAddr::V4(ip) if v4 < 32 => {
                 let mask = u32::MAX.checked_shl(32 - v4).unwrap_or(0);
-                IpAddr::from(std::net::Ipv4Addr::from(u32::from(ip) & mask))
+                format!("{}/{v4}", std::net::Ipv4Addr::from(u32::from(ip) & mask))
             }
-            IpAddr::V6(ip) => {
+            IpAddr::V6(ip) if v6 < 128 => {
                 let mask = u128::MAX.checked_shl(128 - v6).unwrap_or(0);
-                IpAddr::from(std::net::Ipv6Addr::from(u128::from(ip) & mask))
+                format!("{}/{v6}", std::net::Ipv6Addr::from(u128::from(ip) & mask))
             }
+            whole => whole.to_string(),
         };
         let group = format!("{prefix}{}", keep(rest));
         let entry = groups.entry(group).or_insert(Counts {

@@ -90,6 +90,30 @@ fn prefix_tasks_equal_the_exact_task_regrouped_by_prefix() {
         }
         assert_eq!(sums(&lines, task, field), regrouped, "task {task}");
     }
+    let regroup = |task: &str, group_by: &str| {
+        inspect_json(&out, &["--merge", "--task", task, "--group-by", group_by])
+    };
+    assert_eq!(
+        sums(&regroup("src", "src_ip/24"), "src", "src_ip"),
+        sums(&lines, "src_v4_24", "src_ip"),
+        "--group-by src_ip/24 at query time equals SrcIP/24 in the config"
+    );
+    assert_eq!(
+        sums(&regroup("src_both", "src_ip"), "src_both", "src_ip"),
+        sums(&lines, "src_both", "src_ip"),
+        "grouping a prefix task by its address keeps the stored prefix"
+    );
+    let finer = netspectra()
+        .args(["inspect", "--merge", "--task", "src_both", "--group-by", "src_ip/24"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&finer.stderr);
+    assert_eq!(finer.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("task src_both stores src_ip as src_ip/16,120, so it cannot be cut to src_ip/24"),
+        "{stderr}"
+    );
 }
 
 #[test]

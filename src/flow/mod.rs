@@ -6,8 +6,8 @@
 //! [`Aggregator`]s and the output layer stores their [`Part`]s.
 
 mod aggregator;
-mod direct;
 mod conversation;
+mod direct;
 mod exact;
 mod key;
 mod map;
@@ -20,8 +20,8 @@ pub use aggregator::{
     Aggregator, CONVERSATION_KIND, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError,
     OpenCounts, PacketRecord, Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
 };
-pub use direct::DirectAggregator;
 pub use conversation::{ConversationAggregator, ConversationPart, Directed};
+pub use direct::DirectAggregator;
 pub use exact::{ExactAggregator, ExactPart, share_of_hash};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{

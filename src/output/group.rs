@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::inspect::Row;
-use crate::flow::{AddressFamily, FlowKey, KeyField, KeySchema};
+use crate::flow::{AddressPrefix, FlowKey, KeyField, KeySchema};
 
 /// The fields to group by, with address prefixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,16 +24,45 @@ pub struct GroupBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct GroupField {
     field: KeyField,
-    /// Bits kept of an IPv4 address (32: all).
-    v4_prefix: u8,
-    /// Bits kept of an IPv6 address (128: all).
-    v6_prefix: u8,
+    /// Bits kept of an address (whole for ports and the protocol).
+    prefix: AddressPrefix,
 }
 
 impl GroupBy {
     /// The key fields the groups keep.
     pub fn schema(&self) -> KeySchema {
-        KeySchema::from_fields(&self.key_fields().collect::<Vec<_>>())
+        let fields = KeySchema::from_fields(&self.key_fields().collect::<Vec<_>>());
+        self.fields.iter().fold(fields, |schema, group| {
+            schema
+                .with_prefix(group.field, group.prefix)
+                .unwrap_or(schema)
+        })
+    }
+
+    /// The schema of the groups made from rows of a task stored with
+    /// `stored`: an address keeps the shorter of the two prefixes.
+    pub fn schema_for(&self, stored: KeySchema) -> KeySchema {
+        let fields = KeySchema::from_fields(&self.key_fields().collect::<Vec<_>>());
+        self.fields.iter().fold(fields, |schema, group| {
+            let kept = stored.prefix(group.field);
+            AddressPrefix::new(group.prefix.v4.min(kept.v4), group.prefix.v6.min(kept.v6))
+                .and_then(|prefix| schema.with_prefix(group.field, prefix))
+                .unwrap_or(schema)
+        })
+    }
+
+    /// The first address field this query cuts to a longer prefix than
+    /// `stored` keeps (a group cannot split what the task stored as one
+    /// address), with the two prefixes.
+    pub fn finer_than(
+        &self,
+        stored: KeySchema,
+    ) -> Option<(KeyField, AddressPrefix, AddressPrefix)> {
+        self.fields.iter().find_map(|group| {
+            let (cut, kept) = (group.prefix, stored.prefix(group.field));
+            let finer = (cut.v4 < 32 && cut.v4 > kept.v4) || (cut.v6 < 128 && cut.v6 > kept.v6);
+            finer.then_some((group.field, cut, kept))
+        })
     }
 
     /// The fields named, in the order given.
@@ -53,7 +82,7 @@ impl GroupBy {
                 other = Some(row);
                 continue;
             };
-            let key = self.mask(schema.project(&key));
+            let key = schema.project(&key);
             match index.get(&key) {
                 Some(&at) => {
                     let group = &mut groups[at];
@@ -75,30 +104,6 @@ impl GroupBy {
         }
         groups.extend(other);
         Some(groups)
-    }
-
-    fn mask(&self, mut key: FlowKey) -> FlowKey {
-        for group in &self.fields {
-            let (bits, width) = match key.family {
-                AddressFamily::Ipv4 => (group.v4_prefix, 4),
-                AddressFamily::Ipv6 => (group.v6_prefix, 16),
-                AddressFamily::None => continue,
-            };
-            match group.field {
-                KeyField::SrcIp => cut_to_prefix(&mut key.src[..width], bits),
-                KeyField::DstIp => cut_to_prefix(&mut key.dst[..width], bits),
-                _ => {}
-            }
-        }
-        key
-    }
-}
-
-/// Zeroes every bit of `address` after the first `bits`.
-fn cut_to_prefix(address: &mut [u8], bits: u8) {
-    for (at, byte) in address.iter_mut().enumerate() {
-        let kept = usize::from(bits).saturating_sub(at * 8).min(8);
-        *byte &= (0xff_u16 << (8 - kept)) as u8;
     }
 }
 
@@ -153,10 +158,12 @@ fn parse_item(item: &str) -> Result<GroupField, String> {
             "{item:?}: at most two prefix lengths, IPv4 then IPv6 (e.g. src_ip/24/64)"
         ));
     }
+    let v4 = length(lengths.first(), 32, "IPv4")?;
+    let v6 = length(lengths.get(1), 128, "IPv6")?;
     Ok(GroupField {
         field,
-        v4_prefix: length(lengths.first(), 32, "IPv4")?,
-        v6_prefix: length(lengths.get(1), 128, "IPv6")?,
+        // Both lengths were checked against their family's width.
+        prefix: AddressPrefix::new(v4, v6).unwrap_or(AddressPrefix::WHOLE),
     })
 }
 
@@ -239,12 +246,19 @@ mod tests {
 
     #[test]
     fn odd_prefix_lengths_cut_inside_a_byte() {
-        let mut address = [10, 255, 255, 255];
-        cut_to_prefix(&mut address, 12);
-        assert_eq!(address, [10, 240, 0, 0]);
-        let mut address = [255; 4];
-        cut_to_prefix(&mut address, 0);
-        assert_eq!(address, [0; 4]);
+        let group: GroupBy = "src_ip/12".parse().unwrap();
+        let key = FlowKey::ipv4(
+            Ipv4Addr::new(10, 255, 255, 255),
+            Ipv4Addr::LOCALHOST,
+            1,
+            2,
+            6,
+        );
+        let got = group.regroup(vec![row(key, 1, 0)]).unwrap();
+        assert_eq!(
+            got[0].key.unwrap().src_ip(),
+            Some("10.240.0.0".parse().unwrap())
+        );
     }
 
     #[test]

@@ -384,9 +384,8 @@ impl Table {
                 stats: record.stats,
                 spread: None,
                 flows: loaded.flows_of(&record.key),
-                directed: forward.and_then(|forward| {
-                    Directed::split(&record.stats, forward.get(&record.key))
-                }),
+                directed: forward
+                    .and_then(|forward| Directed::split(&record.stats, forward.get(&record.key))),
             })
             .collect();
         rows.extend(loaded.other.map(|stats| Row {
@@ -470,7 +469,7 @@ impl Table {
                     self.task
                 ),
             })?;
-            self.schema = group.schema();
+            self.schema = group.schema_for(self.schema);
         }
         self.selected = Some(self.rows.iter().filter(|row| row.key.is_some()).count());
         Ok(())

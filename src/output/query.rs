@@ -34,9 +34,17 @@ impl Query {
         }
         let task = &table.task;
         if let Some(group) = &self.group_by {
-            if table.counters != Counters::Exact {
+            if !matches!(table.counters, Counters::Exact | Counters::Conversation) {
                 return Some(format!(
                     "--group-by: task {task} is a sketch task; regrouping needs an exact task"
+                ));
+            }
+            if let Some((field, wanted, kept)) = group.finer_than(table.schema) {
+                return Some(format!(
+                    "--group-by: task {task} stores {} as {}{kept}, so it cannot be cut to {}{wanted}",
+                    field.column_name(),
+                    field.column_name(),
+                    field.column_name()
                 ));
             }
             if let Some(field) = group
