@@ -803,3 +803,70 @@ fn a_live_capture_stores_every_window_with_its_drop_counters_even_when_idle() {
     );
     assert_eq!(&fields[2..], ["live", "live", "0", "edge"], "{rows}");
 }
+
+#[test]
+fn a_heavy_hitter_tasks_report_is_stored_as_rows_equal_to_inspects() {
+    let Some(server) = ClickHouseServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = dir.path().join("heavy.pcap");
+    capture(&input, 6_000, 2_000, 7);
+    let config = dir.path().join("heavy.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "aggregator:\n  snapshot_interval: 1s\n  exact_tasks:\n    - {{name: per_src_ip, key_fields: [SrcIP]}}\n  \
+             sketch_tasks:\n    - {{name: heavy, skt_type: 0, flow_fields: [SrcIP], width: 1024, depth: 3, \
+             count_thereshold: 50, size_thereshold: 1000000000}}\nwriters:\n  - {}\n",
+            clickhouse_writer(&server, "alpha")
+        ),
+    )
+    .expect("config written");
+    let files = dir.path().join("files");
+    let output = netspectra()
+        .args(["analyze", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(&files)
+        .arg(&input)
+        .output()
+        .expect("netspectra runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inspected = netspectra()
+        .args(["inspect", "--format", "csv", "--task", "heavy", "-n"])
+        .arg(&files)
+        .output()
+        .expect("inspect runs");
+    let csv = String::from_utf8_lossy(&inspected.stdout);
+    let columns: Vec<&str> = csv.lines().next().expect("a header").split(',').collect();
+    let at = |name: &str| columns.iter().position(|&column| column == name).unwrap();
+    let (start, src, packets, bytes) = (at("window_start"), at("src_ip"), at("packets"), at("bytes"));
+    let mut reported: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .map(|cells| {
+            let start = cells[start].replace('T', " ").replace(".000000000Z", "");
+            format!("{start}\t{}\t{}\t{}", cells[src], cells[packets], cells[bytes])
+        })
+        .collect();
+    reported.sort();
+    let stored: Vec<String> = server
+        .query(
+            "SELECT toString(window_start), replaceOne(IPv6NumToString(src_ip), '::ffff:', ''), \
+             packets, bytes FROM default.committed_flows WHERE task = 'heavy' \
+             ORDER BY toString(window_start), src_ip FORMAT TabSeparated",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut stored_sorted = stored.clone();
+    stored_sorted.sort();
+    assert!(reported.len() > 3, "the report holds keys: {csv}");
+    assert_eq!(stored_sorted, reported, "ClickHouse rows against inspect's report");
+}

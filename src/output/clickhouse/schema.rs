@@ -348,7 +348,10 @@ impl StoredKey {
 
 /// A task's keys, each with a copy of its counters, in [`StoredKey`]
 /// order. (Sorted references to the counters would cost a cache miss per
-/// row when encoding: the rows of a big window are far apart.)
+/// row when encoding: the rows of a big window are far apart.) A heavy-hitter
+/// task's keys are its report: estimated packets and bytes, with no first
+/// or last seen (0); a super-spreader's spread has no column, so its keys
+/// stay in its files only.
 fn sorted_keys(task: &TaskWindow) -> Vec<(StoredKey, FlowStats)> {
     let mut keys: Vec<(StoredKey, FlowStats)> = task
         .parts
@@ -356,6 +359,16 @@ fn sorted_keys(task: &TaskWindow) -> Vec<(StoredKey, FlowStats)> {
         .flat_map(|part| part.records())
         .map(|record| (StoredKey::of(&record.key), record.stats))
         .collect();
+    let estimated = task.parts.iter().flat_map(|part| part.estimates());
+    keys.extend(estimated.filter_map(|estimate| {
+        let stats = FlowStats {
+            packets: estimate.packets?,
+            bytes: estimate.bytes?,
+            first_seen: 0,
+            last_seen: 0,
+        };
+        Some((StoredKey::of(&estimate.key), stats))
+    }));
     keys.sort_unstable_by_key(|(key, _)| *key);
     keys
 }
