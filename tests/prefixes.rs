@@ -104,14 +104,23 @@ fn prefix_tasks_equal_the_exact_task_regrouped_by_prefix() {
         "grouping a prefix task by its address keeps the stored prefix"
     );
     let finer = netspectra()
-        .args(["inspect", "--merge", "--task", "src_both", "--group-by", "src_ip/24"])
+        .args([
+            "inspect",
+            "--merge",
+            "--task",
+            "src_both",
+            "--group-by",
+            "src_ip/24",
+        ])
         .arg(&out)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&finer.stderr);
     assert_eq!(finer.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("task src_both stores src_ip as src_ip/16,120, so it cannot be cut to src_ip/24"),
+        stderr.contains(
+            "task src_both stores src_ip as src_ip/16,120, so it cannot be cut to src_ip/24"
+        ),
         "{stderr}"
     );
 }
