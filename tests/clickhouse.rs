@@ -805,7 +805,7 @@ fn a_live_capture_stores_every_window_with_its_drop_counters_even_when_idle() {
 }
 
 #[test]
-fn a_heavy_hitter_tasks_report_is_stored_as_rows_equal_to_inspects() {
+fn sketch_reports_are_stored_as_rows_equal_to_inspects() {
     let Some(server) = ClickHouseServer::start() else {
         return;
     };
@@ -818,7 +818,9 @@ fn a_heavy_hitter_tasks_report_is_stored_as_rows_equal_to_inspects() {
         format!(
             "aggregator:\n  snapshot_interval: 1s\n  exact_tasks:\n    - {{name: per_src_ip, key_fields: [SrcIP]}}\n  \
              sketch_tasks:\n    - {{name: heavy, skt_type: 0, flow_fields: [SrcIP], width: 1024, depth: 3, \
-             count_thereshold: 50, size_thereshold: 1000000000}}\nwriters:\n  - {}\n",
+             count_thereshold: 50, size_thereshold: 1000000000}}\n    \
+             - {{name: scanners, skt_type: 1, flow_fields: [SrcIP], element_fields: [DstIP], \
+             width: 1024, depth: 2, m: 64, count_thereshold: 2}}\nwriters:\n  - {}\n",
             clickhouse_writer(&server, "alpha")
         ),
     )
@@ -837,39 +839,54 @@ fn a_heavy_hitter_tasks_report_is_stored_as_rows_equal_to_inspects() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    for (task, counter, view) in [
+        ("heavy", "packets", "committed_flows"),
+        ("scanners", "spread", "committed_spreads"),
+    ] {
+        let reported = inspected_rows(&files, task, counter);
+        assert!(reported.len() > 3, "task {task} reports keys: {reported:?}");
+        assert_eq!(
+            stored_rows(&server, view, task, counter),
+            reported,
+            "task {task}: ClickHouse rows against inspect's report"
+        );
+    }
+}
+
+/// `window start\tsource\tcounter` of every row `inspect` reports for `task`, sorted.
+fn inspected_rows(files: &Path, task: &str, counter: &str) -> Vec<String> {
     let inspected = netspectra()
-        .args(["inspect", "--format", "csv", "--task", "heavy", "-n"])
-        .arg(&files)
+        .args(["inspect", "--format", "csv", "-n", "--task", task])
+        .arg(files)
         .output()
         .expect("inspect runs");
     let csv = String::from_utf8_lossy(&inspected.stdout);
     let columns: Vec<&str> = csv.lines().next().expect("a header").split(',').collect();
     let at = |name: &str| columns.iter().position(|&column| column == name).unwrap();
-    let (start, src, packets, bytes) =
-        (at("window_start"), at("src_ip"), at("packets"), at("bytes"));
-    let mut reported: Vec<String> = csv
+    let (start, src, value) = (at("window_start"), at("src_ip"), at(counter));
+    let mut rows: Vec<String> = csv
         .lines()
         .skip(1)
         .map(|line| line.split(',').collect::<Vec<_>>())
         .map(|cells| {
             let start = cells[start].replace('T', " ").replace(".000000000Z", "");
-            format!(
-                "{start}\t{}\t{}\t{}",
-                cells[src], cells[packets], cells[bytes]
-            )
+            format!("{start}\t{}\t{}", cells[src], cells[value])
         })
         .collect();
-    reported.sort();
-    let mut stored: Vec<String> = server
-        .query(
+    rows.sort();
+    rows
+}
+
+/// The same from ClickHouse's `view`.
+fn stored_rows(server: &ClickHouseServer, view: &str, task: &str, counter: &str) -> Vec<String> {
+    let mut rows: Vec<String> = server
+        .query(&format!(
             "SELECT toString(window_start), replaceOne(IPv6NumToString(src_ip), '::ffff:', ''), \
-             packets, bytes FROM default.committed_flows WHERE task = 'heavy' \
-             FORMAT TabSeparated",
-        )
+             {counter} FROM default.{view} WHERE task = '{task}' FORMAT TabSeparated"
+        ))
         .lines()
         .map(str::to_string)
         .collect();
-    stored.sort();
-    assert!(reported.len() > 3, "the report holds keys: {csv}");
-    assert_eq!(stored, reported, "ClickHouse rows against inspect's report");
+    rows.sort();
+    rows
 }

@@ -64,7 +64,7 @@ pub struct ClickHouseSettings {
     pub max_age: Option<Duration>,
 }
 
-/// Stores windows in one server's `flows` and `windows` tables.
+/// Stores windows in one server's `flows`, `spreads` and `windows` tables.
 pub struct ClickHouseWriter {
     client: Client,
     tables: Tables,
@@ -134,6 +134,11 @@ impl ClickHouseWriter {
         parallel::insert_all(&self.client, &self.tables.insert_flows(), |send| {
             schema::encode_flows(window, &key, attempt, send)
         })?;
+        let spreads = schema::encode_spreads(window, &key, attempt)?;
+        if !spreads.is_empty() {
+            self.client
+                .insert(&self.tables.insert_spreads(), &spreads)?;
+        }
         let written_at = schema::seconds("the clock", crate::wall_clock_ns())?;
         let markers = schema::encode_windows(window, &key, attempt, written_at)?;
         self.client

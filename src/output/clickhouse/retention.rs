@@ -40,7 +40,7 @@ impl DayRetention {
         self.protected.insert(yyyymmdd(start_ns));
     }
 
-    /// Drops the expired days from both tables; returns them, oldest first.
+    /// Drops the expired days from every table; returns them, oldest first.
     pub fn apply(&self, client: &Client, tables: &Tables) -> Result<Vec<u32>, ClickHouseError> {
         let newest_end = newest_window_end(client, tables)?;
         let days = expired(
@@ -50,13 +50,13 @@ impl DayRetention {
             &self.protected,
         );
         for &day in &days {
-            for table in [tables.windows(), tables.flows()] {
+            let names = tables.of_rows();
+            for table in &names {
                 client.query(&format!("ALTER TABLE {table} DROP PARTITION {day}"))?;
             }
             log::info!(
-                "retention: dropped day {day} of {} and {} at ClickHouse {}",
-                tables.windows(),
-                tables.flows(),
+                "retention: dropped day {day} of {} at ClickHouse {}",
+                names.join(", "),
                 client.url()
             );
         }

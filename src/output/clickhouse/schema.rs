@@ -89,6 +89,9 @@ const FLOW_COLUMNS: &str = "window_start, window_end, probe, run, attempt, task,
     src_ip, dst_ip, src_port, dst_port, protocol, is_other, packets, bytes, \
     first_seen_ns, last_seen_ns";
 
+const SPREAD_COLUMNS: &str = "window_start, window_end, probe, run, attempt, task, family, \
+    src_ip, dst_ip, src_port, dst_port, protocol, spread";
+
 const WINDOW_COLUMNS: &str = "window_start, window_end, probe, run, attempt, task, mode, \
     flows, packets, bytes, other_packets, other_bytes, other_keys, \
     pcap_received, pcap_dropped, pcap_if_dropped, written_at";
@@ -115,9 +118,15 @@ impl Tables {
         format!("{}.`windows`", quote_identifier(&self.database))
     }
 
+    /// `db`.`spreads`: one row per key a super-spreader task reports, per
+    /// window, probe and attempt.
+    pub fn spreads(&self) -> String {
+        format!("{}.`spreads`", quote_identifier(&self.database))
+    }
+
     /// The statements creating whatever is absent, in order.
     pub fn create_statements(&self) -> Vec<String> {
-        let (flows, windows) = (self.flows(), self.windows());
+        let (flows, windows, spreads) = (self.flows(), self.windows(), self.spreads());
         let database = quote_identifier(&self.database);
         vec![
             format!(
@@ -149,6 +158,22 @@ SELECT * FROM {flows}
 WHERE (probe, run, window_start, task, attempt) IN
     (SELECT probe, run, window_start, task, attempt FROM {windows})"
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {spreads} (
+    window_start DateTime('UTC'), window_end DateTime('UTC'),
+    probe String, run String, attempt UInt64, task String,
+    family UInt8, src_ip FixedString(16), dst_ip FixedString(16),
+    src_port UInt16, dst_port UInt16, protocol UInt8, spread UInt64
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (task, window_start, src_ip, dst_ip, src_port, dst_port, protocol)"
+            ),
+            format!(
+                "CREATE VIEW IF NOT EXISTS {database}.`committed_spreads` AS
+SELECT * FROM {spreads}
+WHERE (probe, run, window_start, task, attempt) IN
+    (SELECT probe, run, window_start, task, attempt FROM {windows})"
+            ),
         ]
     }
 
@@ -156,6 +181,13 @@ WHERE (probe, run, window_start, task, attempt) IN
         format!(
             "INSERT INTO {} ({FLOW_COLUMNS}) FORMAT RowBinary",
             self.flows()
+        )
+    }
+
+    pub fn insert_spreads(&self) -> String {
+        format!(
+            "INSERT INTO {} ({SPREAD_COLUMNS}) FORMAT RowBinary",
+            self.spreads()
         )
     }
 
@@ -175,19 +207,24 @@ WHERE (probe, run, window_start, task, attempt) IN
         )
     }
 
-    /// Deletes every row of `key` from both tables (an asynchronous mutation).
+    /// The tables a window's rows go to; `windows` holds its commit marker.
+    pub fn of_rows(&self) -> [String; 3] {
+        [self.windows(), self.flows(), self.spreads()]
+    }
+
+    /// Deletes every row of `key` from every table (an asynchronous mutation).
     pub fn delete(&self, key: &WindowKey) -> Vec<String> {
-        [self.windows(), self.flows()]
+        self.of_rows()
             .into_iter()
             .map(|table| format!("ALTER TABLE {table} DELETE WHERE {}", key.condition()))
             .collect()
     }
 
-    /// Counts the unfinished mutations of both tables.
+    /// Counts the unfinished mutations of every table.
     pub fn pending_mutations(&self) -> String {
         format!(
             "SELECT count() FROM system.mutations WHERE database = {} \
-             AND table IN ('flows', 'windows') AND is_done = 0",
+             AND table IN ('flows', 'windows', 'spreads') AND is_done = 0",
             quote(&self.database)
         )
     }
@@ -247,6 +284,41 @@ pub fn encode_flows(
         send(buffer)?;
     }
     Ok(())
+}
+
+/// Encodes the rows of `window`'s super-spreader reports: each key with its
+/// estimated spread, tasks by name, keys in the table's order. Empty when
+/// the window has no super-spreader task.
+pub fn encode_spreads(
+    window: &ClosedWindow,
+    key: &WindowKey,
+    attempt: u64,
+) -> Result<Vec<u8>, ClickHouseError> {
+    let end = seconds("window end", window.bounds.end_ns)?;
+    let mut tasks: Vec<&TaskWindow> = window.tasks.iter().collect();
+    tasks.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    let mut buffer = Vec::new();
+    for task in tasks {
+        let prefix = RowPrefix {
+            key,
+            end,
+            attempt,
+            task: &task.spec.name,
+        };
+        let mut spreads: Vec<(StoredKey, u64)> = task
+            .parts
+            .iter()
+            .flat_map(|part| part.estimates())
+            .filter_map(|estimate| Some((StoredKey::of(&estimate.key), estimate.spread?)))
+            .collect();
+        spreads.sort_unstable();
+        for (stored, spread) in spreads {
+            prefix.encode(&mut buffer);
+            stored.encode(&mut buffer);
+            buffer.extend_from_slice(&spread.to_le_bytes());
+        }
+    }
+    Ok(buffer)
 }
 
 /// Encodes `window`'s summary rows, one per task: the commit marker.
