@@ -21,7 +21,8 @@ pub mod measure;
 #[path = "../tests/support/clickhouse.rs"]
 pub mod server;
 
-use big_window::{START_SECS, peak_rss_kib, rows_from_env, rows_per_second, window};
+use big_window::{START_SECS, rows_from_env, rows_per_second, window};
+use measure::peak_rss_kib_of;
 use netspectra::config::Secret;
 use netspectra::output::retention::Retention;
 use netspectra::output::{ClickHouseSettings, ClickHouseWriter, FilesWriter};
@@ -64,5 +65,5 @@ fn main() {
         "ratio candidate/baseline: {:.2}",
         candidate as f64 / baseline.max(1) as f64
     );
-    println!("peak RSS: {} KiB", peak_rss_kib());
+    println!("peak RSS: {} KiB", peak_rss_kib_of("self"));
 }

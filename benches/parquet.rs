@@ -20,7 +20,8 @@ pub mod measure;
 use std::path::Path;
 use std::time::Duration;
 
-use big_window::{START_SECS, peak_rss_kib, rows_from_env, rows_per_second, window};
+use big_window::{START_SECS, rows_from_env, rows_per_second, window};
+use measure::peak_rss_kib_of;
 use netspectra::config::ParquetCompression;
 use netspectra::output::retention::Retention;
 use netspectra::output::{FilesWriter, ParquetSettings, ParquetWriter};
@@ -54,7 +55,7 @@ fn main() {
     let mut before_writing = 0;
     for run in 0..runs {
         let window = window(START_SECS + run as u64, rows);
-        before_writing = before_writing.max(peak_rss_kib());
+        before_writing = before_writing.max(peak_rss_kib_of("self"));
         baseline.push(rows_per_second(&mut files, &window, rows));
         candidate.push(rows_per_second(&mut zstd, &window, rows));
         second.push(rows_per_second(&mut snappy, &window, rows));
@@ -80,7 +81,7 @@ fn main() {
     );
     println!(
         "peak RSS: {before_writing} KiB with the window built, {} KiB after writing",
-        peak_rss_kib()
+        peak_rss_kib_of("self")
     );
 }
 

@@ -344,8 +344,10 @@ fn analyze_with_listen_serves_while_running_and_stops_with_the_run() {
 /// A `capture -i lo --listen` of the UDP datagrams sent to `to`, storing
 /// windows of the given length under `out`.
 struct LoCapture {
-    dir: tempfile::TempDir,
-    receiver: UdpSocket,
+    /// Kept for the test's length: the output lives in it.
+    _dir: tempfile::TempDir,
+    /// Kept bound, so the datagrams have a port to go to.
+    _receiver: UdpSocket,
     to: std::net::SocketAddr,
     out: PathBuf,
     capture: Listening,
@@ -360,8 +362,8 @@ impl LoCapture {
         let out = dir.path().join("out");
         let capture = capture_listening(&out, to.port(), &["--snapshot-interval", interval])?;
         Some(LoCapture {
-            dir,
-            receiver,
+            _dir: dir,
+            _receiver: receiver,
             to,
             out,
             capture,
@@ -385,16 +387,10 @@ fn send_until(stop: &AtomicBool, to: std::net::SocketAddr) -> u64 {
 
 #[test]
 fn a_burst_of_1000_requests_from_50_clients_during_a_capture_fails_none_and_drops_nothing() {
-    let Some(LoCapture {
-        dir: _dir,
-        receiver: _receiver,
-        to,
-        out: _,
-        capture,
-    }) = LoCapture::start("1s")
-    else {
+    let Some(lo) = LoCapture::start("1s") else {
         return;
     };
+    let (to, capture) = (lo.to, lo.capture);
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = {
         let stop = Arc::clone(&stop);
@@ -506,16 +502,10 @@ fn packets_in(rows: &Value) -> u64 {
 
 #[test]
 fn top_and_flow_include_the_open_window_of_a_running_capture() {
-    let Some(LoCapture {
-        dir: _dir,
-        receiver: _receiver,
-        to,
-        out,
-        capture,
-    }) = LoCapture::start("1h")
-    else {
+    let Some(lo) = LoCapture::start("1h") else {
         return;
     };
+    let (to, out, capture) = (lo.to, lo.out.clone(), lo.capture);
     let busy = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
     let quiet = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
     for _ in 0..200 {
@@ -567,16 +557,10 @@ fn top_and_flow_include_the_open_window_of_a_running_capture() {
 
 #[test]
 fn while_windows_close_top_never_counts_a_packet_twice_and_catches_up_with_every_packet() {
-    let Some(LoCapture {
-        dir: _dir,
-        receiver: _receiver,
-        to,
-        out: _,
-        capture,
-    }) = LoCapture::start("1s")
-    else {
+    let Some(lo) = LoCapture::start("1s") else {
         return;
     };
+    let (to, capture) = (lo.to, lo.capture);
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sender = UdpSocket::bind("127.0.0.1:0").expect("UDP sender");
     let url = format!("{}/api/v1/top?task=per_src_ip", capture.base);

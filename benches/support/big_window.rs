@@ -73,16 +73,3 @@ pub fn rows_per_second(writer: &mut dyn Writer, window: &ClosedWindow, rows: u64
         .unwrap_or_else(|error| panic!("{}: {error}", writer.describe()));
     (rows as f64 / started.elapsed().as_secs_f64()) as u64
 }
-
-/// VmHWM of this process, from /proc.
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}

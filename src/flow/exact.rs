@@ -8,7 +8,7 @@
 use std::any::Any;
 
 use super::aggregator::{
-    Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec,
+    Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
 };
 use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
 
@@ -195,11 +195,7 @@ impl Part for ExactPart {
     }
 
     fn merge(&mut self, other: &dyn Part) -> Result<(), MergeError> {
-        let mismatch = MergeError::KindMismatch {
-            ours: TaskKind::Exact.name(),
-            theirs: other.kind(),
-        };
-        let other = other.as_any().downcast_ref::<ExactPart>().ok_or(mismatch)?;
+        let other = same_kind::<ExactPart>(self, other)?;
         let totals = self
             .totals
             .checked_add(other.totals)

@@ -243,11 +243,9 @@ pub fn encode_flows(
     send: &mut dyn FnMut(Vec<u8>) -> Result<(), ClickHouseError>,
 ) -> Result<(), ClickHouseError> {
     let end = seconds("window end", window.bounds.end_ns)?;
-    let mut tasks: Vec<&TaskWindow> = window.tasks.iter().collect();
-    tasks.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     let mut buffer = Vec::new();
     let mut rows = 0;
-    for task in tasks {
+    for task in tasks_by_name(window) {
         let prefix = RowPrefix {
             key,
             end,
@@ -295,10 +293,8 @@ pub fn encode_spreads(
     attempt: u64,
 ) -> Result<Vec<u8>, ClickHouseError> {
     let end = seconds("window end", window.bounds.end_ns)?;
-    let mut tasks: Vec<&TaskWindow> = window.tasks.iter().collect();
-    tasks.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
     let mut buffer = Vec::new();
-    for task in tasks {
+    for task in tasks_by_name(window) {
         let prefix = RowPrefix {
             key,
             end,
@@ -319,6 +315,13 @@ pub fn encode_spreads(
         }
     }
     Ok(buffer)
+}
+
+/// The window's tasks in name order: the order of the tables' `ORDER BY`.
+fn tasks_by_name(window: &ClosedWindow) -> Vec<&TaskWindow> {
+    let mut tasks: Vec<&TaskWindow> = window.tasks.iter().collect();
+    tasks.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    tasks
 }
 
 /// Encodes `window`'s summary rows, one per task: the commit marker.
