@@ -101,7 +101,10 @@ fn flow_map_prefetched(updates: &[Update]) -> usize {
     let mut map = FlowMap::new();
     for group in updates.chunks(GROUP) {
         for &(_, hash, _, _) in group {
-            map.prefetch(hash);
+            map.prefetch_slot(hash);
+        }
+        for &(_, hash, _, _) in group {
+            map.prefetch_record(hash);
         }
         for &(key, hash, timestamp, wire_len) in group {
             map.add(hash, key, timestamp, wire_len);

@@ -41,9 +41,10 @@ impl ExactAggregator {
         }
     }
 
-    /// Counts the packets of `group` whose key falls in this share. Each
-    /// owned key's record is prefetched first and updated in a second pass,
-    /// so the cache misses of the group overlap instead of queueing.
+    /// Counts the packets of `group` whose key falls in this share, in
+    /// three passes so that the group's memory waits overlap instead of
+    /// queueing: every owned key's index slot is prefetched, then every
+    /// key's record (found through its slot), then the records are updated.
     /// `MASKED`: whether the schema cuts addresses to prefixes.
     #[inline]
     fn count_group<const MASKED: bool>(&mut self, group: &[super::PacketRecord]) {
@@ -57,12 +58,16 @@ impl ExactAggregator {
             };
             let hash = hash_key(&key);
             if self.share.count == 1 || share_of_hash(hash, self.share.count) == self.share.index {
-                self.map.prefetch(hash);
+                self.map.prefetch_slot(hash);
                 owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
                 count += 1;
             }
         }
-        for &(hash, key, timestamp, wire_len) in &owned[..count] {
+        let owned = &owned[..count];
+        for &(hash, ..) in owned {
+            self.map.prefetch_record(hash);
+        }
+        for &(hash, key, timestamp, wire_len) in owned {
             self.totals.packets += 1;
             self.totals.bytes += u64::from(wire_len);
             if !self
@@ -123,8 +128,8 @@ impl Aggregator for ExactAggregator {
 }
 
 /// The share among `count` that a key hash belongs to. Uses bits 24..56 of
-/// the hash: hashbrown indexes buckets with the low bits and tags with the
-/// top 7, so routing on either would leave each share's table unevenly filled.
+/// the hash, mostly their top: a map's index finds a key's slot by the low
+/// bits, so routing on them would leave each share's table unevenly filled.
 #[inline]
 pub fn share_of_hash(hash: u64, count: usize) -> usize {
     let middle = (hash >> 24) & 0xFFFF_FFFF;

@@ -2,12 +2,12 @@
 //!
 //! [`FlowMap`] stores its records densely, in insertion order, in chunks of
 //! [`CHUNK_LEN`] records that never move once allocated (growing never copies
-//! them, and at most one chunk is partly empty), plus an index: a hashbrown
-//! `HashTable<u32>` of record numbers, 5 bytes per bucket. The caller computes
-//! the key's hash once per packet and task and passes it in (the same hash
-//! picks the key's share);
-//! when the index grows it recomputes each key's hash from the record instead
-//! of storing it, which keeps a 5-tuple flow under 100 bytes.
+//! them, and at most one chunk is partly empty), plus an index of record
+//! numbers by key hash ([`KeyIndex`], 8 bytes per slot, at most three slots
+//! in four used). The caller computes the key's hash once per packet and
+//! task and passes it in (the same hash picks the key's share); before
+//! counting a group of keys it can prefetch their index slots, then their
+//! records, so the group's cache misses overlap.
 //!
 //! Iteration yields records in the order their keys were first seen, which
 //! depends only on the input, so writing needs no sort. A map belongs to
@@ -20,9 +20,8 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::HashTable;
-
 use super::FlowKey;
+use super::index::KeyIndex;
 
 /// Fixed seeds: the same key hashes the same in every run, so shard routing
 /// (and therefore each shard file's content) is reproducible.
@@ -96,7 +95,7 @@ const CHUNK_SHIFT: u32 = 14;
 #[derive(Debug, Default, Clone)]
 pub struct FlowMap {
     /// Record numbers (`chunk << CHUNK_SHIFT | slot`), found by key hash.
-    index: HashTable<u32>,
+    index: KeyIndex,
     /// Every chunk but the last holds exactly `CHUNK_LEN` records.
     chunks: Vec<Vec<FlowRecord>>,
 }
@@ -129,25 +128,22 @@ impl FlowMap {
     #[inline]
     pub fn add(&mut self, hash: u64, key: FlowKey, timestamp: u64, wire_len: u32) {
         let chunks = &self.chunks;
-        match self.index.entry(
-            hash,
-            |&number| record_at(chunks, number).key == key,
-            |&number| hash_key(&record_at(chunks, number).key),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(occupied) => {
-                let number = *occupied.get();
-                record_at_mut(&mut self.chunks, number)
-                    .stats
-                    .add(timestamp, wire_len);
-            }
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(push(
+        match self
+            .index
+            .find(hash, |number| record_at(chunks, number).key == key)
+        {
+            Some(number) => record_at_mut(&mut self.chunks, number)
+                .stats
+                .add(timestamp, wire_len),
+            None => {
+                let number = push(
                     &mut self.chunks,
                     FlowRecord {
                         key,
                         stats: FlowStats::first(timestamp, wire_len),
                     },
-                ));
+                );
+                self.index.insert(hash, number);
             }
         }
     }
@@ -170,9 +166,9 @@ impl FlowMap {
             return true;
         }
         let chunks = &self.chunks;
-        let Some(&number) = self
+        let Some(number) = self
             .index
-            .find(hash, |&number| record_at(chunks, number).key == key)
+            .find(hash, |number| record_at(chunks, number).key == key)
         else {
             return false;
         };
@@ -182,16 +178,23 @@ impl FlowMap {
         true
     }
 
-    /// Starts loading the record that `hash` probably belongs to into the
-    /// cache, so a later [`FlowMap::add`] with the same hash does not wait
-    /// for memory. Changes nothing; a no-op where prefetching is unsupported.
+    /// Starts loading the index slot of `hash` into the cache; loads
+    /// nothing itself. The first of two steps before [`FlowMap::add`] with
+    /// the same hash, taken for a group of keys before the second.
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
-        // Every candidate with a matching tag is prefetched (usually exactly one).
-        self.index.find(hash, |&number| {
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.index.prefetch_slot(hash);
+    }
+
+    /// Starts loading the record that `hash` probably belongs to into the
+    /// cache, reading its index slot (prefetched by
+    /// [`FlowMap::prefetch_slot`]) to find it. Changes nothing; a no-op
+    /// where prefetching is unsupported.
+    #[inline]
+    pub fn prefetch_record(&self, hash: u64) {
+        if let Some(number) = self.index.candidate(hash) {
             prefetch_record(record_at(&self.chunks, number));
-            false
-        });
+        }
     }
 
     /// Folds a whole record in (used when merging parts); `None`, with the
@@ -199,19 +202,16 @@ impl FlowMap {
     pub fn merge_record(&mut self, record: &FlowRecord) -> Option<()> {
         let hash = hash_key(&record.key);
         let chunks = &self.chunks;
-        match self.index.entry(
-            hash,
-            |&number| record_at(chunks, number).key == record.key,
-            |&number| hash_key(&record_at(chunks, number).key),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(occupied) => {
-                let number = *occupied.get();
-                record_at_mut(&mut self.chunks, number)
-                    .stats
-                    .checked_merge(&record.stats)
-            }
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(push(&mut self.chunks, *record));
+        match self
+            .index
+            .find(hash, |number| record_at(chunks, number).key == record.key)
+        {
+            Some(number) => record_at_mut(&mut self.chunks, number)
+                .stats
+                .checked_merge(&record.stats),
+            None => {
+                let number = push(&mut self.chunks, *record);
+                self.index.insert(hash, number);
                 Some(())
             }
         }
@@ -221,10 +221,10 @@ impl FlowMap {
     pub fn get(&self, key: &FlowKey) -> Option<&FlowStats> {
         let chunks = &self.chunks;
         self.index
-            .find(hash_key(key), |&number| {
+            .find(hash_key(key), |number| {
                 record_at(chunks, number).key == *key
             })
-            .map(|&number| &record_at(chunks, number).stats)
+            .map(|number| &record_at(chunks, number).stats)
     }
 
     /// Number of distinct keys.
@@ -234,7 +234,7 @@ impl FlowMap {
 
     /// Whether no packet was counted.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index.len() == 0
     }
 
     /// The records, each key once, in the order the keys were first counted.
@@ -559,7 +559,8 @@ mod tests {
                 if round <= n % rounds {
                     let key = numbered(n);
                     let hash = hash_key(&key);
-                    map.prefetch(hash);
+                    map.prefetch_slot(hash);
+                    map.prefetch_record(hash);
                     map.add(hash, key, u64::from(round), n);
                 }
             }
@@ -719,7 +720,8 @@ mod tests {
     #[test]
     fn an_empty_map_yields_nothing_and_prefetch_changes_nothing() {
         let map = FlowMap::new();
-        map.prefetch(hash_key(&key(1)));
+        map.prefetch_slot(hash_key(&key(1)));
+        map.prefetch_record(hash_key(&key(1)));
         assert!(map.is_empty());
         assert_eq!(map.records().len(), 0);
         assert_eq!(map.records().next(), None);

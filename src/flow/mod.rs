@@ -9,6 +9,7 @@ mod aggregator;
 mod conversation;
 mod direct;
 mod exact;
+mod index;
 mod key;
 mod map;
 mod placement;
