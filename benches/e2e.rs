@@ -21,9 +21,11 @@
 //! Then, on the skewed capture with the default config: the ratio of
 //! `analyze`'s time to the read floor (`tcpdump -r FILE -w /dev/null`,
 //! libpcap reading the same file, interleaved; skipped without tcpdump), and
-//! the CPU seconds (user + system) with 1, 2, 4 and 8 workers, and the
-//! throughput with `--listen` off and on (on: a client scraping `/metrics`
-//! every 100 ms during the run), interleaved.
+//! the CPU seconds (user + system) with 1, 2, 4 and 8 workers, in turn, the
+//! instructions per packet with 1, 2, 4 and 8 workers (valgrind's
+//! callgrind on a 200,000-packet capture of the same kind; skipped without
+//! valgrind), and the throughput with `--listen` off and on (on: a client
+//! scraping `/metrics` every 100 ms during the run), interleaved.
 //!
 //! With NETSPECTRA_BASELINE_REV set to a git revision (e.g. `HEAD~1`), it
 //! first builds that revision's release binary in a worktree under
@@ -46,6 +48,9 @@ use netspectra::flow::{KeyField, KeySchema};
 const THROUGHPUT_PACKETS: u64 = 2_000_000;
 const DISTINCT_FLOWS: u64 = 2_000_000;
 const FIVE_TUPLES: u64 = 50_000;
+/// Packets of the capture whose instructions are counted under valgrind
+/// (about 50 times slower than a plain run).
+const INSTRUCTION_PACKETS: u64 = 200_000;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -57,6 +62,10 @@ fn main() {
     let skewed = data.join("skewed-2m.pcap");
     if !skewed.exists() {
         write_capture(&skewed, THROUGHPUT_PACKETS, zipf_flow);
+    }
+    let skewed_prefix = data.join("skewed-200k.pcap");
+    if !skewed_prefix.exists() {
+        write_capture(&skewed_prefix, INSTRUCTION_PACKETS, zipf_flow);
     }
     let distinct = data.join("distinct-2m.pcap");
     if !distinct.exists() {
@@ -91,6 +100,7 @@ fn main() {
     sketch_cost(&binary, &skewed, &six_tasks, runs, &data);
     read_floor(&binary, &skewed, &six_tasks, runs, &data);
     cpu_per_worker_count(&binary, &skewed, &six_tasks, runs, &data);
+    instructions_per_worker_count(&binary, &skewed_prefix, &six_tasks, &data);
     listen_off_and_on(&binary, &skewed, &six_tasks, runs, &data);
 
     println!("\nmemory: {DISTINCT_FLOWS} distinct 5-tuples, {runs} runs each");
@@ -189,31 +199,95 @@ fn read_floor(binary: &Path, capture: &Path, config: &Path, runs: usize, data: &
     );
 }
 
-/// CPU seconds of the same run with 1, 2, 4 and 8 workers, and each against 1.
+/// Worker counts whose cost is compared with one worker's.
+const WORKER_COUNTS: [usize; 4] = [1, 2, 4, 8];
+
+/// CPU seconds of the same run with 1, 2, 4 and 8 workers, the four in
+/// turn in every round, and each against 1 worker of the same round.
 fn cpu_per_worker_count(binary: &Path, capture: &Path, config: &Path, runs: usize, data: &Path) {
-    println!("cpu seconds (user + sys), default config, medians of {runs}:");
-    let mut one_worker = 0.0;
-    for workers in [1, 2, 4, 8] {
-        let mut cpu: Vec<f64> = (0..runs)
-            .map(|_| {
-                run_analyze(
-                    binary,
-                    capture,
-                    config,
-                    data,
-                    &["--workers", &workers.to_string()],
-                )
-                .cpu_seconds
-            })
+    println!("cpu seconds (user + sys), default config, {runs} rounds of -w 1, 2, 4, 8 in turn:");
+    let rounds: Vec<Vec<f64>> = (0..runs)
+        .map(|_| {
+            WORKER_COUNTS
+                .iter()
+                .map(|workers| {
+                    run_analyze(
+                        binary,
+                        capture,
+                        config,
+                        data,
+                        &["--workers", &workers.to_string()],
+                    )
+                    .cpu_seconds
+                })
+                .collect()
+        })
+        .collect();
+    for (column, workers) in WORKER_COUNTS.iter().enumerate() {
+        let mut cpu: Vec<f64> = rounds.iter().map(|round| round[column]).collect();
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .map(|round| round[column] / round[0])
             .collect();
         cpu.sort_by(f64::total_cmp);
-        let median = cpu[cpu.len() / 2];
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "  -w {workers}: median {:.3} s, median ratio to -w 1 of the same round {:.2}",
+            cpu[cpu.len() / 2],
+            ratios[ratios.len() / 2]
+        );
+    }
+}
+
+/// Instructions executed with 1, 2, 4 and 8 workers, counted by valgrind's
+/// callgrind (skipped without valgrind): the work per packet, free of what
+/// CPU time also holds on a busy or small machine (cache refills when
+/// threads take turns on a core). Deterministic, so one run each, on a
+/// capture of `INSTRUCTION_PACKETS` packets drawn like the skewed one.
+fn instructions_per_worker_count(binary: &Path, prefix: &Path, config: &Path, data: &Path) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("\ninstructions: skipped, valgrind is not installed");
+        return;
+    }
+    println!(
+        "\ninstructions per packet (callgrind), default config, {INSTRUCTION_PACKETS}-packet skewed capture:"
+    );
+    let out = data.join("out-callgrind");
+    let mut one_worker = 0.0;
+    for workers in WORKER_COUNTS {
+        let _ = std::fs::remove_dir_all(&out);
+        let run = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(binary)
+            .args(["analyze", "--snapshot-interval", "1h", "--workers"])
+            .arg(workers.to_string())
+            .arg("--config")
+            .arg(config)
+            .arg("--output")
+            .arg(&out)
+            .arg(prefix)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("valgrind runs");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let collected = stderr
+            .lines()
+            .find_map(|line| line.split("Collected :").nth(1))
+            .and_then(|count| count.trim().parse::<f64>().ok());
+        let Some(collected) = collected.filter(|_| run.status.success()) else {
+            println!(
+                "  -w {workers}: no count ({})",
+                stderr.lines().last().unwrap_or("")
+            );
+            return;
+        };
+        let per_packet = collected / INSTRUCTION_PACKETS as f64;
         if workers == 1 {
-            one_worker = median;
+            one_worker = per_packet;
         }
         println!(
-            "  -w {workers}: {median:.3} s ({:.2} x -w 1)",
-            median / one_worker
+            "  -w {workers}: {per_packet:.0} ({:.2} x -w 1)",
+            per_packet / one_worker
         );
     }
 }

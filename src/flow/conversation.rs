@@ -14,7 +14,7 @@ use std::any::Any;
 use super::aggregator::{
     Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
 };
-use super::exact::share_of_hash;
+use super::placement::share_of_key;
 use super::{
     FlowKey, FlowMap, FlowRecord, FlowStats, KeySchema, Overflow, OverflowCounter, PacketRecord,
     hash_key,
@@ -100,10 +100,10 @@ impl Aggregator for ConversationAggregator {
     fn count(&mut self, batch: &[PacketRecord]) {
         for packet in batch {
             let (key, forward) = canonical(self.schema.project(&packet.key));
-            let hash = hash_key(&key);
-            if self.share.count > 1 && share_of_hash(hash, self.share.count) != self.share.index {
+            if self.share.count > 1 && share_of_key(&key, self.share.count) != self.share.index {
                 continue;
             }
+            let hash = hash_key(&key);
             let part = &mut self.part;
             part.totals.packets += 1;
             part.totals.bytes += u64::from(packet.wire_len);

@@ -10,6 +10,7 @@ use std::any::Any;
 use super::aggregator::{
     Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
 };
+use super::placement::share_of_key;
 use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
 
 /// Packets keyed and hashed before the first of them is looked up: enough
@@ -56,12 +57,13 @@ impl ExactAggregator {
             } else {
                 self.schema.project_fields(&packet.key)
             };
-            let hash = hash_key(&key);
-            if self.share.count == 1 || share_of_hash(hash, self.share.count) == self.share.index {
-                self.map.prefetch_slot(hash);
-                owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
-                count += 1;
+            if self.share.count > 1 && share_of_key(&key, self.share.count) != self.share.index {
+                continue;
             }
+            let hash = hash_key(&key);
+            self.map.prefetch_slot(hash);
+            owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
+            count += 1;
         }
         let owned = &owned[..count];
         for &(hash, ..) in owned {
@@ -125,15 +127,6 @@ impl Aggregator for ExactAggregator {
             overflow_packets: self.overflow.packets(),
         }
     }
-}
-
-/// The share among `count` that a key hash belongs to. Uses bits 24..56 of
-/// the hash, mostly their top: a map's index finds a key's slot by the low
-/// bits, so routing on them would leave each share's table unevenly filled.
-#[inline]
-pub fn share_of_hash(hash: u64, count: usize) -> usize {
-    let middle = (hash >> 24) & 0xFFFF_FFFF;
-    ((middle * count as u64) >> 32) as usize
 }
 
 /// One window's exact counts for one share (or, merged, for several).
@@ -339,19 +332,5 @@ mod tests {
                 bytes: 2100
             }
         );
-    }
-
-    #[test]
-    fn shares_cover_every_range_and_stay_in_bounds() {
-        for count in [1, 2, 3, 4, 16] {
-            let mut seen = vec![0u32; count];
-            for n in 0..10_000u64 {
-                seen[share_of_hash(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), count)] += 1;
-            }
-            assert!(
-                seen.iter().all(|&hits| hits > 0),
-                "{count} shares: {seen:?}"
-            );
-        }
     }
 }

@@ -23,12 +23,12 @@ pub use aggregator::{
 };
 pub use conversation::{ConversationAggregator, ConversationPart, Directed};
 pub use direct::DirectAggregator;
-pub use exact::{ExactAggregator, ExactPart, share_of_hash};
+pub use exact::{ExactAggregator, ExactPart};
 pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
-pub use placement::{Placement, place_tasks};
+pub use placement::{Placement, place_tasks, share_of_key};
 pub use prefix::AddressPrefix;
 use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};

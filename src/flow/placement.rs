@@ -9,10 +9,11 @@
 //! instance, and one instance sees all of its task's keys. A task's `max_keys` is divided among its shares so that the
 //! shares' limits sum to exactly `max_keys`.
 //!
-//! The plan depends only on the tasks and the shard count, so the same
-//! config gives the same files on every run.
+//! The plan depends only on the tasks and the shard count, and a key's
+//! share only on the key ([`share_of_key`]), so the same config gives the
+//! same files on every run.
 
-use super::{Share, TaskSpec};
+use super::{FlowKey, Share, TaskSpec};
 
 /// One share of one task, given to a shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,34 @@ pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
         shard.sort_by_key(|placement| placement.task);
     }
     plan
+}
+
+/// The share among `count` that a (projected) key belongs to.
+///
+/// Every share of a split task sees every packet and keeps those of its own
+/// keys, so this runs once per packet in each share: a few instructions,
+/// not the full key hash, which only the owning share then computes. The
+/// key's words are folded with rotations and multiplied by 2^64 / φ; the
+/// product's top bits, which every bit of the key reaches, pick the share.
+#[inline]
+pub fn share_of_key(key: &FlowKey, count: usize) -> usize {
+    let halves = |address: &[u8; 16]| {
+        let value = u128::from_le_bytes(*address);
+        (value as u64, (value >> 64) as u64)
+    };
+    let (src_low, src_high) = halves(&key.src);
+    let (dst_low, dst_high) = halves(&key.dst);
+    let rest = u64::from(key.src_port)
+        | u64::from(key.dst_port) << 16
+        | u64::from(key.protocol) << 32
+        | u64::from(key.family as u8) << 40;
+    let folded = src_low
+        ^ src_high.rotate_left(17)
+        ^ dst_low.rotate_left(31)
+        ^ dst_high.rotate_left(47)
+        ^ rest.rotate_left(7);
+    let mixed = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (((mixed >> 32) * count as u64) >> 32) as usize
 }
 
 /// How many shares each task gets: one each, then the spare shards go one
@@ -104,6 +133,8 @@ fn share_of_limit(max: u64, index: usize, count: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     use super::*;
     use crate::flow::{KeyField, KeySchema, TaskKind};
 
@@ -241,5 +272,89 @@ mod tests {
             .filter(|placement| placement.task == 5)
             .count();
         assert_eq!(five_tuple_shares, 2);
+    }
+
+    /// How many of `keys` each of `count` shares gets.
+    fn spread(keys: &[FlowKey], count: usize) -> Vec<usize> {
+        let mut per_share = vec![0; count];
+        for key in keys {
+            per_share[share_of_key(key, count)] += 1;
+        }
+        per_share
+    }
+
+    #[track_caller]
+    fn assert_even(keys: &[FlowKey], what: &str) {
+        for count in [2, 3, 7, 16] {
+            let per_share = spread(keys, count);
+            let mean = keys.len() / count;
+            assert!(
+                per_share
+                    .iter()
+                    .all(|&keys| keys * 10 >= mean * 8 && keys * 10 <= mean * 12),
+                "{what}, {count} shares: {per_share:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_of_every_shape_spread_evenly_over_the_shares() {
+        let schema = |fields: &[KeyField]| KeySchema::from_fields(fields);
+        let five_tuples: Vec<FlowKey> = (0..30_000u32)
+            .map(|n| {
+                FlowKey::ipv4(
+                    Ipv4Addr::from(0x0a00_0000 | (n % 5_000)),
+                    Ipv4Addr::new(192, 168, 1, (n % 7) as u8),
+                    1024 + (n % 50_000) as u16,
+                    [80, 443, 53][n as usize % 3],
+                    [6, 17][n as usize % 2],
+                )
+            })
+            .collect();
+        assert_even(&five_tuples, "IPv4 5-tuples");
+        let sources: Vec<FlowKey> = five_tuples
+            .iter()
+            .map(|key| schema(&[KeyField::SrcIp]).project(key))
+            .collect();
+        let distinct_sources: std::collections::HashSet<FlowKey> =
+            sources.iter().copied().collect();
+        assert_even(
+            &distinct_sources.into_iter().collect::<Vec<_>>(),
+            "IPv4 sources",
+        );
+        let ports: Vec<FlowKey> = (0..=u16::MAX)
+            .map(|port| FlowKey {
+                src_port: port,
+                ..FlowKey::default()
+            })
+            .collect();
+        assert_even(&ports, "source ports");
+        let v6: Vec<FlowKey> = (0..20_000u16)
+            .map(|n| {
+                let host = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, n / 256, n % 256);
+                let mut key = FlowKey::ipv4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0, 58);
+                key.family = crate::flow::AddressFamily::Ipv6;
+                key.src = host.octets();
+                key
+            })
+            .collect();
+        assert_even(&v6, "IPv6 sources");
+    }
+
+    #[test]
+    fn a_key_always_goes_to_the_same_share_within_bounds() {
+        let key = FlowKey::ipv4(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            1234,
+            80,
+            6,
+        );
+        for count in 1..=64 {
+            let share = share_of_key(&key, count);
+            assert!(share < count);
+            assert_eq!(share, share_of_key(&key, count));
+        }
+        assert_eq!(share_of_key(&key, 1), 0);
     }
 }
