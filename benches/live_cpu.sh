@@ -9,7 +9,8 @@
 # bench runs netspectra (A) then tcpdump (B), RUNS times, each alone on the
 # receiving end with the same snap length. A tool's CPU time is the sum of
 # its threads' run time (/proc/<pid>/task/*/schedstat) from just before the
-# send to SETTLE_S seconds after it, so start-up and shutdown are left out.
+# send to SETTLE_S seconds after it, so start-up and shutdown are left out
+# (every thread of either tool lives for the whole run, so none is missed).
 #
 # A pair of runs counts only when both tools saw every packet trafgen sent
 # (netspectra: packets_read; tcpdump: "packets captured") with zero drops
