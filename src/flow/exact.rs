@@ -42,16 +42,19 @@ impl ExactAggregator {
         }
     }
 
-    /// Counts the packets of `group` whose key falls in this share, in
-    /// three passes so that the group's memory waits overlap instead of
-    /// queueing: every owned key's index slot is prefetched, then every
+    /// Counts the packets of `batch` whose key falls in this share, in
+    /// groups of `PREFETCH_GROUP` owned packets, each in three passes so
+    /// that the group's memory waits overlap instead of queueing: every
+    /// owned key's index slot is prefetched as it is found, then every
     /// key's record (found through its slot), then the records are updated.
+    /// Groups are filled with owned packets only, so a share of a split
+    /// task overlaps as many waits as a whole task.
     /// `MASKED`: whether the schema cuts addresses to prefixes.
     #[inline]
-    fn count_group<const MASKED: bool>(&mut self, group: &[super::PacketRecord]) {
+    fn count_batch<const MASKED: bool>(&mut self, batch: &[super::PacketRecord]) {
         let mut owned = [(0u64, FlowKey::default(), 0u64, 0u32); PREFETCH_GROUP];
         let mut count = 0;
-        for packet in group {
+        for packet in batch {
             let key = if MASKED {
                 self.schema.project(&packet.key)
             } else {
@@ -64,8 +67,18 @@ impl ExactAggregator {
             self.map.prefetch_slot(hash);
             owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
             count += 1;
+            if count == PREFETCH_GROUP {
+                self.count_group(&owned);
+                count = 0;
+            }
         }
-        let owned = &owned[..count];
+        self.count_group(&owned[..count]);
+    }
+
+    /// Prefetches the records of a group whose slots are on their way, then
+    /// counts the group.
+    #[inline]
+    fn count_group(&mut self, owned: &[(u64, FlowKey, u64, u32)]) {
         for &(hash, ..) in owned {
             self.map.prefetch_record(hash);
         }
@@ -87,13 +100,9 @@ impl Aggregator for ExactAggregator {
     /// without prefixes pays nothing for them per packet.
     fn count(&mut self, batch: &[super::PacketRecord]) {
         if self.schema.has_prefix() {
-            for group in batch.chunks(PREFETCH_GROUP) {
-                self.count_group::<true>(group);
-            }
+            self.count_batch::<true>(batch);
         } else {
-            for group in batch.chunks(PREFETCH_GROUP) {
-                self.count_group::<false>(group);
-            }
+            self.count_batch::<false>(batch);
         }
     }
 
