@@ -124,8 +124,10 @@ impl FlowMap {
         FlowMap::default()
     }
 
-    /// Counts one packet for `key`; `hash` must be `hash_key(&key)`.
-    #[inline]
+    /// Counts one packet for `key`; `hash` must be `hash_key(&key)`. A key
+    /// already held (the common case) is counted inline; a new one goes
+    /// through [`FlowMap::insert_new`], kept out of line.
+    #[inline(always)]
     pub fn add(&mut self, hash: u64, key: FlowKey, timestamp: u64, wire_len: u32) {
         let chunks = &self.chunks;
         match self
@@ -135,17 +137,22 @@ impl FlowMap {
             Some(number) => record_at_mut(&mut self.chunks, number)
                 .stats
                 .add(timestamp, wire_len),
-            None => {
-                let number = push(
-                    &mut self.chunks,
-                    FlowRecord {
-                        key,
-                        stats: FlowStats::first(timestamp, wire_len),
-                    },
-                );
-                self.index.insert(hash, number);
-            }
+            None => self.insert_new(hash, key, timestamp, wire_len),
         }
+    }
+
+    /// Appends the record of a key seen for the first time and indexes it.
+    #[cold]
+    #[inline(never)]
+    fn insert_new(&mut self, hash: u64, key: FlowKey, timestamp: u64, wire_len: u32) {
+        let number = push(
+            &mut self.chunks,
+            FlowRecord {
+                key,
+                stats: FlowStats::first(timestamp, wire_len),
+            },
+        );
+        self.index.insert(hash, number);
     }
 
     /// Like [`FlowMap::add`], but a key not yet in the map is refused when
