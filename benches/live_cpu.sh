@@ -58,22 +58,9 @@ veth_rx="nsc-rx"
 mac_tx="02:6e:73:63:00:01"
 mac_rx="02:6e:73:63:00:02"
 
-tool_pid=""
-
-die() {
-    echo "live_cpu: $*" >&2
-    exit 1
-}
-
-cleanup() {
-    if [[ -n "$tool_pid" ]] && kill -0 "$tool_pid" 2>/dev/null; then
-        kill -KILL "$tool_pid" 2>/dev/null || true
-    fi
-    ip netns del "$ns_tx" 2>/dev/null || true
-    ip netns del "$ns_rx" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_name="live_cpu"
+# shellcheck source=support/veth_pair.sh
+source "$here/support/veth_pair.sh"
 
 prepare_tools() {
     [[ "$(id -u)" == 0 ]] || die "needs root (network namespaces, raw sockets)"
@@ -111,20 +98,6 @@ HEAVY
 EOF
 }
 
-# Two namespaces joined by a veth pair; IPv6 off so the kernel sends nothing
-# of its own (router solicitations, MLD) onto the link.
-make_link() {
-    ip netns del "$ns_tx" 2>/dev/null || true
-    ip netns del "$ns_rx" 2>/dev/null || true
-    ip netns add "$ns_tx"
-    ip netns add "$ns_rx"
-    ip -n "$ns_tx" link add "$veth_tx" address "$mac_tx" type veth peer name "$veth_rx" address "$mac_rx" netns "$ns_rx"
-    ip netns exec "$ns_tx" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip netns exec "$ns_rx" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip -n "$ns_tx" link set "$veth_tx" up
-    ip -n "$ns_rx" link set "$veth_rx" up
-}
-
 tx_counter() {
     ip netns exec "$ns_tx" cat "/sys/class/net/$veth_tx/statistics/$1"
 }
@@ -143,19 +116,10 @@ wait_for_line() {
     local pattern="$1" file="$2" tick
     for ((tick = 0; tick < 600; tick++)); do
         grep -qs "$pattern" "$file" && return 0
-        kill -0 "$tool_pid" 2>/dev/null || die "capture tool exited before capturing; see $file"
+        kill -0 "$running_pid" 2>/dev/null || die "capture tool exited before capturing; see $file"
         sleep 0.1
     done
     die "capture tool did not start capturing in 60 s; see $file"
-}
-
-wait_for_exit() {
-    local pid="$1" seconds="$2" tick
-    for ((tick = 0; tick < seconds * 10; tick++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    return 1
 }
 
 # One run of one tool at one rate; prints "sent seconds cpu_ns veth_drops".
@@ -166,11 +130,11 @@ run_one() {
     if [[ "$tool" == netspectra ]]; then
         ip netns exec "$ns_rx" env RUST_LOG=info "$bin" capture -i "$veth_rx" --snaplen "$SNAPLEN" \
             --output "$stem.out" --json "${capture_args[@]}" >"$stem.json" 2>"$stem.log" &
-        tool_pid=$!
+        running_pid=$!
         wait_for_line "capturing on" "$stem.log"
     else
         ip netns exec "$ns_rx" tcpdump -n -i "$veth_rx" -s "$SNAPLEN" -w /dev/null >"$stem.json" 2>"$stem.log" &
-        tool_pid=$!
+        running_pid=$!
         wait_for_line "listening on" "$stem.log"
     fi
     local speed=()
@@ -178,7 +142,7 @@ run_one() {
     local sent_before drop_before cpu_before start end
     sent_before="$(tx_counter tx_packets)"
     drop_before="$(tx_counter tx_dropped)"
-    cpu_before="$(cpu_ns "$tool_pid")"
+    cpu_before="$(cpu_ns "$running_pid")"
     # The rate is timed from the first packet on the link, not from
     # trafgen's start (it sets up its ring first).
     ip netns exec "$ns_tx" trafgen -o "$veth_tx" -i "$config" --cpp -P 1 -n "$PACKETS" "${speed[@]}" \
@@ -192,13 +156,13 @@ run_one() {
     end="$(date +%s%N)"
     sleep "$SETTLE_S"
     local cpu_after sent drops
-    cpu_after="$(cpu_ns "$tool_pid")"
+    cpu_after="$(cpu_ns "$running_pid")"
     sent=$(($(tx_counter tx_packets) - sent_before))
     drops=$(($(tx_counter tx_dropped) - drop_before))
-    kill -TERM "$tool_pid"
-    wait_for_exit "$tool_pid" 30 || kill -KILL "$tool_pid"
-    wait "$tool_pid" || true
-    tool_pid=""
+    kill -TERM "$running_pid"
+    wait_for_exit "$running_pid" 30 || kill -KILL "$running_pid"
+    wait "$running_pid" || true
+    running_pid=""
     echo "$sent $(((end - start) / 1000)) $((cpu_after - cpu_before)) $drops"
 }
 

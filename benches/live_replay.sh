@@ -48,23 +48,11 @@ veth_rx="nsb-rx"
 mac_tx="02:6e:73:62:00:01"
 mac_rx="02:6e:73:62:00:02"
 
-capture_pid=""
 result_line=""
 
-die() {
-    echo "live_replay: $*" >&2
-    exit 1
-}
-
-cleanup() {
-    if [[ -n "$capture_pid" ]] && kill -0 "$capture_pid" 2>/dev/null; then
-        kill -KILL "$capture_pid" 2>/dev/null || true
-    fi
-    ip netns del "$ns_tx" 2>/dev/null || true
-    ip netns del "$ns_rx" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_name="live_replay"
+# shellcheck source=support/veth_pair.sh
+source "$here/support/veth_pair.sh"
 
 prepare_tools() {
     [[ "$(id -u)" == 0 ]] || die "needs root (network namespaces, raw sockets)"
@@ -148,32 +136,9 @@ os.replace(tmp, path)
 PY
 }
 
-# Two namespaces joined by a veth pair; IPv6 off so the kernel sends nothing
-# of its own (router solicitations, MLD) onto the link.
-make_link() {
-    ip netns del "$ns_tx" 2>/dev/null || true
-    ip netns del "$ns_rx" 2>/dev/null || true
-    ip netns add "$ns_tx"
-    ip netns add "$ns_rx"
-    ip -n "$ns_tx" link add "$veth_tx" address "$mac_tx" type veth peer name "$veth_rx" address "$mac_rx" netns "$ns_rx"
-    ip netns exec "$ns_tx" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip netns exec "$ns_rx" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip -n "$ns_tx" link set "$veth_tx" up
-    ip -n "$ns_rx" link set "$veth_rx" up
-}
-
 # Packets the tx veth could not hand to its peer (the receiver's backlog was full).
 veth_tx_dropped() {
     ip netns exec "$ns_tx" cat "/sys/class/net/$veth_tx/statistics/tx_dropped"
-}
-
-wait_for_exit() {
-    local pid="$1" seconds="$2" tick
-    for ((tick = 0; tick < seconds * 10; tick++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    return 1
 }
 
 # One rung of the ladder; sets result_line to its tab-separated result.
@@ -183,10 +148,10 @@ run_rate() {
     rm -rf "$out" "$json" "$log" "$replay"
     ip netns exec "$ns_rx" env RUST_LOG=info "$bin" capture -i "$veth_rx" \
         --count "$PACKETS" --output "$out" --json "${capture_args[@]}" >"$json" 2>"$log" &
-    capture_pid=$!
+    running_pid=$!
     for ((tick = 0; tick < 600; tick++)); do
         grep -qs "capturing on" "$log" && break
-        kill -0 "$capture_pid" 2>/dev/null || die "netspectra exited before capturing; see $log"
+        kill -0 "$running_pid" 2>/dev/null || die "netspectra exited before capturing; see $log"
         sleep 0.1
     done
     grep -qs "capturing on" "$log" || die "netspectra did not start capturing in 60 s; see $log"
@@ -198,17 +163,17 @@ run_rate() {
         die "tcpreplay failed; see $replay"
     local veth_drops=$(($(veth_tx_dropped) - drop_before))
 
-    if ! wait_for_exit "$capture_pid" "$DRAIN_S"; then
+    if ! wait_for_exit "$running_pid" "$DRAIN_S"; then
         stop="sigterm"
-        kill -TERM "$capture_pid"
-        if ! wait_for_exit "$capture_pid" 30; then
+        kill -TERM "$running_pid"
+        if ! wait_for_exit "$running_pid" 30; then
             stop="hung"
-            kill -KILL "$capture_pid"
+            kill -KILL "$running_pid"
         fi
     fi
     local status=0
-    wait "$capture_pid" || status=$?
-    capture_pid=""
+    wait "$running_pid" || status=$?
+    running_pid=""
 
     result_line="$(python3 - "$rate" "$replay" "$json" "$stop" "$status" "$veth_drops" <<'PY'
 import json, re, sys
