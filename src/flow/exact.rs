@@ -13,9 +13,18 @@ use super::aggregator::{
 use super::placement::share_of_key;
 use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
 
-/// Packets keyed and hashed before the first of them is looked up: enough
-/// to cover a memory access with the others' hashing and probing.
+/// Owned packets keyed and hashed before the first of them is looked up:
+/// enough to cover a memory access with the others' hashing and probing.
 const PREFETCH_GROUP: usize = 16;
+
+/// A packet of this share, keyed and hashed, waiting in a prefetch group.
+#[derive(Clone, Copy, Default)]
+struct Owned {
+    hash: u64,
+    key: FlowKey,
+    timestamp: u64,
+    wire_len: u32,
+}
 
 /// Counts one share of an exact task's keys.
 pub struct ExactAggregator {
@@ -52,7 +61,7 @@ impl ExactAggregator {
     /// `MASKED`: whether the schema cuts addresses to prefixes.
     #[inline]
     fn count_batch<const MASKED: bool>(&mut self, batch: &[super::PacketRecord]) {
-        let mut owned = [(0u64, FlowKey::default(), 0u64, 0u32); PREFETCH_GROUP];
+        let mut owned = [Owned::default(); PREFETCH_GROUP];
         let mut count = 0;
         for packet in batch {
             let key = if MASKED {
@@ -65,7 +74,12 @@ impl ExactAggregator {
             }
             let hash = hash_key(&key);
             self.map.prefetch_slot(hash);
-            owned[count] = (hash, key, packet.timestamp_ns, packet.wire_len);
+            owned[count] = Owned {
+                hash,
+                key,
+                timestamp: packet.timestamp_ns,
+                wire_len: packet.wire_len,
+            };
             count += 1;
             if count == PREFETCH_GROUP {
                 self.count_group(&owned);
@@ -78,18 +92,22 @@ impl ExactAggregator {
     /// Prefetches the records of a group whose slots are on their way, then
     /// counts the group.
     #[inline]
-    fn count_group(&mut self, owned: &[(u64, FlowKey, u64, u32)]) {
-        for &(hash, ..) in owned {
-            self.map.prefetch_record(hash);
+    fn count_group(&mut self, owned: &[Owned]) {
+        for packet in owned {
+            self.map.prefetch_record(packet.hash);
         }
-        for &(hash, key, timestamp, wire_len) in owned {
+        for packet in owned {
             self.totals.packets += 1;
-            self.totals.bytes += u64::from(wire_len);
-            if !self
-                .map
-                .add_bounded(hash, key, timestamp, wire_len, self.key_limit)
-            {
-                self.overflow.add(hash, timestamp, wire_len);
+            self.totals.bytes += u64::from(packet.wire_len);
+            if !self.map.add_bounded(
+                packet.hash,
+                packet.key,
+                packet.timestamp,
+                packet.wire_len,
+                self.key_limit,
+            ) {
+                self.overflow
+                    .add(packet.hash, packet.timestamp, packet.wire_len);
             }
         }
     }

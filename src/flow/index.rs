@@ -98,9 +98,11 @@ impl KeyIndex {
         }
     }
 
+    /// The slot a probe for `hash` starts at: from the 32 hash bits a slot
+    /// stores, so that [`KeyIndex::grow`] finds the same home from them.
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        (hash as usize) & self.slots.len().wrapping_sub(1)
+        (hash & 0xFFFF_FFFF) as usize & self.slots.len().wrapping_sub(1)
     }
 
     /// Doubles the table (or makes the first one) and puts every slot at
