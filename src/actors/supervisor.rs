@@ -22,8 +22,9 @@
 //!    requests in flight get a few seconds to finish.
 //! 6. The supervisor hands the outcome to `pipeline::run`, which stops the arbiters.
 //!
-//! A second signal during shutdown exits at once with status 130, naming
-//! the newest window every sink has stored.
+//! A second signal during shutdown exits with status 130, naming the newest
+//! window every sink has stored: at the next poll, or when the shutdown
+//! ends, whichever comes first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +134,9 @@ impl Handler<ReaderFinished> for SupervisorActor {
             written
         };
         Box::pin(flushed.into_actor(self).map(move |written, act, _| {
+            // A second signal that came during the shutdown, after the last
+            // poll, still ends the run with status 130.
+            act.obey_signals();
             let written = written.unwrap_or_else(|error| FlushReport {
                 failures: vec![format!("scheduler unreachable: {error}")],
                 ..FlushReport::default()
