@@ -136,7 +136,7 @@ impl Handler<ReaderFinished> for SupervisorActor {
         Box::pin(flushed.into_actor(self).map(move |written, act, _| {
             // A second signal that came during the shutdown, after the last
             // poll, still ends the run with status 130.
-            act.obey_signals();
+            act.exit_on_second_signal();
             let written = written.unwrap_or_else(|error| FlushReport {
                 failures: vec![format!("scheduler unreachable: {error}")],
                 ..FlushReport::default()
@@ -152,17 +152,22 @@ impl SupervisorActor {
     /// The first stop signal raises the stop flag; a second one exits at
     /// once with status 130, saying what is stored.
     fn obey_signals(&mut self) {
-        let received = signals::received();
-        if received >= 2 {
-            self.last_words();
-            std::process::exit(130);
-        }
-        if received == 1 && !self.signalled {
+        self.exit_on_second_signal();
+        if signals::received() == 1 && !self.signalled {
             self.signalled = true;
             log::warn!(
                 "signal received: stopping; everything read so far will be counted and written"
             );
             self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Exits at once with status 130, saying what is stored, when a second
+    /// stop signal has arrived.
+    fn exit_on_second_signal(&self) {
+        if signals::received() >= 2 {
+            self.last_words();
+            std::process::exit(130);
         }
     }
 

@@ -200,7 +200,7 @@ impl FlowMap {
     #[inline]
     pub fn prefetch_record(&self, hash: u64) {
         if let Some(number) = self.index.candidate(hash) {
-            prefetch_record(record_at(&self.chunks, number));
+            prefetch(record_at(&self.chunks, number));
         }
     }
 
@@ -448,11 +448,6 @@ fn push(chunks: &mut Vec<Vec<FlowRecord>>, record: FlowRecord) -> u32 {
     let number = (chunk_number << CHUNK_SHIFT) | last.len();
     last.push(record);
     u32::try_from(number).expect("a map holds fewer than 2^32 keys")
-}
-
-#[inline]
-fn prefetch_record(record: &FlowRecord) {
-    prefetch(record);
 }
 
 /// Asks the CPU to start loading the cache lines holding `value` (those of

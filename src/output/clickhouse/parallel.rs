@@ -44,7 +44,7 @@ where
             }
             sender
                 .send(block)
-                .expect("the senders receive until the channel closes");
+                .expect("the receiver lives until this function returns");
             Ok(())
         };
         let encoded = encode(&mut send);
