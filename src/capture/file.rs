@@ -7,17 +7,24 @@
 //! telling a clean end of file from a truncated or malformed one. A packet
 //! is returned borrowed from the read buffer, so its bytes are consumed on
 //! the following call.
+//!
+//! Legacy pcap records skip pcap-parser's block iterator: its frame parser
+//! runs straight on the read buffer behind a cursor, and the buffer is
+//! consumed in bulk at each refill. A per-record `next` and `consume` cost
+//! more than everything else the reader does with a packet.
 
 use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use pcap_parser::nom::{self, IResult};
 use pcap_parser::pcapng::{Block, OptionCode};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{
     InterfaceDescriptionBlock, LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError,
-    PcapNGReader, SectionHeaderBlock,
+    PcapNGReader, SectionHeaderBlock, parse_pcap_frame, parse_pcap_frame_be,
+    parse_pcap_frame_modified,
 };
 
 use super::input::{CaptureInput, open_input};
@@ -50,6 +57,9 @@ pub struct CaptureFile {
     layout: Layout,
     /// Size of the record returned last; consumed at the start of the next call.
     pending: usize,
+    /// Legacy pcap: bytes at the buffer's front already returned, consumed
+    /// from the reader at the next refill. Always 0 for pcapng.
+    cursor: usize,
     /// File offset of the first byte in the reader's buffer.
     offset: u64,
     packets: u64,
@@ -61,9 +71,14 @@ pub struct CaptureFile {
     bad_timestamp_reported: bool,
 }
 
+/// pcap-parser's parser of one legacy pcap record, for the file's byte
+/// order and record header.
+type FrameParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
 /// What the format needs to turn a record into a [`RawPacket`].
 enum Layout {
     Pcap {
+        frame: FrameParser,
         link_type: LinkType,
         nanosecond: bool,
         big_endian: bool,
@@ -148,6 +163,7 @@ impl CaptureFile {
                 interfaces: Vec::new(),
             },
             pending: 0,
+            cursor: 0,
             offset: 0,
             packets: 0,
             capacity: BUFFER_BYTES,
@@ -186,7 +202,7 @@ impl CaptureFile {
                 "{}: packet #{} at byte offset {}: captured length {} exceeds the file's snap length {snaplen}; counted as is (later such packets are not reported)",
                 self.path.display(),
                 self.packets,
-                self.offset,
+                self.record_offset(),
                 data.len()
             );
             self.snaplen_reported = true;
@@ -196,7 +212,7 @@ impl CaptureFile {
                 "{}: packet #{} at byte offset {}: timestamp is before 1970 or after 2554; counted in the first or last representable window and as bad_timestamp (later such packets in this file are only counted)",
                 self.path.display(),
                 self.packets,
-                self.offset
+                self.record_offset()
             );
             self.bad_timestamp_reported = true;
         }
@@ -215,7 +231,7 @@ impl CaptureFile {
 
     /// File offset reached (end of the last record returned), for a progress bar.
     pub fn bytes_consumed(&self) -> u64 {
-        self.offset.saturating_add(self.pending as u64)
+        self.record_offset().saturating_add(self.pending as u64)
     }
 
     /// The file being read.
@@ -237,13 +253,19 @@ impl CaptureFile {
                     }
                     // The field is unsigned; pcap-parser stores its bits as i32.
                     let (code, fcs_bytes) = pcap_link_field(header.network.0.cast_unsigned());
+                    let modified = header.magic_number == PCAP_MODIFIED_MAGIC;
                     self.layout = Layout::Pcap {
+                        frame: match (modified, header.is_bigendian()) {
+                            (true, _) => parse_pcap_frame_modified,
+                            (false, true) => parse_pcap_frame_be,
+                            (false, false) => parse_pcap_frame,
+                        },
                         link_type: supported_link_type(&self.path, code)?,
                         fcs_bytes,
                         nanosecond: header.is_nanosecond_precision(),
                         big_endian: header.is_bigendian(),
                         snaplen: header.snaplen,
-                        record_header: if header.magic_number == PCAP_MODIFIED_MAGIC {
+                        record_header: if modified {
                             PCAP_MODIFIED_RECORD_HEADER
                         } else {
                             PCAP_RECORD_HEADER
@@ -270,8 +292,31 @@ impl CaptureFile {
         }
     }
 
-    /// Parses until a packet is at the front of the buffer.
+    /// File offset of the record at the cursor.
+    fn record_offset(&self) -> u64 {
+        self.offset.saturating_add(self.cursor as u64)
+    }
+
+    /// Parses until a packet is at the front of the buffer (pcapng) or at
+    /// the cursor (pcap).
     fn advance(&mut self) -> Result<Option<Found>, CaptureError> {
+        if let Layout::Pcap {
+            frame,
+            link_type,
+            nanosecond,
+            record_header,
+            fcs_bytes,
+            ..
+        } = self.layout
+        {
+            return self.advance_pcap(
+                |record| {
+                    pcap_record(link_type, nanosecond, record_header, record)
+                        .map(|found| without_fcs(found, fcs_bytes))
+                },
+                frame,
+            );
+        }
         loop {
             if self.pending > 0 {
                 self.reader.consume(self.pending);
@@ -296,6 +341,57 @@ impl CaptureFile {
                 Some(Step::Refill) | None => {}
             }
         }
+    }
+
+    /// [`advance`](Self::advance) for legacy pcap: parses the record at the
+    /// cursor; only when it is incomplete is the buffer consumed up to the
+    /// cursor and refilled.
+    fn advance_pcap(
+        &mut self,
+        to_found: impl Fn(&LegacyPcapBlock<'_>) -> Result<Found, Fault>,
+        frame: FrameParser,
+    ) -> Result<Option<Found>, CaptureError> {
+        self.cursor += std::mem::take(&mut self.pending);
+        loop {
+            let rest = self.reader.data().get(self.cursor..).unwrap_or_default();
+            let step = match frame(rest) {
+                Ok((after, record)) => to_found(&record).map(|mut found| {
+                    found.data = found.data.start + self.cursor..found.data.end + self.cursor;
+                    Step::Packet {
+                        size: rest.len() - after.len(),
+                        found,
+                    }
+                }),
+                Err(nom::Err::Incomplete(_)) => {
+                    self.consume_to_cursor();
+                    if !self.reader.reader_exhausted() {
+                        Ok(Step::Refill)
+                    } else if self.reader.data().is_empty() {
+                        Ok(Step::End)
+                    } else {
+                        Err(Fault::Truncated)
+                    }
+                }
+                Err(nom::Err::Error(err) | nom::Err::Failure(err)) => classify_error(&err),
+            };
+            match self.settle(step)? {
+                Some(Step::Packet { size, found }) => {
+                    self.pending = size;
+                    self.packets += 1;
+                    self.last_timestamp_ns = found.timestamp_ns;
+                    return Ok(Some(found));
+                }
+                Some(Step::End) => return Ok(None),
+                Some(Step::Skip(_) | Step::Refill) | None => {}
+            }
+        }
+    }
+
+    /// Hands the records returned from the buffer back to the reader.
+    fn consume_to_cursor(&mut self) {
+        let returned = std::mem::take(&mut self.cursor);
+        self.reader.consume_noshift(returned);
+        self.offset = self.offset.saturating_add(returned as u64);
     }
 
     /// Turns a fault into an error and performs a refill; `None` means
@@ -378,7 +474,7 @@ impl CaptureFile {
 
     fn fail(&self, fault: Fault) -> CaptureError {
         let path = self.path.clone();
-        let offset = self.offset;
+        let offset = self.record_offset();
         let packets_read = self.packets;
         match fault {
             Fault::Malformed(problem) => CaptureError::Malformed {
