@@ -11,11 +11,20 @@ use super::aggregator::{
     Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
 };
 use super::placement::share_of_key;
-use super::{FlowKey, FlowMap, FlowRecord, KeySchema, Overflow, OverflowCounter, hash_key};
+use super::{
+    FlowKey, FlowMap, FlowRecord, KeyField, KeySchema, Overflow, OverflowCounter, hash_key,
+};
 
 /// Owned packets keyed and hashed before the first of them is looked up:
 /// enough to cover a memory access with the others' hashing and probing.
 const PREFETCH_GROUP: usize = 16;
+
+/// Schemas with counting code of their own, by their bits.
+const SRC_IP: u8 = KeyField::SrcIp.bit();
+const DST_IP: u8 = KeyField::DstIp.bit();
+const FIVE_TUPLE: u8 = KeySchema::FIVE_TUPLE.bits();
+/// No schema has no field: this marks the schema as known at run time only.
+const RUNTIME_FIELDS: u8 = 0;
 
 /// A packet of this share, keyed and hashed, waiting in a prefetch group.
 #[derive(Clone, Copy, Default)]
@@ -58,16 +67,20 @@ impl ExactAggregator {
     /// key's record (found through its slot), then the records are updated.
     /// Groups are filled with owned packets only, so a share of a split
     /// task overlaps as many waits as a whole task.
-    /// `MASKED`: whether the schema cuts addresses to prefixes.
-    #[inline]
-    fn count_batch<const MASKED: bool>(&mut self, batch: &[super::PacketRecord]) {
+    /// `MASKED`: whether the schema cuts addresses to prefixes. `FIELDS`:
+    /// the schema's bits when they are known when compiling (then projecting
+    /// and hashing skip the fields left out), or [`RUNTIME_FIELDS`].
+    #[inline(always)]
+    fn count_batch<const MASKED: bool, const FIELDS: u8>(&mut self, batch: &[super::PacketRecord]) {
         let mut owned = [Owned::default(); PREFETCH_GROUP];
         let mut count = 0;
         for packet in batch {
             let key = if MASKED {
                 self.schema.project(&packet.key)
-            } else {
+            } else if FIELDS == RUNTIME_FIELDS {
                 self.schema.project_fields(&packet.key)
+            } else {
+                KeySchema::whole(FIELDS).project_fields(&packet.key)
             };
             if self.share.count > 1 && share_of_key(&key, self.share.count) != self.share.index {
                 continue;
@@ -116,11 +129,17 @@ impl ExactAggregator {
 impl Aggregator for ExactAggregator {
     /// Whether to mask addresses is decided once per batch, so a task
     /// without prefixes pays nothing for them per packet.
+    /// The commonest schemas (one address, the 5-tuple) have counting code
+    /// of their own.
     fn count(&mut self, batch: &[super::PacketRecord]) {
         if self.schema.has_prefix() {
-            self.count_batch::<true>(batch);
-        } else {
-            self.count_batch::<false>(batch);
+            return self.count_batch::<true, RUNTIME_FIELDS>(batch);
+        }
+        match self.schema.bits() {
+            SRC_IP => self.count_batch::<false, SRC_IP>(batch),
+            DST_IP => self.count_batch::<false, DST_IP>(batch),
+            FIVE_TUPLE => self.count_batch::<false, FIVE_TUPLE>(batch),
+            _ => self.count_batch::<false, RUNTIME_FIELDS>(batch),
         }
     }
 

@@ -59,7 +59,8 @@ impl KeyField {
             .find(|field| field.config_name().eq_ignore_ascii_case(name))
     }
 
-    fn bit(self) -> u8 {
+    /// The field's bit in [`KeySchema::bits`].
+    pub const fn bit(self) -> u8 {
         match self {
             KeyField::SrcIp => 1,
             KeyField::DstIp => 2,
@@ -83,7 +84,8 @@ impl KeySchema {
     /// All five fields: the classic 5-tuple.
     pub const FIVE_TUPLE: KeySchema = KeySchema::whole(0b1_1111);
 
-    const fn whole(bits: u8) -> KeySchema {
+    /// The schema of whole addresses with the fields of `bits` (see [`KeySchema::bits`]).
+    pub const fn whole(bits: u8) -> KeySchema {
         KeySchema {
             bits,
             src_prefix: AddressPrefix::WHOLE,
@@ -102,7 +104,7 @@ impl KeySchema {
     }
 
     /// The bit set, for storage.
-    pub fn bits(self) -> u8 {
+    pub const fn bits(self) -> u8 {
         self.bits
     }
 
@@ -140,6 +142,7 @@ impl KeySchema {
     }
 
     /// Whether the schema includes `field`.
+    #[inline]
     pub fn contains(self, field: KeyField) -> bool {
         self.bits & field.bit() != 0
     }

@@ -18,20 +18,20 @@
 //! [`OverflowCounter`], which also estimates how many distinct keys it
 //! refused in a fixed 8 KiB sketch.
 
-use std::hash::{BuildHasher, Hasher};
-
 use super::FlowKey;
 use super::index::KeyIndex;
 
-/// Fixed seeds: the same key hashes the same in every run, so shard routing
-/// (and therefore each shard file's content) is reproducible.
-const SEEDS: [u64; 4] = [
+/// Fixed seeds: the same key hashes the same in every run, so a map's
+/// record order and every figure derived from hashes are reproducible.
+const SEEDS: [u64; 7] = [
     0x243f_6a88_85a3_08d3,
     0x1319_8a2e_0370_7344,
     0xa409_3822_299f_31d0,
     0x082e_fa98_ec4e_6c89,
+    0x4528_21e6_38d0_1377,
+    0xbe54_66cf_34e9_0c6c,
+    0xc0ac_29b7_c97c_50dd,
 ];
-
 /// Counters of one key within one window. Timestamps are nanoseconds since
 /// the Unix epoch, taken from the capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,22 +100,41 @@ pub struct FlowMap {
     chunks: Vec<Vec<FlowRecord>>,
 }
 
-/// Hashes a key with the process-wide fixed seeds. A task's share picks its
-/// keys by this value, and [`FlowMap::add`] takes it, so each aggregator
-/// hashes a key once per packet.
-#[inline]
+/// Hashes a key with the process-wide fixed seeds. A task's map takes the
+/// value in [`FlowMap::add`], so each aggregator hashes a key once per packet.
+///
+/// Each field group (source address, destination address, the rest) is
+/// mixed on its own by a 64x64-bit multiply folded to 64 bits, and the three
+/// are combined by one more. A group that a task's schema always leaves zero
+/// therefore costs nothing where the schema is known when compiling: its
+/// term is a constant (see `ExactAggregator`'s specialised counting).
+#[inline(always)]
 pub fn hash_key(key: &FlowKey) -> u64 {
-    let mut hasher =
-        ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]).build_hasher();
-    hasher.write_u128(u128::from_ne_bytes(key.src));
-    hasher.write_u128(u128::from_ne_bytes(key.dst));
-    hasher.write_u64(
-        u64::from(key.src_port)
-            | u64::from(key.dst_port) << 16
-            | u64::from(key.protocol) << 32
-            | u64::from(key.family as u8) << 40,
-    );
-    hasher.finish()
+    let [src_low, src_high] = halves(key.src);
+    let [dst_low, dst_high] = halves(key.dst);
+    let rest = u64::from(key.src_port)
+        | u64::from(key.dst_port) << 16
+        | u64::from(key.protocol) << 32
+        | u64::from(key.family as u8) << 40;
+    let src = folded_multiply(src_low ^ SEEDS[0], src_high ^ SEEDS[1]);
+    let dst = folded_multiply(dst_low ^ SEEDS[2], dst_high ^ SEEDS[3]);
+    let rest = folded_multiply(rest ^ SEEDS[4], SEEDS[5]);
+    folded_multiply(src ^ dst.rotate_left(21) ^ rest.rotate_left(42), SEEDS[6])
+}
+
+/// An address's bytes as two 64-bit words.
+#[inline(always)]
+fn halves(address: [u8; 16]) -> [u64; 2] {
+    let word = u128::from_ne_bytes(address);
+    [word as u64, (word >> 64) as u64]
+}
+
+/// The full 128-bit product of `a` and `b`, its halves xored: every bit of
+/// either input reaches most bits of the result.
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    product as u64 ^ (product >> 64) as u64
 }
 
 impl FlowMap {
