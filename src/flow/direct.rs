@@ -16,8 +16,8 @@ use super::{
     FlowKey, FlowMap, FlowRecord, FlowStats, KeyField, KeySchema, OverflowCounter, hash_key,
 };
 
-/// Packets whose slots are prefetched before the first of them is counted.
-const PREFETCH_GROUP: usize = 16;
+/// How many packets ahead of the one being counted a slot is prefetched.
+const PREFETCH_DISTANCE: usize = 32;
 
 /// One value's packets, bytes, first and last seen (indexed by the
 /// constants below): plain integers, so the table can be allocated zeroed.
@@ -163,17 +163,18 @@ impl Aggregator for DirectAggregator {
     /// waits for memory once per group instead of once per packet.
     fn count(&mut self, batch: &[super::PacketRecord]) {
         let field = self.field;
-        for group in batch.chunks(PREFETCH_GROUP) {
-            for packet in group {
-                prefetch(&self.slots[field.value(&packet.key)]);
+        for packet in batch.iter().take(PREFETCH_DISTANCE) {
+            prefetch(&self.slots[field.value(&packet.key)]);
+        }
+        for (at, packet) in batch.iter().enumerate() {
+            if let Some(ahead) = batch.get(at + PREFETCH_DISTANCE) {
+                prefetch(&self.slots[field.value(&ahead.key)]);
             }
-            for packet in group {
-                self.count_one(
-                    field.value(&packet.key),
-                    packet.timestamp_ns,
-                    packet.wire_len,
-                );
-            }
+            self.count_one(
+                field.value(&packet.key),
+                packet.timestamp_ns,
+                packet.wire_len,
+            );
         }
     }
 
