@@ -53,16 +53,19 @@ impl Windowing {
             closes: None,
             out_of_order: false,
         };
-        let window = self.window_of(timestamp_ns);
         match self.open {
-            None => self.open = Some(window),
-            // By start, not end: the last window's end saturates at u64::MAX.
-            Some(open) if window.start_ns > open.start_ns => {
-                placed.closes = Some(open);
-                self.open = Some(window);
-            }
+            None => self.open = Some(self.window_of(timestamp_ns)),
             Some(open) if timestamp_ns < open.start_ns => placed.out_of_order = true,
-            Some(_) => {}
+            // The common case, decided without a division.
+            Some(open) if timestamp_ns < open.end_ns => {}
+            Some(open) => {
+                let window = self.window_of(timestamp_ns);
+                // By start, not end: the last window's end saturates at u64::MAX.
+                if window.start_ns > open.start_ns {
+                    placed.closes = Some(open);
+                    self.open = Some(window);
+                }
+            }
         }
         placed
     }
