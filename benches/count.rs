@@ -5,6 +5,7 @@
 //! is missing (the e2e bench's capture: 2,000,000 packets, about 50,000
 //! skewed 5-tuples), then, in each round:
 //!
+//! * reads the file's records without parsing them (the framing alone);
 //! * reads the file and parses every frame to its key, as the reader thread
 //!   does (framing, parsing, no hand-off);
 //! * counts the parsed packets, in batches of 1,024 as the reader sends
@@ -48,10 +49,14 @@ fn main() {
         .unwrap_or(7);
     let specs = Config::bundled().aggregator.task_specs(None);
 
+    let mut frame_ns = Vec::new();
     let mut read_ns = Vec::new();
     let mut task_ns = vec![Vec::new(); specs.len()];
     let mut packets = Vec::new();
     for _ in 0..runs {
+        let started = Instant::now();
+        let records = read_only(&capture);
+        frame_ns.push(per_packet(started, records));
         let started = Instant::now();
         packets = read_and_parse(&capture);
         read_ns.push(per_packet(started, packets.len()));
@@ -70,12 +75,24 @@ fn main() {
         packets.len(),
         capture.display()
     );
+    print_row("read records only", &mut frame_ns);
     print_row("read and parse (reader thread)", &mut read_ns);
     let mut counting = 0.0;
     for (spec, times) in specs.iter().zip(&mut task_ns) {
         counting += print_row(&format!("count {}", spec.name), times);
     }
     println!("{:<34} {counting:>7.1}", "count, all tasks (one shard)");
+}
+
+/// Reads every record of `path`; returns how many there were.
+fn read_only(path: &Path) -> usize {
+    let mut file = CaptureFile::open(path).expect("bench capture opens");
+    let mut bytes = 0u64;
+    while let Some(raw) = file.next_packet().expect("bench capture reads") {
+        bytes += u64::from(raw.wire_len);
+    }
+    black_box(bytes);
+    file.packets_read() as usize
 }
 
 /// Every packet of `path`, keyed as the reader keys it; skips are dropped.
