@@ -355,13 +355,15 @@ impl CaptureFile {
         loop {
             let rest = self.reader.data().get(self.cursor..).unwrap_or_default();
             let step = match frame(rest) {
-                Ok((after, record)) => to_found(&record).map(|mut found| {
+                Ok((after, record)) => {
+                    let size = rest.len() - after.len();
+                    let mut found = to_found(&record).map_err(|fault| self.fail(fault))?;
                     found.data = found.data.start + self.cursor..found.data.end + self.cursor;
-                    Step::Packet {
-                        size: rest.len() - after.len(),
-                        found,
-                    }
-                }),
+                    self.pending = size;
+                    self.packets += 1;
+                    self.last_timestamp_ns = found.timestamp_ns;
+                    return Ok(Some(found));
+                }
                 Err(nom::Err::Incomplete(_)) => {
                     self.consume_to_cursor();
                     if !self.reader.reader_exhausted() {
@@ -374,15 +376,8 @@ impl CaptureFile {
                 }
                 Err(nom::Err::Error(err) | nom::Err::Failure(err)) => classify_error(&err),
             };
-            match self.settle(step)? {
-                Some(Step::Packet { size, found }) => {
-                    self.pending = size;
-                    self.packets += 1;
-                    self.last_timestamp_ns = found.timestamp_ns;
-                    return Ok(Some(found));
-                }
-                Some(Step::End) => return Ok(None),
-                Some(Step::Skip(_) | Step::Refill) | None => {}
+            if let Some(Step::End) = self.settle(step)? {
+                return Ok(None);
             }
         }
     }

@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -151,14 +152,57 @@ pub fn temp_part_name(run: RunId, pid: u32) -> String {
     format!(".tmp-{}-{pid}", run.part_name())
 }
 
+/// Writes every task's directory into the part being built, on up to one
+/// thread per CPU: each task's files are its own, and the part becomes
+/// visible only once all are synced. The first failure in task order is
+/// returned.
 fn write_tasks(temp: &Path, window: &ClosedWindow, name: &str) -> Result<(), OutputError> {
+    let to_write: Vec<&TaskWindow> = window
+        .tasks
+        .iter()
+        .filter(|task| task.has_packets() || window.mode == RunMode::Live)
+        .collect();
+    let written = on_threads(&to_write, |task| write_task(temp, window, task));
     for task in &window.tasks {
-        if task.has_packets() || window.mode == RunMode::Live {
-            write_task(temp, window, task)?;
-        }
         warn_overflow(name, task);
     }
-    Ok(())
+    written.into_iter().collect()
+}
+
+/// `work` on every item, on up to one scoped thread per CPU (the calling
+/// thread alone for one item); the results in the items' order.
+fn on_threads<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let threads = cpus.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else {
+                            return done;
+                        };
+                        done.push((index, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Refuses task names that cannot name a directory, or that repeat.
