@@ -141,7 +141,8 @@ impl LiveCapture {
     /// many it handed over. 0 means the ring was empty: the next call first
     /// waits up to `wait` for a block. `limit` bounds the packets handed over
     /// per call, so the caller regains control after at most that many even
-    /// when the ring never empties; 0 hands over nothing.
+    /// when the ring never empties; 0 hands over nothing (and is taken for
+    /// an empty ring). Errors name the interface and the packets read.
     pub fn dispatch(
         &mut self,
         limit: usize,
