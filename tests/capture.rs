@@ -545,6 +545,54 @@ fn count_ends_a_capture_with_its_last_partial_batch_written() {
 }
 
 #[test]
+fn count_is_exact_when_the_ring_holds_more_packets_than_one_read_over_several_windows() {
+    // 60,000 frames in chunks of 1,000, 30 ms apart (at least 1.8 s), into
+    // the default 32 MiB ring: the reader is handed many blocks' worth at a
+    // time, and 1 s windows are cut between packets of one read.
+    let Some(veth) = VethPair::create("nsc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let wanted: u64 = 50_001;
+    let wanted_arg = wanted.to_string();
+    let args = [
+        "--filter",
+        "udp port 7777",
+        "--snapshot-interval",
+        "1s",
+        "--count",
+        &wanted_arg,
+    ];
+    let started = Instant::now();
+    let Some(capture) = start_capture_on(&veth.local, &out, &args) else {
+        return;
+    };
+    let sent = veth.flood((0..60_000).map(|index| {
+        if index % 1_000 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        udp_frame_from(index % 500, 16)
+    }));
+    let (summary, log, _) = capture.finish(started);
+    assert_eq!(summary["interrupted"], false, "{summary}");
+    assert_eq!(summary["packets_read"], wanted, "{sent} sent: {summary}");
+    assert_eq!(assert_all_read_is_written(&summary, &out, &log), wanted);
+    let windows_with_packets = window_summaries(&out, "per_protocol")
+        .iter()
+        .filter(|window| {
+            window["total_packets"]
+                .as_u64()
+                .is_some_and(|packets| packets > 0)
+        })
+        .count();
+    assert!(
+        windows_with_packets >= 2,
+        "{windows_with_packets} windows: {summary}"
+    );
+}
+
+#[test]
 fn duration_ends_a_busy_capture_with_its_last_partial_batch_written() {
     // Traffic keeps arriving until after the stop, so the reader is never
     // idle for 100 ms and holds unsent packets when the run time is up.

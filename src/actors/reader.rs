@@ -43,6 +43,10 @@ use super::messages::{
 /// Longest a live read waits for a packet before the reader checks the
 /// stop flag and the wall clock again.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Live: most packets one read of the ring hands over (a 256 KiB ring block
+/// holds a few thousand small packets), so a busy interface never keeps the
+/// reader from its stop flag and the wall clock for more than a few ms.
+const PACKETS_PER_DISPATCH: u64 = 4096;
 /// Live: how long after its end a window is closed by the clock, so packets
 /// the kernel stamped just before the end are still read into it.
 const CLOSE_GRACE_NS: u64 = 200_000_000;
@@ -307,39 +311,67 @@ impl ReaderActor {
 
     /// Captures until a stop request, `count` packets, or a read error.
     /// Windows start at the wall clock and close when their end has passed,
-    /// even when no packet arrives.
+    /// even when no packet arrives. Packets come a ring's worth per call,
+    /// at most `PACKETS_PER_DISPATCH`; the stop flag, the count and the
+    /// clock are checked between calls.
     fn read_live(&mut self, capture: LiveCapture, count: Option<u64>) {
         let mut live = LiveState::new(capture);
         self.stream.windows.open_at(crate::wall_clock_ns());
         log::info!("capturing on {}", live.capture.interface());
         self.stream
             .begin_input(live.capture.interface().to_string());
-        while !self.should_stop()
-            && count.is_none_or(|limit| self.stream.report.packets_read < limit)
-        {
-            let keyed = match live.capture.next_packet(IDLE_WAIT) {
-                Ok(Some(raw)) => self.stream.key_packet(&raw),
-                Ok(None) => {
+        let mut after_cut = Vec::new();
+        while !self.should_stop() {
+            let limit = match count {
+                Some(limit) => limit.saturating_sub(self.stream.report.packets_read),
+                None => PACKETS_PER_DISPATCH,
+            };
+            if limit == 0 {
+                break;
+            }
+            let limit = usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .min(PACKETS_PER_DISPATCH as usize);
+            let read = live.capture.dispatch(limit, IDLE_WAIT, |raw| {
+                self.take_live_packet(&raw, &mut after_cut);
+            });
+            // The capture is free again: cuts can read its counters.
+            for keyed in after_cut.drain(..) {
+                self.push(keyed, Some(&mut live));
+            }
+            match read {
+                Ok(0) => {
                     // Idle: hand over what is batched so counts do not wait for a full batch.
                     self.send_batch();
                     self.publish_totals();
                     self.close_elapsed_windows(&mut live);
-                    continue;
                 }
+                Ok(_) => self.close_elapsed_windows(&mut live),
                 Err(error) => {
                     log::error!("{error}");
                     self.stream.report.capture_error = Some(error.to_string());
                     break;
                 }
-            };
-            if let Some(keyed) = keyed
-                && self.push(keyed, Some(&mut live))
-            {
-                self.close_elapsed_windows(&mut live);
             }
         }
         self.finish_stream(Some(&mut live));
         self.stream.report.capture_stats = live.capture.stats().ok();
+    }
+
+    /// Live, inside a dispatch: keys one packet and batches it, unless it or
+    /// an earlier packet of this dispatch cuts a window. A cut needs
+    /// libpcap's counters, which cannot be read while the capture is
+    /// dispatching, so from the first cut on the packets wait in `after_cut`
+    /// (in order) until the dispatch returns.
+    fn take_live_packet(&mut self, raw: &RawPacket<'_>, after_cut: &mut Vec<KeyedPacket>) {
+        let Some(keyed) = self.stream.key_packet(raw) else {
+            return;
+        };
+        if keyed.closes.is_none() && after_cut.is_empty() {
+            self.batch_record(keyed.record);
+        } else {
+            after_cut.push(keyed);
+        }
     }
 
     /// Whether to stop reading: a stop request, or a shard that stopped answering.
@@ -357,7 +389,12 @@ impl ReaderActor {
             self.send_batch();
             self.send_close(closed, live);
         }
-        self.stream.batch.push(keyed.record);
+        self.batch_record(keyed.record)
+    }
+
+    /// Batches one record; returns true when the batch was full and has been sent.
+    fn batch_record(&mut self, record: PacketRecord) -> bool {
+        self.stream.batch.push(record);
         if self.stream.batch.len() >= self.settings.batch_size {
             self.send_batch();
             return true;

@@ -3,9 +3,11 @@
 //! Owns opening the interface (snap length, promiscuous mode, kernel buffer,
 //! BPF filter, nanosecond timestamps, a 50 ms ring block timeout), reading packets without ever blocking
 //! longer than the caller allows, the kernel's drop counters, and listing
-//! interfaces. The handle is non-blocking and waited on with `poll(2)`, so
-//! the reader regains control at least every `wait` even on an idle
-//! interface: it can close windows on time and stop within a second.
+//! interfaces. Packets are handed over a ring's worth at a time
+//! (`pcap_dispatch`), not one call per packet. The handle is non-blocking
+//! and waited on with `poll(2)`, so the reader regains control at least
+//! every `wait` even on an idle interface, and after each bounded dispatch
+//! on a busy one: it can close windows on time and stop within a second.
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -134,41 +136,60 @@ impl LiveCapture {
         &self.interface
     }
 
-    /// The next packet, or `None` when none arrived within `wait`.
-    pub fn next_packet(&mut self, wait: Duration) -> Result<Option<RawPacket<'_>>, LiveError> {
+    /// Hands every packet the ring holds, at most `limit` of them, to
+    /// `each` in capture order, with one `pcap_dispatch` call; returns how
+    /// many it handed over. 0 means the ring was empty: the next call first
+    /// waits up to `wait` for a block. `limit` bounds the packets handed over
+    /// per call, so the caller regains control after at most that many even
+    /// when the ring never empties; 0 hands over nothing (and is taken for
+    /// an empty ring). Errors name the interface and the packets read.
+    pub fn dispatch(
+        &mut self,
+        limit: usize,
+        wait: Duration,
+        mut each: impl FnMut(RawPacket<'_>),
+    ) -> Result<usize, LiveError> {
         if self.drained {
             if !self.wait_readable(wait)? {
-                return Ok(None);
+                return Ok(0);
             }
             self.drained = false;
         }
-        match self.capture.next_packet() {
-            Ok(packet) => {
-                self.packets_read += 1;
-                // With nanosecond precision libpcap puts nanoseconds in tv_usec.
-                let ts = packet.header.ts;
-                let timestamp_ns = Timestamp::from_nanos(
-                    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_usec),
+        // pcap refuses (panics on) counts beyond a C int.
+        let limit = limit.min(usize::try_from(libc::c_int::MAX).unwrap_or(usize::MAX));
+        let LiveCapture {
+            capture,
+            interface,
+            link_type,
+            packets_read,
+            bad_timestamp_reported,
+            ..
+        } = self;
+        let handed = capture.dispatch(Some(limit), |packet| {
+            *packets_read += 1;
+            // With nanosecond precision libpcap puts nanoseconds in tv_usec.
+            let ts = packet.header.ts;
+            let timestamp_ns =
+                Timestamp::from_nanos(i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_usec));
+            if timestamp_ns.is_clamped() && !*bad_timestamp_reported {
+                log::warn!(
+                    "{interface}: packet #{packets_read}: timestamp is before 1970 or after 2554; counted in the first or last representable window and as bad_timestamp (later such packets are only counted)"
                 );
-                if timestamp_ns.is_clamped() && !self.bad_timestamp_reported {
-                    log::warn!(
-                        "{}: packet #{}: timestamp is before 1970 or after 2554; counted in the first or last representable window and as bad_timestamp (later such packets are only counted)",
-                        self.interface,
-                        self.packets_read
-                    );
-                    self.bad_timestamp_reported = true;
-                }
-                Ok(Some(RawPacket {
-                    link_type: self.link_type,
-                    timestamp_ns,
-                    wire_len: packet.header.len,
-                    data: packet.data,
-                }))
+                *bad_timestamp_reported = true;
             }
-            Err(pcap::Error::TimeoutExpired) => {
+            each(RawPacket {
+                link_type: *link_type,
+                timestamp_ns,
+                wire_len: packet.header.len,
+                data: packet.data,
+            });
+        });
+        match handed {
+            Ok(0) => {
                 self.drained = true;
-                Ok(None)
+                Ok(0)
             }
+            Ok(handed) => Ok(handed),
             Err(error) => Err(LiveError::Read {
                 interface: self.interface.clone(),
                 packets: self.packets_read,
