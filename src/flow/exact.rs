@@ -103,15 +103,23 @@ impl ExactAggregator {
     }
 
     /// Prefetches the records of a group whose slots are on their way, then
-    /// counts the group.
+    /// counts the group: a packet whose prefetched record is its key's is
+    /// counted there without probing the index again.
     #[inline]
     fn count_group(&mut self, owned: &[Owned]) {
-        for packet in owned {
-            self.map.prefetch_record(packet.hash);
+        let mut candidates = [None; PREFETCH_GROUP];
+        for (packet, candidate) in owned.iter().zip(&mut candidates) {
+            *candidate = self.map.prefetch_record(packet.hash);
         }
-        for packet in owned {
+        for (packet, candidate) in owned.iter().zip(candidates) {
             self.totals.packets += 1;
             self.totals.bytes += u64::from(packet.wire_len);
+            if self
+                .map
+                .add_at(candidate, &packet.key, packet.timestamp, packet.wire_len)
+            {
+                continue;
+            }
             if !self.map.add_bounded(
                 packet.hash,
                 packet.key,

@@ -214,13 +214,38 @@ impl FlowMap {
 
     /// Starts loading the record that `hash` probably belongs to into the
     /// cache, reading its index slot (prefetched by
-    /// [`FlowMap::prefetch_slot`]) to find it. Changes nothing; a no-op
-    /// where prefetching is unsupported.
+    /// [`FlowMap::prefetch_slot`]) to find it, and returns that record's
+    /// number for [`FlowMap::add_at`]. Changes nothing; loads nothing where
+    /// prefetching is unsupported.
     #[inline]
-    pub fn prefetch_record(&self, hash: u64) {
-        if let Some(number) = self.index.candidate(hash) {
-            prefetch(record_at(&self.chunks, number));
+    pub fn prefetch_record(&self, hash: u64) -> Option<u32> {
+        let number = self.index.candidate(hash)?;
+        prefetch(record_at(&self.chunks, number));
+        Some(number)
+    }
+
+    /// Counts one packet in record `number` (from [`FlowMap::prefetch_record`])
+    /// if that record is `key`'s; false, changing nothing, if it is not.
+    /// Records never move and keys are never removed, so a number found
+    /// before other keys were added still names the same record.
+    #[inline]
+    pub fn add_at(
+        &mut self,
+        number: Option<u32>,
+        key: &FlowKey,
+        timestamp: u64,
+        wire_len: u32,
+    ) -> bool {
+        let Some(record) =
+            number.and_then(|number| record_at_mut_checked(&mut self.chunks, number))
+        else {
+            return false;
+        };
+        if record.key != *key {
+            return false;
         }
+        record.stats.add(timestamp, wire_len);
+        true
     }
 
     /// Folds a whole record in (used when merging parts); `None`, with the
@@ -445,6 +470,14 @@ fn record_at(chunks: &[Vec<FlowRecord>], number: u32) -> &FlowRecord {
     &chunks[(number >> CHUNK_SHIFT) as usize][number as usize & (CHUNK_LEN - 1)]
 }
 
+/// The record `number`, or `None` if the map holds no such record.
+#[inline]
+fn record_at_mut_checked(chunks: &mut [Vec<FlowRecord>], number: u32) -> Option<&mut FlowRecord> {
+    chunks
+        .get_mut((number >> CHUNK_SHIFT) as usize)?
+        .get_mut(number as usize & (CHUNK_LEN - 1))
+}
+
 #[inline]
 fn record_at_mut(chunks: &mut [Vec<FlowRecord>], number: u32) -> &mut FlowRecord {
     &mut chunks[(number >> CHUNK_SHIFT) as usize][number as usize & (CHUNK_LEN - 1)]
@@ -503,6 +536,31 @@ mod tests {
             2,
             17,
         )
+    }
+
+    #[test]
+    fn a_prefetched_record_counts_a_packet_only_when_it_is_the_packets_key() {
+        let mut map = FlowMap::new();
+        // Two keys given one hash: the prefetched candidate is the first's.
+        let shared_hash = 42;
+        map.add(shared_hash, key(1), 10, 100);
+        let candidate = map.prefetch_record(shared_hash);
+        assert_eq!(candidate, Some(0));
+        assert!(!map.add_at(candidate, &key(2), 20, 50));
+        assert!(map.add_at(candidate, &key(1), 30, 60));
+        assert!(!map.add_at(None, &key(1), 40, 1));
+        assert!(!map.add_at(Some(7), &key(1), 40, 1));
+        assert_eq!(map.len(), 1);
+        let stats = map.records().next().expect("key 1 counted").stats;
+        assert_eq!(
+            stats,
+            FlowStats {
+                packets: 2,
+                bytes: 160,
+                first_seen: 10,
+                last_seen: 30
+            }
+        );
     }
 
     #[test]
