@@ -10,8 +10,9 @@
 //!
 //! Legacy pcap records skip pcap-parser's block iterator: its frame parser
 //! runs straight on the read buffer behind a cursor, and the buffer is
-//! consumed in bulk at each refill. A per-record `next` and `consume` cost
-//! more than everything else the reader does with a packet.
+//! consumed in bulk at each refill: the iterator's per-record `next` and
+//! `consume` (which shifts half the buffer whenever it passes the middle)
+//! took about two thirds of the reader thread's time.
 
 use std::io::{self, Read};
 use std::ops::Range;
