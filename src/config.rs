@@ -337,7 +337,8 @@ impl TryFrom<RawWriter> for WriterConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorConfig {
     /// Number of shard-aggregator actors, 1..=1024; they run on one thread
-    /// each, up to the number of CPUs, and share those threads beyond it.
+    /// each, up to the number of CPUs less one (the reader's, at least one
+    /// thread), and share those threads beyond it.
     /// Default: the number of CPUs minus one (the reader has a thread of its
     /// own), at least 1.
     pub num_workers: usize,

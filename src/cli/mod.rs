@@ -133,7 +133,8 @@ pub struct PipelineArgs {
     /// given; see docs/clickhouse.md). The password is never logged.
     #[arg(long, value_name = "URL")]
     pub clickhouse: Option<crate::config::ClickHouseUrl>,
-    /// Number of shard actors, on a thread each up to the number of CPUs.
+    /// Number of shard actors, on a thread each up to the number of CPUs
+    /// less one (the reader's).
     /// Overrides aggregator.num_workers.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
