@@ -103,7 +103,7 @@ impl DirectAggregator {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn count_one(&mut self, value: usize, timestamp: u64, wire_len: u32) {
         self.totals.packets += 1;
         self.totals.bytes += u64::from(wire_len);
