@@ -23,6 +23,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "../tests/support/measure.rs"]
+pub mod measure;
 #[path = "support/skewed_capture.rs"]
 mod skewed_capture;
 
@@ -43,10 +45,7 @@ fn main() {
     if !capture.exists() {
         skewed_capture::write_capture(&capture, PACKETS, skewed_capture::zipf_flow);
     }
-    let runs: usize = std::env::var("NETSPECTRA_BENCH_RUNS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(7);
+    let runs = measure::runs_from_env(7);
     let specs = Config::bundled().aggregator.task_specs(None);
 
     let mut frame_ns = Vec::new();

@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -901,8 +900,7 @@ impl TaskConfig {
 /// shard outran two by about 1.3x (each shard sees every batch, so a second
 /// one adds hashing without adding a core).
 fn default_workers() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    (cpus - 1).clamp(1, MAX_WORKERS as usize)
+    crate::cpus_beside_reader().min(MAX_WORKERS as usize)
 }
 
 fn default_tasks() -> Vec<TaskConfig> {

@@ -39,3 +39,14 @@ pub fn wall_clock_ns() -> u64 {
             u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         })
 }
+
+/// CPUs this process may use (1 when the system cannot tell).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// CPUs left for shard threads beside the reader's: one less than
+/// [`available_cpus`], at least one.
+pub fn cpus_beside_reader() -> usize {
+    available_cpus().saturating_sub(1).max(1)
+}

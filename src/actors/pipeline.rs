@@ -220,8 +220,7 @@ impl OpenWindowSource for ShardCopies {
 /// thread, and the six default tasks on 2 shard threads beside the reader
 /// took 1.13x the wall time of 1. Shard `i` runs on thread `i % threads`.
 fn shard_threads(shards: usize) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    shards.min(cpus.saturating_sub(1)).max(1)
+    shards.min(crate::cpus_beside_reader()).max(1)
 }
 
 /// Per task: the number of shares the plan split it into.

@@ -172,8 +172,7 @@ fn write_tasks(temp: &Path, window: &ClosedWindow, name: &str) -> Result<(), Out
 /// `work` on every item, on up to one scoped thread per CPU (the calling
 /// thread alone for one item); the results in the items' order.
 fn on_threads<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let threads = cpus.min(items.len());
+    let threads = crate::available_cpus().min(items.len());
     if threads <= 1 {
         return items.iter().map(work).collect();
     }
