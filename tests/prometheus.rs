@@ -47,7 +47,10 @@ fn installed(program: &str) -> bool {
 }
 
 /// Starts Prometheus on a free loopback port, scraping `target` every
-/// 500 ms, with its data under `dir`; waits until it is ready.
+/// 500 ms, with its data under `dir`; waits until it is ready. The port is
+/// released before Prometheus binds it, so another process may take it in
+/// between: a Prometheus that exits before it is ready is started again on
+/// a fresh port, up to five times.
 fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -57,33 +60,47 @@ fn start_prometheus(dir: &Path, target: &str) -> Prometheus {
         ),
     )
     .expect("scrape config written");
-    let address = format!("127.0.0.1:{}", free_port());
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address={address}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
-    let prometheus = Prometheus {
-        child,
-        base: format!("http://{address}"),
-    };
+    for _ in 0..5 {
+        let address = format!("127.0.0.1:{}", free_port());
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        let mut prometheus = Prometheus {
+            child,
+            base: format!("http://{address}"),
+        };
+        if wait_ready(&mut prometheus, &address) {
+            return prometheus;
+        }
+        eprintln!("prometheus exited before it was ready on {address}; trying a fresh port");
+    }
+    panic!("prometheus exited before it was ready on five fresh ports");
+}
+
+/// True once `prometheus` answers ready on `address`; false if it exits first.
+fn wait_ready(prometheus: &mut Prometheus, address: &str) -> bool {
     let started = Instant::now();
-    while std::net::TcpStream::connect(&address).is_err()
+    while std::net::TcpStream::connect(address).is_err()
         || get(&format!("{}/-/ready", prometheus.base), None).0 != 200
     {
+        if prometheus.child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "prometheus not ready in 30 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    prometheus
+    true
 }
 
 /// The value Prometheus has stored for `query`, once it has one equal to `want`

@@ -25,6 +25,9 @@ pub const CLUSTER: &str = "netspectra";
 /// How long a fresh or restarted server may take to answer `/ping`.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How many sets of fresh ports a start tries before it gives up.
+const START_ATTEMPTS: usize = 5;
+
 /// A running server and everything it owns on disk.
 pub struct ClickHouseServer {
     binary: PathBuf,
@@ -54,6 +57,24 @@ impl ClickHouseServer {
             );
             return None;
         };
+        for attempt in 1..=START_ATTEMPTS {
+            match Self::try_start_cluster(&binary, shards) {
+                Ok(servers) => return Some(servers),
+                Err(NotReady::PortTaken(log)) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "a port was taken before clickhouse-server bound it; trying fresh ports:\n{log}"
+                    );
+                }
+                Err(failure) => panic!("{failure}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One attempt at [`start_cluster`](Self::start_cluster) on fresh ports.
+    /// The ports are free when chosen but released before the servers bind
+    /// them, so another process may take one in between.
+    fn try_start_cluster(binary: &Path, shards: usize) -> Result<Vec<ClickHouseServer>, NotReady> {
         let ports: Vec<Ports> = (0..shards).map(|_| Ports::free()).collect();
         let remote_servers = remote_servers(&ports);
         let agent = ureq::Agent::config_builder()
@@ -67,7 +88,7 @@ impl ClickHouseServer {
                 let dir = tempfile::tempdir().expect("temporary directory for the server");
                 let config = write_config(dir.path(), &ports, &remote_servers);
                 ClickHouseServer {
-                    binary: binary.clone(),
+                    binary: binary.to_path_buf(),
                     config,
                     dir,
                     child: None,
@@ -80,10 +101,10 @@ impl ClickHouseServer {
         for server in &mut servers {
             server.spawn();
         }
-        for server in &servers {
-            server.wait_ready();
+        for server in &mut servers {
+            server.wait_ready()?;
         }
-        Some(servers)
+        Ok(servers)
     }
 
     /// `http://127.0.0.1:<http port>`.
@@ -134,7 +155,9 @@ impl ClickHouseServer {
 
     fn launch(&mut self) {
         self.spawn();
-        self.wait_ready();
+        if let Err(failure) = self.wait_ready() {
+            panic!("{failure}");
+        }
     }
 
     fn spawn(&mut self) {
@@ -150,7 +173,8 @@ impl ClickHouseServer {
         self.child = Some(child);
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the server answers `/ping`; fails at once if it exits.
+    fn wait_ready(&mut self) -> Result<(), NotReady> {
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
             let ping = self
@@ -160,13 +184,50 @@ impl ClickHouseServer {
                 .ok()
                 .and_then(|mut answer| answer.body_mut().read_to_string().ok());
             if ping.is_some_and(|text| text.starts_with("Ok.")) {
-                return;
+                return Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                let log = self.error_log();
+                return Err(if log.contains("Address already in use") {
+                    NotReady::PortTaken(log)
+                } else {
+                    NotReady::Exited(format!("{status}:\n{log}"))
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let log =
-            std::fs::read_to_string(self.dir.path().join("log/server.err.log")).unwrap_or_default();
-        panic!("clickhouse-server did not answer /ping within {READY_TIMEOUT:?}:\n{log}");
+        Err(NotReady::Silent(self.error_log()))
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log/server.err.log")).unwrap_or_default()
+    }
+}
+
+/// Why a server did not come up.
+enum NotReady {
+    /// It exited because another process had bound one of its ports.
+    PortTaken(String),
+    /// It exited for another reason: the status and its error log.
+    Exited(String),
+    /// It ran but did not answer `/ping` in time: its error log.
+    Silent(String),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::PortTaken(log) => write!(f, "clickhouse-server found a port taken:\n{log}"),
+            NotReady::Exited(why) => write!(f, "clickhouse-server exited with {why}"),
+            NotReady::Silent(log) => write!(
+                f,
+                "clickhouse-server did not answer /ping within {READY_TIMEOUT:?}:\n{log}"
+            ),
+        }
     }
 }
 
