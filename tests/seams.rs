@@ -16,7 +16,7 @@ use netspectra::capture::RunMode;
 use netspectra::config::Config;
 use netspectra::flow::{
     Aggregator, FlowRecord, KeyField, KeySchema, MergeError, Overflow, PacketRecord, Part,
-    PartTotals, Share, TaskKind, TaskSpec, WindowBounds, build_aggregator,
+    PartTotals, Share, TaskKind, TaskSpec, WindowBounds, build_aggregator, derivable,
 };
 use netspectra::metrics::{Metrics, MetricsLayout};
 use netspectra::output::run::RunId;
@@ -92,6 +92,12 @@ fn with_tally(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
     }
 }
 
+/// Roll-ups as usual, but the tally, an exact task to the planner, is
+/// counted by its own kind.
+fn derives_but_not_the_tally(base: &TaskSpec, task: &TaskSpec) -> bool {
+    ![base, task].iter().any(|spec| spec.name == TALLY) && derivable(base, task)
+}
+
 /// What the memory writer kept of one window: per task, totals and rows.
 #[derive(Debug)]
 struct Stored {
@@ -154,6 +160,7 @@ fn run_into_memory(capture: &std::path::Path, workers: usize) -> Vec<Stored> {
         },
         tasks,
         build_aggregator: with_tally,
+        derives: derives_but_not_the_tally,
         workers,
         reader: ReaderSettings {
             batch_size: 64,

@@ -13,14 +13,14 @@ use futures::future::{LocalBoxFuture, join_all};
 use indicatif::ProgressBar;
 
 use crate::api::{self, ApiSpec, OpenWindowCopy, OpenWindowSource, OpenWindows};
-use crate::flow::{Aggregator, Part, Share, TaskSpec, place_tasks};
+use crate::flow::{Aggregator, Part, Share, TaskSpec, build_rollup, place_tasks};
 use crate::metrics::Metrics;
 use crate::output::Writer;
 
 use super::messages::{CopyOpenWindow, RunInfo, StartReading, WriteProgress};
 use super::reader::{PacketSource, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, WriterLinks};
-use super::shard::ShardActor;
+use super::shard::{PlacedAggregator, ShardActor};
 use super::supervisor::{RunOutcome, SupervisorActor, SupervisorSettings};
 use super::writer::WriterActor;
 
@@ -33,6 +33,11 @@ pub struct PipelineSettings {
     /// Builds each share's aggregator: `flow::build_aggregator`, the
     /// registry of task kinds (tests pass kinds of their own).
     pub build_aggregator: fn(&TaskSpec, Share) -> Box<dyn Aggregator>,
+    /// Whether a task can be derived from another by a roll-up
+    /// (`flow::derivable`; `flow::never_derived` counts each on its own).
+    /// A derived task's counts come from its base's roll-up aggregator
+    /// (`flow::build_rollup`), not from `build_aggregator`.
+    pub derives: fn(&TaskSpec, &TaskSpec) -> bool,
     /// Number of shard actors; they share at most one thread per CPU.
     pub workers: usize,
     pub reader: ReaderSettings,
@@ -73,7 +78,7 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                 Arc::clone(&writer_metrics),
             )
         });
-        let plan = place_tasks(&settings.tasks, settings.workers);
+        let plan = place_tasks(&settings.tasks, settings.workers, settings.derives);
         let share_counts = share_counts(&settings.tasks, &plan);
         let scheduler = SchedulerActor::new(
             settings.tasks.clone(),
@@ -99,8 +104,22 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                     .iter()
                     .map(|placed| {
                         let spec = &settings.tasks[placed.task];
-                        let aggregator = (settings.build_aggregator)(spec, placed.share);
-                        (placed.task, placed.share.index, aggregator)
+                        let aggregator = if placed.derived.is_empty() {
+                            (settings.build_aggregator)(spec, placed.share)
+                        } else {
+                            let derived: Vec<TaskSpec> = placed
+                                .derived
+                                .iter()
+                                .map(|&task| settings.tasks[task].clone())
+                                .collect();
+                            build_rollup(spec, &derived)
+                        };
+                        PlacedAggregator {
+                            task: placed.task,
+                            share: placed.share.index,
+                            derived: placed.derived.clone(),
+                            aggregator,
+                        }
                     })
                     .collect();
                 let shard = ShardActor::new(
@@ -228,6 +247,9 @@ fn share_counts(tasks: &[TaskSpec], plan: &[Vec<crate::flow::Placement>]) -> Vec
     let mut counts = vec![0; tasks.len()];
     for placed in plan.iter().flatten() {
         counts[placed.task] = placed.share.count;
+        for &derived in &placed.derived {
+            counts[derived] = 1;
+        }
     }
     counts
 }

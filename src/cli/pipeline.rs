@@ -23,7 +23,7 @@ use crate::capture::{self, CaptureError, PacketFilter, RunMode};
 use crate::config::{
     ClickHouseConfig, Config, DEFAULT_CAPTURE_MAX_KEYS, ParquetCompression, WriterConfig,
 };
-use crate::flow::{PartTotals, TaskSpec, build_aggregator};
+use crate::flow::{PartTotals, TaskSpec, build_aggregator, derivable};
 use crate::metrics::{Metrics, MetricsLayout};
 use crate::output::manifest::{self, Admission, InputRecord, ManifestError, RunRecord};
 use crate::output::retention::Retention;
@@ -498,7 +498,7 @@ fn run(
     );
     let metrics = Arc::new(Metrics::new(&MetricsLayout {
         tasks: task_names.clone(),
-        shards: crate::flow::place_tasks(&tasks, workers).len(),
+        shards: crate::flow::place_tasks(&tasks, workers, derivable).len(),
         sinks: outputs,
         rules: rules.unwrap_or_default(),
     }));
@@ -520,6 +520,7 @@ fn run(
         run: RunInfo { mode, run: run_id },
         tasks,
         build_aggregator,
+        derives: derivable,
         workers,
         reader: ReaderSettings {
             batch_size: aggregator.batch_size,

@@ -165,6 +165,30 @@ pub trait Aggregator: Send {
     fn open_counts(&self) -> OpenCounts {
         OpenCounts::default()
     }
+
+    /// The tasks this aggregator counts beside its own, by deriving them
+    /// from its own counts (a roll-up, see [`crate::flow::RollupAggregator`]),
+    /// in the order it was given them; 0 for every other kind.
+    fn derived_tasks(&self) -> usize {
+        0
+    }
+
+    /// The parts of the derived tasks, cut where the last
+    /// [`take_part`](Aggregator::take_part) cut this aggregator's own: one
+    /// per derived task, in order, taken once right after that call.
+    fn take_derived_parts(&mut self) -> Vec<Box<dyn Part>> {
+        Vec::new()
+    }
+
+    /// [`peek_part`](Aggregator::peek_part) for derived task `index`.
+    fn peek_derived_part(&self, _index: usize) -> Option<Box<dyn Part>> {
+        None
+    }
+
+    /// [`open_counts`](Aggregator::open_counts) for derived task `index`.
+    fn derived_open_counts(&self, _index: usize) -> OpenCounts {
+        OpenCounts::default()
+    }
 }
 
 /// An aggregator's open window so far (see [`Aggregator::open_counts`]).

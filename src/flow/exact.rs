@@ -8,7 +8,8 @@
 use std::any::Any;
 
 use super::aggregator::{
-    Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
+    Aggregator, MergeError, OpenCounts, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
+    same_kind,
 };
 use super::placement::share_of_key;
 use super::{
@@ -44,6 +45,9 @@ pub struct ExactAggregator {
     map: FlowMap,
     overflow: OverflowCounter,
     totals: PartTotals,
+    /// Packets the key limit refused since the last [`ExactAggregator::take_refused`],
+    /// kept only for a roll-up (`None` otherwise).
+    refused: Option<Vec<PacketRecord>>,
 }
 
 impl ExactAggregator {
@@ -57,7 +61,31 @@ impl ExactAggregator {
             map: FlowMap::new(),
             overflow: OverflowCounter::default(),
             totals: PartTotals::default(),
+            refused: None,
         }
+    }
+
+    /// The same, keeping every packet the key limit refuses (keyed by this
+    /// task's key) for [`ExactAggregator::take_refused`]: a roll-up counts
+    /// them in the tasks it derives.
+    pub(super) fn keeping_refused(spec: &TaskSpec, share: Share) -> ExactAggregator {
+        ExactAggregator {
+            refused: Some(Vec::new()),
+            ..ExactAggregator::new(spec, share)
+        }
+    }
+
+    /// The packets refused since the last call, in the order they came.
+    pub(super) fn take_refused(&mut self) -> Vec<PacketRecord> {
+        self.refused
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The open window's counts.
+    pub(super) fn map(&self) -> &FlowMap {
+        &self.map
     }
 
     /// Counts the packets of `batch` whose key falls in this share, in
@@ -71,7 +99,7 @@ impl ExactAggregator {
     /// the schema's bits when they are known when compiling (then projecting
     /// and hashing skip the fields left out), or [`RUNTIME_FIELDS`].
     #[inline(always)]
-    fn count_batch<const MASKED: bool, const FIELDS: u8>(&mut self, batch: &[super::PacketRecord]) {
+    fn count_batch<const MASKED: bool, const FIELDS: u8>(&mut self, batch: &[PacketRecord]) {
         let mut owned = [Owned::default(); PREFETCH_GROUP];
         let mut count = 0;
         for packet in batch {
@@ -127,9 +155,24 @@ impl ExactAggregator {
                 packet.wire_len,
                 self.key_limit,
             ) {
-                self.overflow
-                    .add(packet.hash, packet.timestamp, packet.wire_len);
+                self.refuse(packet);
             }
+        }
+    }
+}
+
+impl ExactAggregator {
+    /// Counts a packet the key limit refused.
+    #[cold]
+    fn refuse(&mut self, packet: &Owned) {
+        self.overflow
+            .add(packet.hash, packet.timestamp, packet.wire_len);
+        if let Some(refused) = &mut self.refused {
+            refused.push(PacketRecord {
+                key: packet.key,
+                timestamp_ns: packet.timestamp,
+                wire_len: packet.wire_len,
+            });
         }
     }
 }
@@ -139,7 +182,7 @@ impl Aggregator for ExactAggregator {
     /// without prefixes pays nothing for them per packet.
     /// The commonest schemas (one address, the 5-tuple) have counting code
     /// of their own.
-    fn count(&mut self, batch: &[super::PacketRecord]) {
+    fn count(&mut self, batch: &[PacketRecord]) {
         if self.schema.has_prefix() {
             return self.count_batch::<true, RUNTIME_FIELDS>(batch);
         }

@@ -44,6 +44,15 @@ pub struct FlowStats {
 }
 
 impl FlowStats {
+    /// Counters of a key not yet seen: merging anything into them gives
+    /// that thing (the first seen is the latest time, the last the earliest).
+    pub const NONE: FlowStats = FlowStats {
+        packets: 0,
+        bytes: 0,
+        first_seen: u64::MAX,
+        last_seen: 0,
+    };
+
     /// Counters of a key seen once.
     pub fn first(timestamp: u64, wire_len: u32) -> FlowStats {
         FlowStats {
@@ -62,6 +71,16 @@ impl FlowStats {
         self.bytes += u64::from(wire_len);
         self.first_seen = self.first_seen.min(timestamp);
         self.last_seen = self.last_seen.max(timestamp);
+    }
+
+    /// Folds in the counters of more packets of the same key, as
+    /// [`FlowStats::add`] does one packet.
+    #[inline]
+    pub fn absorb(&mut self, other: &FlowStats) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
     }
 
     /// Folds another set of counters for the same key into this one;
@@ -202,6 +221,75 @@ impl FlowMap {
             .stats
             .add(timestamp, wire_len);
         true
+    }
+
+    /// Holds `key` from now on, with no packet counted yet
+    /// ([`FlowStats::NONE`]), unless it is already held or the map holds
+    /// `limit` keys; `hash` must be `hash_key(&key)`. Returns the key's
+    /// record number, `None` when it was refused. Keys enter in the order
+    /// of these calls, as with [`FlowMap::add_bounded`].
+    pub fn hold_bounded(&mut self, hash: u64, key: FlowKey, limit: usize) -> Option<u32> {
+        let chunks = &self.chunks;
+        if let Some(number) = self
+            .index
+            .find(hash, |number| record_at(chunks, number).key == key)
+        {
+            return Some(number);
+        }
+        if self.len() >= limit {
+            return None;
+        }
+        let number = push(
+            &mut self.chunks,
+            FlowRecord {
+                key,
+                stats: FlowStats::NONE,
+            },
+        );
+        self.index.insert(hash, number);
+        Some(number)
+    }
+
+    /// `number` (from [`FlowMap::prefetch_record`]) if it is `key`'s record.
+    #[inline]
+    pub fn number_at(&self, number: Option<u32>, key: &FlowKey) -> Option<u32> {
+        let number = number?;
+        let chunk = self.chunks.get((number >> CHUNK_SHIFT) as usize)?;
+        let record = chunk.get(number as usize & (CHUNK_LEN - 1))?;
+        (record.key == *key).then_some(number)
+    }
+
+    /// The counters in record `number`, to change; `None` if there is no such record.
+    #[inline]
+    pub fn stats_of(&mut self, number: u32) -> Option<&mut FlowStats> {
+        record_at_mut_checked(&mut self.chunks, number).map(|record| &mut record.stats)
+    }
+
+    /// Starts loading record `number` into the cache; loads nothing itself.
+    #[inline]
+    pub fn prefetch_number(&self, number: u32) {
+        if let Some(record) = self
+            .chunks
+            .get((number >> CHUNK_SHIFT) as usize)
+            .and_then(|chunk| chunk.get(number as usize & (CHUNK_LEN - 1)))
+        {
+            prefetch(record);
+        }
+    }
+
+    /// The records of the keys first counted after the first `skip`, in
+    /// the order they were first counted.
+    pub fn records_after(&self, skip: usize) -> impl Iterator<Item = &FlowRecord> {
+        let first_chunk = skip >> CHUNK_SHIFT;
+        let within = skip & (CHUNK_LEN - 1);
+        self.chunks
+            .iter()
+            .skip(first_chunk)
+            .enumerate()
+            .flat_map(move |(offset, chunk)| {
+                let start = if offset == 0 { within } else { 0 };
+                chunk.get(start..).unwrap_or_default()
+            })
     }
 
     /// Starts loading the index slot of `hash` into the cache; loads
@@ -354,7 +442,7 @@ const SKETCH_LEN: usize = 1 << SKETCH_BITS;
 /// The estimate is HyperLogLog over 8 KiB of registers, with linear
 /// counting for small numbers; the registers are allocated on the first
 /// refusal only, so a task that never overflows pays nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct OverflowCounter {
     stats: FlowStats,
     registers: Option<Box<[u8; SKETCH_LEN]>>,
@@ -364,10 +452,15 @@ impl OverflowCounter {
     /// Counts one refused packet; `hash` is the key's `hash_key`.
     #[inline]
     pub fn add(&mut self, hash: u64, timestamp: u64, wire_len: u32) {
+        self.add_stats(hash, &FlowStats::first(timestamp, wire_len));
+    }
+
+    /// Counts the refused packets of one key at once, as if added one by one.
+    pub fn add_stats(&mut self, hash: u64, stats: &FlowStats) {
         if self.stats.packets == 0 {
-            self.stats = FlowStats::first(timestamp, wire_len);
+            self.stats = *stats;
         } else {
-            self.stats.add(timestamp, wire_len);
+            self.stats.absorb(stats);
         }
         let registers = self
             .registers

@@ -14,6 +14,7 @@ mod key;
 mod map;
 mod placement;
 mod prefix;
+mod rollup;
 pub mod sketch;
 mod windowing;
 
@@ -28,8 +29,9 @@ pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
-pub use placement::{Placement, place_tasks, share_of_key};
+pub use placement::{Placement, never_derived, place_tasks, share_of_key};
 pub use prefix::AddressPrefix;
+pub use rollup::{RollupAggregator, derivable, plan_rollups};
 use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};
 pub use windowing::{Placed, WindowBounds, Windowing};
 
@@ -47,4 +49,10 @@ pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
         TaskKind::HeavyHitters(params) => Box::new(HeavyHitterAggregator::new(spec, params)),
         TaskKind::SuperSpread(params) => Box::new(SuperSpreadAggregator::new(spec, params)),
     }
+}
+
+/// Builds the aggregator of a whole exact task `base` that also counts
+/// `derived`, each [`derivable`] from it, by rolling up its records.
+pub fn build_rollup(base: &TaskSpec, derived: &[TaskSpec]) -> Box<dyn Aggregator> {
+    Box::new(RollupAggregator::new(base, derived))
 }

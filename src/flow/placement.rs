@@ -1,6 +1,12 @@
 //! Which shard counts which share of which task.
 //!
-//! With at least as many tasks as shards, every task goes whole to one
+//! Tasks derived from another by a roll-up ([`super::rollup`]) go with
+//! it: a base and its derived tasks are one unit, counted whole on one
+//! shard and never split (the derived tasks cost nothing per packet, so
+//! splitting the base would only add the routing work). Units are placed
+//! as tasks were before roll-ups:
+//!
+//! With at least as many units as shards, every unit goes whole to one
 //! shard (heaviest first, each to the least loaded shard), so no shard
 //! hashes a key it does not keep. With more shards than tasks, every shard
 //! gets one share of one task, and the heaviest tasks are split first: a
@@ -13,26 +19,54 @@
 //! share only on the key ([`share_of_key`]), so the same config gives the
 //! same files on every run.
 
+use super::rollup::plan_rollups;
 use super::{FlowKey, Share, TaskSpec};
 
 /// One share of one task, given to a shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     /// Index of the task in config order.
     pub task: usize,
     pub share: Share,
+    /// Tasks (in config order) derived from this one on the same shard;
+    /// empty unless the task is whole.
+    pub derived: Vec<usize>,
 }
+
+/// A task's cost per packet when it is derived: nothing is done per
+/// packet, only per new key of its base and per record on a cut.
+const DERIVED_WEIGHT: u64 = 100;
 
 /// The plan: for each shard, the shares it counts. No shard is empty, so
 /// there are fewer than `shards` when the tasks cannot be split that far
-/// (sketch tasks only). Every task's shares together cover its keys
-/// exactly once.
-pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
+/// (sketch tasks and roll-ups). Every task's shares together cover its
+/// keys exactly once; a derived task is covered by its base's placement.
+/// `derives` says which task can be derived from which
+/// ([`super::rollup::derivable`]; never, to count each task on its own).
+pub fn place_tasks(
+    tasks: &[TaskSpec],
+    shards: usize,
+    derives: fn(&TaskSpec, &TaskSpec) -> bool,
+) -> Vec<Vec<Placement>> {
     let shards = shards.max(1);
-    let weights: Vec<u64> = tasks.iter().map(weight).collect();
-    let mut heaviest_first: Vec<usize> = (0..tasks.len()).collect();
+    let derived_from = plan_rollups(tasks, derives);
+    let derived_of = |task: usize| -> Vec<usize> {
+        (0..tasks.len())
+            .filter(|&other| derived_from[other] == Some(task))
+            .collect()
+    };
+    let units: Vec<usize> = (0..tasks.len())
+        .filter(|&task| derived_from[task].is_none())
+        .collect();
+    let mut weights = vec![0; tasks.len()];
+    let mut splittable = vec![false; tasks.len()];
+    for &unit in &units {
+        let derived = derived_of(unit);
+        weights[unit] = weight(&tasks[unit]) + DERIVED_WEIGHT * derived.len() as u64;
+        splittable[unit] = tasks[unit].kind.splits() && derived.is_empty();
+    }
+    let mut heaviest_first = units.clone();
     heaviest_first.sort_by_key(|&task| std::cmp::Reverse(weights[task]));
-    let splittable: Vec<bool> = tasks.iter().map(|task| task.kind.splits()).collect();
     let share_counts = share_counts(&weights, &splittable, &heaviest_first, shards);
     let mut plan: Vec<Vec<Placement>> = vec![Vec::new(); shards];
     let mut load = vec![0u64; shards];
@@ -50,6 +84,11 @@ pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
                         .max_keys
                         .map(|max| share_of_limit(max, index, count)),
                 },
+                derived: if count == 1 {
+                    derived_of(task)
+                } else {
+                    Vec::new()
+                },
             });
         }
     }
@@ -58,6 +97,11 @@ pub fn place_tasks(tasks: &[TaskSpec], shards: usize) -> Vec<Vec<Placement>> {
         shard.sort_by_key(|placement| placement.task);
     }
     plan
+}
+
+/// For [`place_tasks`]: no task is derived from another.
+pub fn never_derived(_: &TaskSpec, _: &TaskSpec) -> bool {
+    false
 }
 
 /// The share among `count` that a (projected) key belongs to.
@@ -97,7 +141,7 @@ fn share_counts(
     shards: usize,
 ) -> Vec<usize> {
     let mut counts = vec![1usize; weights.len()];
-    for _ in weights.len()..shards {
+    for _ in heaviest_first.len()..shards {
         let candidates = heaviest_first.iter().filter(|&&task| splittable[task]);
         let Some(&task) = candidates.max_by_key(|&&task| {
             (
@@ -183,7 +227,7 @@ mod tests {
     fn every_task_is_covered_exactly_once_for_any_shard_count() {
         let tasks = default_tasks();
         for shards in [1, 2, 3, 4, 6, 7, 8, 16, 64] {
-            let plan = place_tasks(&tasks, shards);
+            let plan = place_tasks(&tasks, shards, never_derived);
             assert_eq!(plan.len(), shards);
             assert!(
                 plan.iter().all(|shard| !shard.is_empty()),
@@ -202,7 +246,7 @@ mod tests {
 
     #[test]
     fn with_no_more_shards_than_tasks_each_task_is_whole_on_one_shard() {
-        let plan = place_tasks(&default_tasks(), 2);
+        let plan = place_tasks(&default_tasks(), 2, never_derived);
         assert!(
             plan.iter()
                 .flatten()
@@ -224,7 +268,7 @@ mod tests {
                 task("t", &KeyField::ALL, Some(1)),
                 task("u", &[KeyField::SrcIp], Some(100)),
             ];
-            let plan = place_tasks(&tasks, shards);
+            let plan = place_tasks(&tasks, shards, never_derived);
             let limits: Vec<Option<u64>> = coverage(&plan, 2)
                 .into_iter()
                 .map(|(_, limit)| limit)
@@ -247,14 +291,14 @@ mod tests {
             task.name = format!("hh{index}");
             task.kind = TaskKind::HeavyHitters(params);
         }
-        let plan = place_tasks(&tasks, 4);
+        let plan = place_tasks(&tasks, 4, never_derived);
         assert_eq!(plan.len(), 2);
         assert!(
             plan.iter()
                 .all(|shard| shard.len() == 1 && shard[0].share.count == 1)
         );
         tasks.push(task("exact", &[KeyField::SrcIp], None));
-        let plan = place_tasks(&tasks, 4);
+        let plan = place_tasks(&tasks, 4, never_derived);
         assert_eq!(plan.len(), 4);
         assert_eq!(
             coverage(&plan, 3)[2].0.len(),
@@ -264,8 +308,43 @@ mod tests {
     }
 
     #[test]
+    fn derived_tasks_go_whole_with_their_base_which_is_never_split() {
+        let tasks = default_tasks();
+        for shards in [1, 2, 8] {
+            let plan = place_tasks(&tasks, shards, crate::flow::derivable);
+            assert_eq!(plan.len(), 1, "{shards} shards: one unit");
+            let five_tuple = &plan[0][0];
+            assert_eq!(
+                (five_tuple.task, five_tuple.share.count, &five_tuple.derived),
+                (5, 1, &vec![0, 1, 2, 3, 4]),
+                "{shards} shards"
+            );
+        }
+        let mut with_sketch = default_tasks();
+        with_sketch[0].kind = TaskKind::HeavyHitters(crate::flow::sketch::HeavyHitterParams {
+            width: 64,
+            depth: 2,
+            packet_threshold: 1,
+            byte_threshold: 1,
+            seed: 0,
+        });
+        let plan = place_tasks(&with_sketch, 2, crate::flow::derivable);
+        let units: Vec<(usize, Vec<usize>)> = plan
+            .iter()
+            .flatten()
+            .map(|placement| (placement.task, placement.derived.clone()))
+            .collect();
+        assert_eq!(units.len(), 2, "{units:?}");
+        assert!(
+            units.contains(&(0, vec![])),
+            "the sketch is not derived: {units:?}"
+        );
+        assert!(units.contains(&(5, vec![1, 2, 3, 4])), "{units:?}");
+    }
+
+    #[test]
     fn the_heaviest_task_is_split_first() {
-        let plan = place_tasks(&default_tasks(), 7);
+        let plan = place_tasks(&default_tasks(), 7, never_derived);
         let five_tuple_shares = plan
             .iter()
             .flatten()
