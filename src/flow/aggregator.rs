@@ -166,16 +166,12 @@ pub trait Aggregator: Send {
         OpenCounts::default()
     }
 
-    /// The tasks this aggregator counts beside its own, by deriving them
-    /// from its own counts (a roll-up, see [`crate::flow::RollupAggregator`]),
-    /// in the order it was given them; 0 for every other kind.
-    fn derived_tasks(&self) -> usize {
-        0
-    }
-
-    /// The parts of the derived tasks, cut where the last
-    /// [`take_part`](Aggregator::take_part) cut this aggregator's own: one
-    /// per derived task, in order, taken once right after that call.
+    /// For an aggregator that also counts tasks derived from its own (a
+    /// roll-up, see [`crate::flow::RollupAggregator`]): the parts of the
+    /// derived tasks, cut where the last
+    /// [`take_part`](Aggregator::take_part) cut this aggregator's own, one
+    /// per derived task in the order it was given them, taken once right
+    /// after that call. Other kinds derive nothing.
     fn take_derived_parts(&mut self) -> Vec<Box<dyn Part>> {
         Vec::new()
     }

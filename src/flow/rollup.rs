@@ -160,10 +160,6 @@ impl Aggregator for RollupAggregator {
         self.base.open_counts()
     }
 
-    fn derived_tasks(&self) -> usize {
-        self.members.len()
-    }
-
     fn take_derived_parts(&mut self) -> Vec<Box<dyn Part>> {
         std::mem::take(&mut self.cut)
     }
