@@ -13,9 +13,14 @@
 //!   as a shard thread does (the window's part is taken after the clock
 //!   stops).
 //!
+//! * counts them once more as the pipeline does with `-w 1`: the five-tuple
+//!   task's roll-up aggregator with the five others derived from it, the
+//!   cut (which adds up the derived tasks' records) inside the clock.
+//!
 //! Prints, per stage and task, the median and minimum ns per packet over
-//! the rounds (NETSPECTRA_BENCH_RUNS, default 7), and the sum of the tasks'
-//! medians: what one shard thread spends on a packet with `-w 1`. The
+//! the rounds (NETSPECTRA_BENCH_RUNS, default 7), the sum of the tasks'
+//! medians (each task counted on its own), and the roll-up's: what one
+//! shard thread spends on a packet with `-w 1`. The
 //! figures are in-process times, steadier than whole runs on a shared
 //! machine; compare two builds by running each in turn.
 
@@ -30,7 +35,10 @@ mod skewed_capture;
 
 use netspectra::capture::CaptureFile;
 use netspectra::config::Config;
-use netspectra::flow::{PacketRecord, Share, build_aggregator};
+use netspectra::flow::{
+    Aggregator, PacketRecord, Share, TaskSpec, build_aggregator, build_placed, derivable,
+    place_tasks,
+};
 use netspectra::packet;
 
 const PACKETS: u64 = 2_000_000;
@@ -51,6 +59,7 @@ fn main() {
     let mut frame_ns = Vec::new();
     let mut read_ns = Vec::new();
     let mut task_ns = vec![Vec::new(); specs.len()];
+    let mut rollup_ns = Vec::new();
     let mut packets = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
@@ -68,6 +77,17 @@ fn main() {
             times.push(per_packet(started, packets.len()));
             black_box(aggregator.take_part());
         }
+        let mut shard = one_shard(&specs);
+        let started = Instant::now();
+        for batch in packets.chunks(BATCH) {
+            for aggregator in &mut shard {
+                aggregator.count(batch);
+            }
+        }
+        for aggregator in &mut shard {
+            black_box((aggregator.take_part(), aggregator.take_derived_parts()));
+        }
+        rollup_ns.push(per_packet(started, packets.len()));
     }
     println!(
         "{} packets of {}, {runs} rounds; ns per packet, median (min)",
@@ -80,7 +100,20 @@ fn main() {
     for (spec, times) in specs.iter().zip(&mut task_ns) {
         counting += print_row(&format!("count {}", spec.name), times);
     }
-    println!("{:<34} {counting:>7.1}", "count, all tasks (one shard)");
+    println!(
+        "{:<34} {counting:>7.1}",
+        "count, all tasks, each on its own"
+    );
+    print_row("count, all tasks, rolled up + cut", &mut rollup_ns);
+}
+
+/// The aggregators of a one-shard plan, roll-ups included, as the pipeline builds them.
+fn one_shard(specs: &[TaskSpec]) -> Vec<Box<dyn Aggregator>> {
+    place_tasks(specs, 1, derivable)
+        .iter()
+        .flatten()
+        .map(|placed| build_placed(specs, placed, build_aggregator))
+        .collect()
 }
 
 /// Reads every record of `path`; returns how many there were.

@@ -13,7 +13,7 @@ use futures::future::{LocalBoxFuture, join_all};
 use indicatif::ProgressBar;
 
 use crate::api::{self, ApiSpec, OpenWindowCopy, OpenWindowSource, OpenWindows};
-use crate::flow::{Aggregator, Part, Share, TaskSpec, build_rollup, place_tasks};
+use crate::flow::{Aggregator, Part, Share, TaskSpec, build_placed, place_tasks};
 use crate::metrics::Metrics;
 use crate::output::Writer;
 
@@ -103,17 +103,8 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                 let aggregators = placements
                     .iter()
                     .map(|placed| {
-                        let spec = &settings.tasks[placed.task];
-                        let aggregator = if placed.derived.is_empty() {
-                            (settings.build_aggregator)(spec, placed.share)
-                        } else {
-                            let derived: Vec<TaskSpec> = placed
-                                .derived
-                                .iter()
-                                .map(|&task| settings.tasks[task].clone())
-                                .collect();
-                            build_rollup(spec, &derived)
-                        };
+                        let aggregator =
+                            build_placed(&settings.tasks, placed, settings.build_aggregator);
                         PlacedAggregator {
                             task: placed.task,
                             share: placed.share.index,

@@ -56,3 +56,23 @@ pub fn build_aggregator(spec: &TaskSpec, share: Share) -> Box<dyn Aggregator> {
 pub fn build_rollup(base: &TaskSpec, derived: &[TaskSpec]) -> Box<dyn Aggregator> {
     Box::new(RollupAggregator::new(base, derived))
 }
+
+/// Builds the aggregator of one placement of `tasks`: `build` (the
+/// registry, [`build_aggregator`] or a test's) for its share, or a roll-up
+/// when tasks are derived from it.
+pub fn build_placed(
+    tasks: &[TaskSpec],
+    placed: &Placement,
+    build: fn(&TaskSpec, Share) -> Box<dyn Aggregator>,
+) -> Box<dyn Aggregator> {
+    let spec = &tasks[placed.task];
+    if placed.derived.is_empty() {
+        return build(spec, placed.share);
+    }
+    let derived: Vec<TaskSpec> = placed
+        .derived
+        .iter()
+        .map(|&task| tasks[task].clone())
+        .collect();
+    build_rollup(spec, &derived)
+}
