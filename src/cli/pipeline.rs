@@ -490,15 +490,17 @@ fn run(
     let rules = alert_rules(config);
     let mut outputs: Vec<String> = sinks.writers.iter().map(|sink| sink.describe()).collect();
     outputs.extend(rules.as_ref().map(|rules| alerts::sink_name(rules.len())));
+    let shards = crate::flow::place_tasks(&tasks, workers, derivable).len();
     log::info!(
-        "{} task(s), {workers} worker(s), {} windows, output to {}",
+        "{} task(s), {workers} worker(s){}, {} windows, output to {}",
         tasks.len(),
+        unused_workers(workers, shards),
         humantime::format_duration(interval),
         outputs.join(" and ")
     );
     let metrics = Arc::new(Metrics::new(&MetricsLayout {
         tasks: task_names.clone(),
-        shards: crate::flow::place_tasks(&tasks, workers, derivable).len(),
+        shards,
         sinks: outputs,
         rules: rules.unwrap_or_default(),
     }));
@@ -558,6 +560,16 @@ fn run(
         top::print_table(&mut stdout, &tops)?;
     }
     report_failures(&outcome)
+}
+
+/// For the start-up line: how many of the workers count, when fewer than
+/// asked for (a sketch or a roll-up is never split, and derived tasks
+/// count with their base); empty when all of them do.
+fn unused_workers(workers: usize, shards: usize) -> String {
+    if shards >= workers {
+        return String::new();
+    }
+    format!(" ({shards} counting: sketches and roll-ups are not split)")
 }
 
 /// The names of the rules to evaluate (`None` when the alerter is off);
