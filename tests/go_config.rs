@@ -127,7 +127,7 @@ fn a_head_config_with_every_key_runs_its_exact_tasks_into_the_gob_root_path() {
         "aggregator.exact.writers[0]: Go2NetSpectra's `gob` writer is netspectra's files writer at",
         "aggregator.exact.writers[1]: text writer not enabled",
         "aggregator.exact.writers[2]: clickhouse writer not enabled",
-        "2 task(s), 2 worker(s), 1s windows",
+        "2 task(s), 2 worker(s) (1 counting: sketches and roll-ups are not split), 1s windows",
     ] {
         assert!(log.contains(said), "want {said:?} in:\n{log}");
     }
