@@ -8,8 +8,8 @@
 //! Each shard holds the aggregators of the shares the placement plan gave
 //! it (whole tasks when there are at least as many tasks as shards), and
 //! every batch goes to each of them with one call. A roll-up aggregator
-//! also hands over the parts of the tasks it derives from its own. No other actor touches
-//! an aggregator, so the hot path takes no lock. A cut takes every
+//! also hands over the parts of the tasks it derives from its own. No
+//! other actor touches an aggregator, so the hot path takes no lock. A cut takes every
 //! aggregator's part by value and the aggregators start empty: a packet
 //! lands in exactly one window's part.
 //!

@@ -8,12 +8,13 @@
 //!
 //! With at least as many units as shards, every unit goes whole to one
 //! shard (heaviest first, each to the least loaded shard), so no shard
-//! hashes a key it does not keep. With more shards than tasks, every shard
-//! gets one share of one task, and the heaviest tasks are split first: a
-//! split task is hashed once per share, and each share keeps its part of
-//! the keys. Sketch tasks are never split: a sketch has fixed memory per
-//! instance, and one instance sees all of its task's keys. A task's `max_keys` is divided among its shares so that the
-//! shares' limits sum to exactly `max_keys`.
+//! hashes a key it does not keep. With more shards than units, the spare
+//! shards go to the splittable units, the heaviest first: a split task is
+//! hashed once per share, and each share keeps its part of the keys.
+//! Sketch tasks are never split: a sketch has fixed memory per instance,
+//! and one instance sees all of its task's keys. A task's `max_keys` is
+//! divided among its shares so that the shares' limits sum to exactly
+//! `max_keys`.
 //!
 //! The plan depends only on the tasks and the shard count, and a key's
 //! share only on the key ([`share_of_key`]), so the same config gives the
