@@ -632,6 +632,29 @@ mod tests {
     }
 
     #[test]
+    fn records_after_a_count_are_the_later_keys_in_order_across_chunks() {
+        let mut map = FlowMap::new();
+        let keys: Vec<FlowKey> = (0..CHUNK_LEN as u32 * 2 + 7)
+            .map(|n| FlowKey::ipv4(Ipv4Addr::from(n), Ipv4Addr::new(10, 0, 0, 99), 1, 2, 17))
+            .collect();
+        for key in &keys {
+            map.add(hash_key(key), *key, 1, 60);
+        }
+        for skip in [
+            0,
+            5,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 3,
+            keys.len() - 1,
+            keys.len(),
+        ] {
+            let after: Vec<FlowKey> = map.records_after(skip).map(|record| record.key).collect();
+            assert_eq!(after, keys[skip..], "after {skip}");
+        }
+    }
+
+    #[test]
     fn a_prefetched_record_counts_a_packet_only_when_it_is_the_packets_key() {
         let mut map = FlowMap::new();
         // Two keys given one hash: the prefetched candidate is the first's.
