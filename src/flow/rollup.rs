@@ -145,7 +145,15 @@ impl Aggregator for RollupAggregator {
                 let map = std::mem::take(&mut member.map);
                 let overflow = std::mem::take(&mut member.overflow);
                 let numbers = std::mem::take(&mut member.numbers);
-                let part = derive_part(member.schema, base.as_ref(), &numbers, map, overflow);
+                let records = base.records();
+                let part = derive_part(
+                    member.schema,
+                    records,
+                    base.totals(),
+                    &numbers,
+                    map,
+                    overflow,
+                );
                 Box::new(part) as Box<dyn Part>
             })
             .collect();
@@ -164,12 +172,20 @@ impl Aggregator for RollupAggregator {
         std::mem::take(&mut self.cut)
     }
 
+    /// Reads the base's open records in place: only the derived task's own
+    /// keys are copied.
     fn peek_derived_part(&self, index: usize) -> Option<Box<dyn Part>> {
         let member = self.members.get(index)?;
-        let base = self.base.peek_part()?;
+        let open = self.base.open_counts();
+        let base_totals = PartTotals {
+            records: open.keys,
+            packets: open.packets,
+            bytes: open.bytes,
+        };
         Some(Box::new(derive_part(
             member.schema,
-            base.as_ref(),
+            self.base.map().records(),
+            base_totals,
             &member.numbers,
             member.map.clone(),
             member.overflow.clone(),
@@ -229,17 +245,19 @@ impl Derived {
 }
 
 /// A derived task's part: `map` (its keys, with the refused packets'
-/// counts) and `overflow`, plus every record of `base` added to its
-/// projection's record (`numbers`, in the base's order), or to the
-/// overflow when the projection was refused.
-fn derive_part(
+/// counts) and `overflow`, plus every one of the base's `records` added to
+/// its projection's record (`numbers`, in the base's order), or to the
+/// overflow when the projection was refused. Its packets and bytes are the
+/// base's (`base_totals`): every packet lands in both.
+fn derive_part<'a>(
     schema: KeySchema,
-    base: &dyn Part,
+    records: impl Iterator<Item = &'a FlowRecord>,
+    base_totals: PartTotals,
     numbers: &[u32],
     mut map: FlowMap,
     mut overflow: OverflowCounter,
 ) -> ExactPart {
-    for (index, (record, &number)) in base.records().zip(numbers).enumerate() {
+    for (index, (record, &number)) in records.zip(numbers).enumerate() {
         if let Some(&ahead) = numbers.get(index + PREFETCH_DISTANCE) {
             map.prefetch_number(ahead);
         }
@@ -253,7 +271,7 @@ fn derive_part(
     }
     let totals = PartTotals {
         records: map.len() as u64,
-        ..base.totals()
+        ..base_totals
     };
     ExactPart::new(map, overflow.take(), totals)
 }
