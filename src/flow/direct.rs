@@ -29,7 +29,7 @@ const LAST_SEEN: usize = 3;
 
 /// The one field a direct-indexed task counts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SmallField {
+pub(super) enum SmallField {
     Protocol,
     SrcPort,
     DstPort,
@@ -37,7 +37,7 @@ enum SmallField {
 
 impl SmallField {
     /// The field of a task keyed by it alone.
-    fn of(schema: KeySchema) -> Option<SmallField> {
+    pub(super) fn of(schema: KeySchema) -> Option<SmallField> {
         let mut fields = schema.fields();
         let field = match (fields.next(), fields.next()) {
             (Some(KeyField::Protocol), None) => SmallField::Protocol,
@@ -49,15 +49,25 @@ impl SmallField {
     }
 
     /// How many values the field takes.
-    fn values(self) -> usize {
+    pub(super) fn values(self) -> usize {
         match self {
             SmallField::Protocol => 1 << 8,
             SmallField::SrcPort | SmallField::DstPort => 1 << 16,
         }
     }
 
+    /// The field's value in `key`.
+    #[inline(always)]
+    pub(super) fn value_of(self, key: &FlowKey) -> usize {
+        match self {
+            SmallField::Protocol => usize::from(key.protocol),
+            SmallField::SrcPort => usize::from(key.src_port),
+            SmallField::DstPort => usize::from(key.dst_port),
+        }
+    }
+
     /// The key of value `value`: what `KeySchema::project` gives for it.
-    fn key(self, value: usize) -> FlowKey {
+    pub(super) fn key(self, value: usize) -> FlowKey {
         let mut key = FlowKey::default();
         match self {
             // `value` < `values()`, so the narrowing keeps every bit.

@@ -28,6 +28,7 @@
 use super::aggregator::{
     Aggregator, OpenCounts, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
 };
+use super::direct::SmallField;
 use super::exact::{ExactAggregator, ExactPart};
 use super::{FlowKey, FlowMap, FlowRecord, KeyField, KeySchema, OverflowCounter, hash_key};
 
@@ -83,14 +84,30 @@ struct Derived {
     key_limit: usize,
     map: FlowMap,
     overflow: OverflowCounter,
-    /// Per base record, in the base's order: the number of its
-    /// projection's record in `map`, or [`REFUSED`]. A cut adds each base
-    /// record there without looking its projection up again.
-    numbers: Vec<u32>,
+    /// Where each base record's projection is in `map`: a cut adds the
+    /// base record there without looking its projection up again.
+    numbers: RecordNumbers,
 }
 
-/// In [`Derived::numbers`]: the projection was refused by the key limit.
+/// A derived task's record numbers ([`FlowMap::number_at`]), or
+/// [`REFUSED`] for a projection the key limit refused.
+enum RecordNumbers {
+    /// Per base record, in the base's order.
+    PerBaseRecord(Vec<u32>),
+    /// Per value of the task's one small field (the protocol, or one
+    /// port), [`UNSEEN`] for a value not seen this window: no projection
+    /// is hashed, and nothing is kept per base record.
+    PerValue {
+        field: SmallField,
+        numbers: Box<[u32]>,
+    },
+}
+
+/// The projection was refused by the key limit.
 const REFUSED: u32 = u32::MAX;
+
+/// In [`RecordNumbers::PerValue`]: no base record has the value yet.
+const UNSEEN: u32 = u32::MAX - 1;
 
 /// How many base records ahead of the one being added its projection's
 /// record is prefetched on a cut.
@@ -110,7 +127,7 @@ impl RollupAggregator {
                     }),
                     map: FlowMap::new(),
                     overflow: OverflowCounter::default(),
-                    numbers: Vec::new(),
+                    numbers: RecordNumbers::for_schema(task.schema),
                 })
                 .collect(),
             cut: Vec::new(),
@@ -144,16 +161,14 @@ impl Aggregator for RollupAggregator {
             .map(|member| {
                 let map = std::mem::take(&mut member.map);
                 let overflow = std::mem::take(&mut member.overflow);
-                let numbers = std::mem::take(&mut member.numbers);
-                let records = base.records();
                 let part = derive_part(
                     member.schema,
-                    records,
+                    member.numbers.of_records(base.records()),
                     base.totals(),
-                    &numbers,
                     map,
                     overflow,
                 );
+                member.numbers.clear();
                 Box::new(part) as Box<dyn Part>
             })
             .collect();
@@ -184,9 +199,8 @@ impl Aggregator for RollupAggregator {
         };
         Some(Box::new(derive_part(
             member.schema,
-            self.base.map().records(),
+            member.numbers.of_records(self.base.map().records()),
             base_totals,
-            &member.numbers,
             member.map.clone(),
             member.overflow.clone(),
         )))
@@ -213,18 +227,31 @@ impl Derived {
     /// refused, and notes each one's record number.
     fn hold<'a>(&mut self, base: impl Iterator<Item = &'a FlowRecord>) {
         let limit = self.key_limit;
-        let numbers = &mut self.numbers;
-        for_each_projected(
-            self.schema,
-            &mut self.map,
-            base,
-            |map, hash, key, candidate| {
-                let number = map
-                    .number_at(candidate, &key)
-                    .or_else(|| map.hold_bounded(hash, key, limit));
-                numbers.push(number.unwrap_or(REFUSED));
-            },
-        );
+        match &mut self.numbers {
+            RecordNumbers::PerBaseRecord(numbers) => for_each_projected(
+                self.schema,
+                &mut self.map,
+                base,
+                |map, hash, key, candidate| {
+                    let number = map
+                        .number_at(candidate, &key)
+                        .or_else(|| map.hold_bounded(hash, key, limit));
+                    numbers.push(number.unwrap_or(REFUSED));
+                },
+            ),
+            RecordNumbers::PerValue { field, numbers } => {
+                for record in base {
+                    let value = field.value_of(&record.key);
+                    if numbers[value] == UNSEEN {
+                        let key = field.key(value);
+                        numbers[value] = self
+                            .map
+                            .hold_bounded(hash_key(&key), key, limit)
+                            .unwrap_or(REFUSED);
+                    }
+                }
+            }
+        }
     }
 
     /// Counts a packet the base refused, as this task would on its own.
@@ -244,30 +271,80 @@ impl Derived {
     }
 }
 
+impl RecordNumbers {
+    /// Per value for a task keyed by one small field, per base record otherwise.
+    fn for_schema(schema: KeySchema) -> RecordNumbers {
+        match SmallField::of(schema) {
+            Some(field) => RecordNumbers::PerValue {
+                field,
+                numbers: vec![UNSEEN; field.values()].into_boxed_slice(),
+            },
+            None => RecordNumbers::PerBaseRecord(Vec::new()),
+        }
+    }
+
+    /// Each of the base's `records` (all of them, in order) with its
+    /// projection's record number.
+    fn of_records<'a>(
+        &'a self,
+        records: impl Iterator<Item = &'a FlowRecord> + 'a,
+    ) -> impl Iterator<Item = (&'a FlowRecord, u32)> + 'a {
+        let mut noted = match self {
+            RecordNumbers::PerBaseRecord(numbers) => numbers.iter(),
+            RecordNumbers::PerValue { .. } => [].iter(),
+        };
+        records.map(move |record| {
+            let number = match self {
+                RecordNumbers::PerBaseRecord(_) => noted.next().copied().unwrap_or(REFUSED),
+                RecordNumbers::PerValue { field, numbers } => numbers[field.value_of(&record.key)],
+            };
+            (record, number)
+        })
+    }
+
+    /// Forgets the window's numbers.
+    fn clear(&mut self) {
+        match self {
+            RecordNumbers::PerBaseRecord(numbers) => *numbers = Vec::new(),
+            RecordNumbers::PerValue { numbers, .. } => numbers.fill(UNSEEN),
+        }
+    }
+}
+
 /// A derived task's part: `map` (its keys, with the refused packets'
-/// counts) and `overflow`, plus every one of the base's `records` added to
-/// its projection's record (`numbers`, in the base's order), or to the
-/// overflow when the projection was refused. Its packets and bytes are the
-/// base's (`base_totals`): every packet lands in both.
+/// counts) and `overflow`, plus each base record of `numbered` added to
+/// its projection's record, or to the overflow when the projection was
+/// refused. Its packets and bytes are the base's (`base_totals`): every
+/// packet lands in both.
 fn derive_part<'a>(
     schema: KeySchema,
-    records: impl Iterator<Item = &'a FlowRecord>,
+    numbered: impl Iterator<Item = (&'a FlowRecord, u32)>,
     base_totals: PartTotals,
-    numbers: &[u32],
     mut map: FlowMap,
     mut overflow: OverflowCounter,
 ) -> ExactPart {
-    for (index, (record, &number)) in records.zip(numbers).enumerate() {
-        if let Some(&ahead) = numbers.get(index + PREFETCH_DISTANCE) {
-            map.prefetch_number(ahead);
-        }
-        match map.stats_of(number) {
+    let mut add =
+        |map: &mut FlowMap, (record, number): (&FlowRecord, u32)| match map.stats_of(number) {
             Some(stats) => stats.absorb(&record.stats),
             None => {
                 let key = schema.project(&record.key);
                 overflow.add_stats(hash_key(&key), &record.stats);
             }
+        };
+    // Each record is added `PREFETCH_DISTANCE` records after its
+    // projection's record was prefetched.
+    let mut pending = std::collections::VecDeque::with_capacity(PREFETCH_DISTANCE);
+    for (record, number) in numbered {
+        map.prefetch_number(number);
+        if pending.len() == PREFETCH_DISTANCE
+            && let Some(due) = pending.pop_front()
+        {
+            add(&mut map, due);
         }
+        pending.push_back((record, number));
+    }
+    for due in pending {
+        add(&mut map, due);
     }
     let totals = PartTotals {
         records: map.len() as u64,
