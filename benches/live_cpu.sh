@@ -12,6 +12,9 @@
 # send to SETTLE_S seconds after it, so start-up and shutdown are left out
 # (every thread of either tool lives for the whole run, so none is missed).
 #
+# Before the rates, each tool captures on the idle link for IDLE_S seconds:
+# the CPU a capture costs when nothing arrives, per second.
+#
 # A pair of runs counts only when both tools saw every packet trafgen sent
 # (netspectra: packets_read; tcpdump: "packets captured") with zero drops
 # (libpcap's dropped and interface-dropped counters, and the veth's
@@ -26,6 +29,8 @@
 #   PACKETS   packets per run (default 1000000)
 #   RUNS      A/B pairs per rate (default 3)
 #   SETTLE_S  seconds after the send before the CPU time is read (default 1)
+#   IDLE_S    seconds each tool first captures on the idle link, to print its
+#             CPU time per second of idling (default 10; 0 skips it)
 #   CAPTURE_ARGS  extra `netspectra capture` flags, e.g. "--snaplen 128"
 #   SNAPLEN   snap length for both tools (default 262144, netspectra's default)
 #   NETSPECTRA  binary to measure instead of building target/release/netspectra
@@ -42,6 +47,7 @@ RATES="${RATES:-100000 300000 max}"
 PACKETS="${PACKETS:-1000000}"
 RUNS="${RUNS:-3}"
 SETTLE_S="${SETTLE_S:-1}"
+IDLE_S="${IDLE_S:-10}"
 SNAPLEN="${SNAPLEN:-262144}"
 read -r -a capture_args <<<"${CAPTURE_ARGS:-}"
 
@@ -122,10 +128,10 @@ wait_for_line() {
     die "capture tool did not start capturing in 60 s; see $file"
 }
 
-# One run of one tool at one rate; prints "sent seconds cpu_ns veth_drops".
-# The tool's own counters stay in its files, read by summarize.
-run_one() {
-    local tool="$1" rate="$2" stem="$3"
+# Starts one tool capturing on the receiving end, its files under `stem`;
+# returns once it captures, its pid in running_pid.
+start_tool() {
+    local tool="$1" stem="$2"
     rm -rf "$stem.out" "$stem.json" "$stem.log" "$stem.trafgen"
     if [[ "$tool" == netspectra ]]; then
         ip netns exec "$ns_rx" env RUST_LOG=info "$bin" capture -i "$veth_rx" --snaplen "$SNAPLEN" \
@@ -137,6 +143,33 @@ run_one() {
         running_pid=$!
         wait_for_line "listening on" "$stem.log"
     fi
+}
+
+# Stops the tool started last and waits for it.
+stop_tool() {
+    kill -TERM "$running_pid"
+    wait_for_exit "$running_pid" 30 || kill -KILL "$running_pid"
+    wait "$running_pid" || true
+    running_pid=""
+}
+
+# CPU time one tool spends on an idle link over IDLE_S seconds, in
+# microseconds per second.
+idle_one() {
+    local tool="$1" stem="$runs_dir/idle-$1" before after
+    start_tool "$tool" "$stem"
+    before="$(cpu_ns "$running_pid")"
+    sleep "$IDLE_S"
+    after="$(cpu_ns "$running_pid")"
+    stop_tool
+    echo $(((after - before) / 1000 / IDLE_S))
+}
+
+# One run of one tool at one rate; prints "sent seconds cpu_ns veth_drops".
+# The tool's own counters stay in its files, read by summarize.
+run_one() {
+    local tool="$1" rate="$2" stem="$3"
+    start_tool "$tool" "$stem"
     local speed=()
     [[ "$rate" == max ]] || speed=(-b "${rate}pps")
     local sent_before drop_before cpu_before start end
@@ -159,10 +192,7 @@ run_one() {
     cpu_after="$(cpu_ns "$running_pid")"
     sent=$(($(tx_counter tx_packets) - sent_before))
     drops=$(($(tx_counter tx_dropped) - drop_before))
-    kill -TERM "$running_pid"
-    wait_for_exit "$running_pid" 30 || kill -KILL "$running_pid"
-    wait "$running_pid" || true
-    running_pid=""
+    stop_tool
     echo "$sent $(((end - start) / 1000)) $((cpu_after - cpu_before)) $drops"
 }
 
@@ -215,7 +245,13 @@ main() {
     prepare_tools
     write_config
     make_link
-    local rate index tool
+    local rate index tool idle=()
+    if ((IDLE_S > 0)); then
+        for tool in netspectra tcpdump; do
+            echo "idle link, $IDLE_S s: $tool" >&2
+            idle+=("$tool $(idle_one "$tool") us/s")
+        done
+    fi
     for rate in $RATES; do
         for ((index = 1; index <= RUNS; index++)); do
             for tool in netspectra tcpdump; do
@@ -228,6 +264,7 @@ main() {
     echo
     echo "load: $(uptime)"
     echo "packets per run: $PACKETS, runs per rate: $RUNS, snaplen: $SNAPLEN"
+    ((IDLE_S > 0)) && echo "CPU on an idle link over $IDLE_S s: ${idle[0]}, ${idle[1]}"
     summarize
 }
 

@@ -12,5 +12,6 @@ pub mod reader;
 pub mod scheduler;
 pub mod shard;
 pub mod signals;
+pub mod stop;
 pub mod supervisor;
 pub mod writer;

@@ -4,7 +4,6 @@
 //! `Recipient`s.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -21,6 +20,7 @@ use super::messages::{CopyOpenWindow, RunInfo, StartReading, WriteProgress};
 use super::reader::{PacketSource, ReaderActor, ReaderLinks, ReaderSettings};
 use super::scheduler::{SchedulerActor, WriterLinks};
 use super::shard::{PlacedAggregator, ShardActor};
+use super::stop::StopFlag;
 use super::supervisor::{RunOutcome, SupervisorActor, SupervisorSettings};
 use super::writer::WriterActor;
 
@@ -154,13 +154,18 @@ pub fn run(settings: PipelineSettings) -> std::io::Result<RunOutcome> {
                 handle
             });
         let shards = shards.into_iter().map(Addr::recipient).collect();
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = StopFlag::new().map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot create the stop request's eventfd: {error}"),
+            )
+        })?;
         let (done, finished) = oneshot::channel();
         let supervisor = SupervisorActor::new(SupervisorSettings {
             flush_to: scheduler.clone().recipient(),
             sinks,
             progress,
-            stop: Arc::clone(&stop),
+            stop: stop.clone(),
             stop_after: settings.stop_after,
             done,
             server,

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -39,10 +39,13 @@ use crate::with_causes;
 use super::messages::{
     Feed, FileOutcome, PacketRecord, ReadReport, ReaderFinished, StartReading, WindowClosing,
 };
+use super::stop::StopFlag;
 
-/// Longest a live read waits for a packet before the reader checks the
-/// stop flag and the wall clock again.
-const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Longest a live read waits for a packet before the reader looks at the
+/// wall clock again. A stop request wakes the wait at once, and the open
+/// window's close shortens it, so this bound only matters when the clock
+/// is set: an idle reader wakes about once a second, not ten times.
+const LONGEST_IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Live: most packets one read of the ring hands over (a 256 KiB ring block
 /// holds a few thousand small packets), so a busy interface never keeps the
 /// reader from its stop flag and the wall clock for more than a few ms.
@@ -98,7 +101,7 @@ pub struct ReaderLinks {
     pub scheduler: Recipient<WindowClosing>,
     /// The supervisor, told when reading is over.
     pub finished_to: Recipient<ReaderFinished>,
-    pub stop: Arc<AtomicBool>,
+    pub stop: StopFlag,
     /// Live counters the reader publishes to, once per batch.
     pub metrics: Arc<Metrics>,
 }
@@ -321,6 +324,7 @@ impl ReaderActor {
         self.stream
             .begin_input(live.capture.interface().to_string());
         let mut after_cut = Vec::new();
+        let stop = self.links.stop.clone();
         while !self.should_stop() {
             let limit = match count {
                 Some(limit) => limit.saturating_sub(self.stream.report.packets_read),
@@ -332,7 +336,8 @@ impl ReaderActor {
             let limit = usize::try_from(limit)
                 .unwrap_or(usize::MAX)
                 .min(PACKETS_PER_DISPATCH as usize);
-            let read = live.capture.dispatch(limit, IDLE_WAIT, |raw| {
+            let wait = self.idle_wait();
+            let read = live.capture.dispatch(limit, wait, stop.wake_fd(), |raw| {
                 self.take_live_packet(&raw, &mut after_cut);
             });
             // The capture is free again: cuts can read its counters.
@@ -340,8 +345,9 @@ impl ReaderActor {
                 self.push(keyed, Some(&mut live));
             }
             match read {
-                Ok(0) => {
-                    // Idle: hand over what is batched so counts do not wait for a full batch.
+                Ok(handed) if handed < limit => {
+                    // The ring is empty: hand over what is batched so counts
+                    // do not wait for a full batch.
                     self.send_batch();
                     self.publish_totals();
                     self.close_elapsed_windows(&mut live);
@@ -356,6 +362,21 @@ impl ReaderActor {
         }
         self.finish_stream(Some(&mut live));
         self.stream.report.capture_stats = live.capture.stats().ok();
+    }
+
+    /// Live: how long an empty ring may be waited on: until the clock
+    /// closes the open window, at most `LONGEST_IDLE_WAIT`, in whole
+    /// milliseconds rounded up (poll(2)'s unit), so the wait never ends
+    /// just before the close and spins.
+    fn idle_wait(&self) -> Duration {
+        let now = crate::wall_clock_ns();
+        self.stream
+            .windows
+            .closes_at(CLOSE_GRACE_NS)
+            .map_or(LONGEST_IDLE_WAIT, |close| {
+                Duration::from_millis(close.saturating_sub(now).div_ceil(1_000_000))
+                    .min(LONGEST_IDLE_WAIT)
+            })
     }
 
     /// Live, inside a dispatch: keys one packet and batches it, unless it or
@@ -376,7 +397,7 @@ impl ReaderActor {
 
     /// Whether to stop reading: a stop request, or a shard that stopped answering.
     fn should_stop(&mut self) -> bool {
-        if self.links.stop.load(Ordering::Relaxed) {
+        if self.links.stop.is_raised() {
             self.stream.report.interrupted = true;
         }
         self.stream.report.interrupted || self.stream.report.pipeline_failure.is_some()

@@ -1,15 +1,17 @@
 //! Live capture from a network interface through libpcap (the pcap crate).
 //!
 //! Owns opening the interface (snap length, promiscuous mode, kernel buffer,
-//! BPF filter, nanosecond timestamps, a 50 ms ring block timeout), reading packets without ever blocking
-//! longer than the caller allows, the kernel's drop counters, and listing
-//! interfaces. Packets are handed over a ring's worth at a time
-//! (`pcap_dispatch`), not one call per packet. The handle is non-blocking
-//! and waited on with `poll(2)`, so the reader regains control at least
-//! every `wait` even on an idle interface, and after each bounded dispatch
-//! on a busy one: it can close windows on time and stop within a second.
+//! BPF filter, nanosecond timestamps, a 50 ms ring block timeout), reading
+//! packets without ever blocking longer than the caller allows, the
+//! kernel's drop counters, and listing interfaces. Packets are handed over
+//! a ring's worth at a time (`pcap_dispatch`), not one call per packet. The
+//! handle is non-blocking and waited on with `poll(2)`, together with a
+//! descriptor of the caller's that ends the wait early (the stop request),
+//! so the reader regains control at least every `wait` even on an idle
+//! interface, at once when asked to stop, and after each bounded dispatch
+//! on a busy one.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use pcap::{Active, Capture, Device, Precision};
@@ -138,19 +140,30 @@ impl LiveCapture {
 
     /// Hands every packet the ring holds, at most `limit` of them, to
     /// `each` in capture order, with one `pcap_dispatch` call; returns how
-    /// many it handed over. 0 means the ring was empty: the next call first
-    /// waits up to `wait` for a block. `limit` bounds the packets handed over
-    /// per call, so the caller regains control after at most that many even
-    /// when the ring never empties; 0 hands over nothing (and is taken for
-    /// an empty ring). Errors name the interface and the packets read.
+    /// many it handed over. Fewer than `limit` means the ring is now empty:
+    /// the next call first waits up to `wait` for a block, or until `wake`
+    /// is readable (then it hands over nothing). `limit` bounds
+    /// the packets handed over per call, so the caller regains control
+    /// after at most that many even when the ring never empties; 0 hands
+    /// over nothing. Errors name the interface and the packets read.
+    ///
+    /// libpcap stops short of `limit` only at a block the kernel has not
+    /// handed over yet. Calling it again at once would find that block
+    /// still unready and make libpcap poll(2) the socket itself, with a
+    /// zero timeout: a second poll per block, each taking the socket's
+    /// receive-queue lock that the kernel takes for every packet it stores.
     pub fn dispatch(
         &mut self,
         limit: usize,
         wait: Duration,
+        wake: BorrowedFd<'_>,
         mut each: impl FnMut(RawPacket<'_>),
     ) -> Result<usize, LiveError> {
+        if limit == 0 {
+            return Ok(0);
+        }
         if self.drained {
-            if !self.wait_readable(wait)? {
+            if !self.wait_readable(wait, wake)? {
                 return Ok(0);
             }
             self.drained = false;
@@ -186,11 +199,10 @@ impl LiveCapture {
             });
         });
         match handed {
-            Ok(0) => {
-                self.drained = true;
-                Ok(0)
+            Ok(handed) => {
+                self.drained = handed < limit;
+                Ok(handed)
             }
-            Ok(handed) => Ok(handed),
             Err(error) => Err(LiveError::Read {
                 interface: self.interface.clone(),
                 packets: self.packets_read,
@@ -213,16 +225,17 @@ impl LiveCapture {
         })
     }
 
-    /// Waits until the handle has data or `wait` passes; true when readable.
-    fn wait_readable(&self, wait: Duration) -> Result<bool, LiveError> {
-        let mut poll_fd = libc::pollfd {
-            fd: self.capture.as_raw_fd(),
+    /// Waits until the handle has data, `wake` is readable, or `wait`
+    /// passes; true when the handle has data.
+    fn wait_readable(&self, wait: Duration, wake: BorrowedFd<'_>) -> Result<bool, LiveError> {
+        let mut poll_fds = [self.capture.as_raw_fd(), wake.as_raw_fd()].map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        };
+        });
         let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll_fd, 1, millis) };
+        // SAFETY: a valid array of two pollfds for the duration of the call.
+        let ready = unsafe { libc::poll(poll_fds.as_mut_ptr(), 2, millis) };
         if ready < 0 {
             let error = std::io::Error::last_os_error();
             if error.kind() == std::io::ErrorKind::Interrupted {
@@ -234,7 +247,7 @@ impl LiveCapture {
                 message: format!("poll failed: {error}"),
             });
         }
-        Ok(ready > 0)
+        Ok(ready > 0 && poll_fds[0].revents != 0)
     }
 }
 
@@ -345,6 +358,41 @@ mod tests {
                 if_dropped: 0
             }
         );
+    }
+
+    #[test]
+    fn a_raised_stop_request_ends_the_wait_on_an_idle_interface() {
+        let settings = LiveSettings {
+            interface: "lo".to_string(),
+            // No packet is that short: the ring stays empty.
+            filter: Some("less 1".to_string()),
+            snaplen: 65535,
+            promisc: false,
+            buffer_size: 1 << 20,
+        };
+        let mut capture = match LiveCapture::open(&settings) {
+            Ok(capture) => capture,
+            Err(LiveError::PermissionDenied { .. }) => {
+                eprintln!("SKIP: no capture privilege here");
+                return;
+            }
+            Err(error) => panic!("cannot open lo: {error}"),
+        };
+        let stop = crate::actors::stop::StopFlag::new().expect("eventfd");
+        stop.raise();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The first read finds the ring empty; the second waits.
+            for _ in 0..2 {
+                let handed =
+                    capture.dispatch(16, Duration::from_secs(3600), stop.wake_fd(), |_| {});
+                assert_eq!(handed.expect("read"), 0);
+            }
+            done.send(()).expect("the test waits");
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the raised request ended the hour-long wait");
     }
 
     #[test]

@@ -16,8 +16,30 @@ use crate::config::Config;
 use super::usage::UsageError;
 use super::{ApiArgs, ServeArgs};
 
-/// How often `serve` looks for a stop signal.
+/// How often `serve` looks for a stop signal when the signal pipe cannot
+/// be watched.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// Returns once a stop signal has arrived: woken by the signal pipe, or,
+/// where it cannot be watched, looking every `SIGNAL_POLL`.
+async fn first_signal() {
+    match signals::arrivals() {
+        Ok(Some(arrivals)) => {
+            let mut arrivals = std::pin::pin!(arrivals);
+            while signals::received() == 0
+                && futures::StreamExt::next(&mut arrivals).await.is_some()
+            {}
+        }
+        Ok(None) => {}
+        Err(error) => log::warn!(
+            "cannot wait for signals ({error}); looking for them every {} ms",
+            SIGNAL_POLL.as_millis()
+        ),
+    }
+    while signals::received() == 0 {
+        actix_rt::time::sleep(SIGNAL_POLL).await;
+    }
+}
 
 /// The bound listener and token the flags and config ask for; `None`
 /// when neither `--listen` nor `api.http_listen_addr` is set.
@@ -69,9 +91,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let server = api::start(spec)?;
             let handle = server.handle();
             actix_rt::spawn(async move {
-                while signals::received() == 0 {
-                    actix_rt::time::sleep(SIGNAL_POLL).await;
-                }
+                first_signal().await;
                 log::info!("signal received: stopping the HTTP server");
                 handle.stop(true).await;
             });

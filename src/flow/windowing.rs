@@ -75,11 +75,17 @@ impl Windowing {
     /// until it returns `None` to catch up over a long idle spell.
     pub fn close_elapsed(&mut self, now_ns: u64, grace_ns: u64) -> Option<WindowBounds> {
         let open = self.open?;
-        if now_ns < open.end_ns.saturating_add(grace_ns) {
+        if now_ns < self.closes_at(grace_ns)? {
             return None;
         }
         self.open = Some(self.window_of(open.end_ns));
         Some(open)
+    }
+
+    /// Live: when the clock closes the open window (its end plus
+    /// `grace_ns`); `None` when no window is open.
+    pub fn closes_at(&self, grace_ns: u64) -> Option<u64> {
+        self.open.map(|open| open.end_ns.saturating_add(grace_ns))
     }
 
     /// End of the stream: the open window, to be cut last.
