@@ -41,10 +41,10 @@ const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
 
 /// Upper bound of `aggregator.num_workers`: each worker is a thread.
 const MAX_WORKERS: u64 = 1024;
-const DEFAULT_PACKET_CHANNEL: usize = 8192;
+const DEFAULT_PACKET_CHANNEL: usize = 32_768;
 /// Upper bound of `size_of_packet_channel`, in packets; bounds queue memory.
 const MAX_PACKET_CHANNEL: u64 = 1 << 24;
-const DEFAULT_BATCH_SIZE: usize = 1024;
+const DEFAULT_BATCH_SIZE: usize = 4096;
 const MAX_BATCH_SIZE: u64 = 65_536;
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -341,10 +341,10 @@ pub struct AggregatorConfig {
     /// Default: the number of CPUs minus one (the reader has a thread of its
     /// own), at least 1.
     pub num_workers: usize,
-    /// Capacity of each shard's inbound queue, in packets. Default: 8192.
+    /// Capacity of each shard's inbound queue, in packets. Default: 32768.
     /// The reader sends batches; see [`AggregatorConfig::mailbox_batches`].
     pub size_of_packet_channel: usize,
-    /// Packets per reader-to-shard message; 1..=65536. Default: 1024.
+    /// Packets per reader-to-shard message; 1..=65536. Default: 4096.
     pub batch_size: usize,
     /// Window length: one snapshot per interval; whole seconds, 1s to 24h
     /// (see [`parse_snapshot_interval`]). Default: 60s; in the HEAD layout
@@ -1664,8 +1664,8 @@ aggregator:
         assert_eq!(Config::bundled(), empty);
         let aggregator = &empty.aggregator;
         assert_eq!(aggregator.num_workers, default_workers());
-        assert_eq!(aggregator.size_of_packet_channel, 8192);
-        assert_eq!(aggregator.batch_size, 1024);
+        assert_eq!(aggregator.size_of_packet_channel, 32_768);
+        assert_eq!(aggregator.batch_size, 4096);
         assert_eq!(aggregator.snapshot_interval, Duration::from_secs(60));
         assert_eq!(aggregator.storage_root_path, PathBuf::from("snapshots"));
         let tasks: Vec<String> = aggregator
@@ -1727,7 +1727,8 @@ aggregator:
         let aggregator = &config.aggregator;
         assert_eq!(aggregator.num_workers, 16);
         assert_eq!(aggregator.size_of_packet_channel, 8096);
-        assert_eq!(aggregator.batch_size, 1024);
+        // Not in the Go file: netspectra's default.
+        assert_eq!(aggregator.batch_size, 4096);
         assert_eq!(aggregator.snapshot_interval, Duration::from_secs(30));
         assert_eq!(
             aggregator.storage_root_path,
@@ -1792,7 +1793,7 @@ aggregator:
     fn missing_keys_take_their_defaults() {
         let config = Config::from_yaml("aggregator:\n  batch_size: 64\n", "t.yaml").expect("ok");
         assert_eq!(config.aggregator.batch_size, 64);
-        assert_eq!(config.aggregator.size_of_packet_channel, 8192);
+        assert_eq!(config.aggregator.size_of_packet_channel, 32_768);
         assert_eq!(config.aggregator.exact_tasks, default_tasks());
         let empty_section = Config::from_yaml("aggregator:\n", "t.yaml").expect("ok");
         assert_eq!(empty_section.aggregator, AggregatorConfig::default());

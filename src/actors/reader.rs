@@ -53,6 +53,12 @@ const PACKETS_PER_DISPATCH: u64 = 4096;
 /// Live: how long after its end a window is closed by the clock, so packets
 /// the kernel stamped just before the end are still read into it.
 const CLOSE_GRACE_NS: u64 = 200_000_000;
+/// Live: how long a partial batch waits for more packets once the ring has
+/// run empty. Every batch handed over wakes a shard's thread, tens of µs of
+/// CPU on a VM; sent at every empty ring (once per ring block), batches
+/// cost a wake-up per block, where this lets them fill on a busy link.
+/// Cuts and the stop send the batch at once: the wait only delays counts.
+const PARTIAL_BATCH_WAIT_NS: u64 = 100_000_000;
 
 /// A shard's pending answer to one `Feed`.
 type ShardReply = BoxFuture<'static, Result<(), MailboxError>>;
@@ -123,6 +129,9 @@ pub struct ReaderActor {
 struct StreamState {
     /// Packets keyed since the last send, at most `batch_size`.
     batch: Vec<PacketRecord>,
+    /// Live: when an empty ring first found `batch` partly filled (wall
+    /// clock); `None` while the batch is empty or no ring has run empty.
+    partial_since: Option<u64>,
     /// The open window.
     windows: Windowing,
     /// Unanswered sends to shards, oldest first.
@@ -181,6 +190,7 @@ impl ReaderActor {
             progress,
             stream: StreamState {
                 batch: Vec::with_capacity(settings.batch_size),
+                partial_since: None,
                 windows: Windowing::new(settings.interval_ns),
                 in_flight: VecDeque::new(),
                 unwritten: None,
@@ -346,9 +356,11 @@ impl ReaderActor {
             }
             match read {
                 Ok(handed) if handed < limit => {
-                    // The ring is empty: hand over what is batched so counts
-                    // do not wait for a full batch.
-                    self.send_batch();
+                    // The ring is empty: a partial batch goes once it has
+                    // waited long enough for more packets.
+                    if self.partial_batch_due(crate::wall_clock_ns()) {
+                        self.send_batch();
+                    }
                     self.publish_totals();
                     self.close_elapsed_windows(&mut live);
                 }
@@ -364,17 +376,33 @@ impl ReaderActor {
         self.stream.report.capture_stats = live.capture.stats().ok();
     }
 
+    /// Live, the ring being empty: whether the partial batch has waited
+    /// `PARTIAL_BATCH_WAIT_NS` since an empty ring first found it.
+    fn partial_batch_due(&mut self, now: u64) -> bool {
+        if self.stream.batch.is_empty() {
+            return false;
+        }
+        let since = *self.stream.partial_since.get_or_insert(now);
+        now >= since.saturating_add(PARTIAL_BATCH_WAIT_NS)
+    }
+
     /// Live: how long an empty ring may be waited on: until the clock
-    /// closes the open window, at most `LONGEST_IDLE_WAIT`, in whole
-    /// milliseconds rounded up (poll(2)'s unit), so the wait never ends
-    /// just before the close and spins.
+    /// closes the open window or a partial batch is due, at most
+    /// `LONGEST_IDLE_WAIT`, in whole milliseconds rounded up (poll(2)'s
+    /// unit), so the wait never ends just before and spins.
     fn idle_wait(&self) -> Duration {
         let now = crate::wall_clock_ns();
-        self.stream
-            .windows
-            .closes_at(CLOSE_GRACE_NS)
-            .map_or(LONGEST_IDLE_WAIT, |close| {
-                Duration::from_millis(close.saturating_sub(now).div_ceil(1_000_000))
+        let batch_due = self
+            .stream
+            .partial_since
+            .map(|since| since.saturating_add(PARTIAL_BATCH_WAIT_NS));
+        let window_closes = self.stream.windows.closes_at(CLOSE_GRACE_NS);
+        batch_due
+            .into_iter()
+            .chain(window_closes)
+            .min()
+            .map_or(LONGEST_IDLE_WAIT, |until| {
+                Duration::from_millis(until.saturating_sub(now).div_ceil(1_000_000))
                     .min(LONGEST_IDLE_WAIT)
             })
     }
@@ -437,6 +465,7 @@ impl ReaderActor {
         if self.stream.batch.is_empty() {
             return;
         }
+        self.stream.partial_since = None;
         let packets = std::mem::replace(
             &mut self.stream.batch,
             Vec::with_capacity(self.settings.batch_size),
