@@ -98,8 +98,8 @@ pub struct TaskSpec {
     pub max_keys: Option<u64>,
 }
 
-/// Which portion of a task's keys one aggregator counts: the keys whose
-/// hash routes to `index` among `count` equal ranges, holding at most
+/// Which portion of a task's keys one aggregator counts: the keys
+/// [`share_of_key`] gives to `index` among `count`, holding at most
 /// `key_limit` of them per window (`None`: no limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Share {
@@ -117,6 +117,34 @@ impl Share {
             key_limit: spec.max_keys,
         }
     }
+}
+
+/// The share among `count` that a (projected) key belongs to.
+///
+/// Every share of a split task sees every packet and keeps those of its own
+/// keys, so this runs once per packet in each share: a few instructions,
+/// not the full key hash, which only the owning share then computes. The
+/// key's words are folded with rotations and multiplied by 2^64 / φ; the
+/// product's top bits, which every bit of the key reaches, pick the share.
+#[inline]
+pub fn share_of_key(key: &FlowKey, count: usize) -> usize {
+    let halves = |address: &[u8; 16]| {
+        let value = u128::from_le_bytes(*address);
+        (value as u64, (value >> 64) as u64)
+    };
+    let (src_low, src_high) = halves(&key.src);
+    let (dst_low, dst_high) = halves(&key.dst);
+    let rest = u64::from(key.src_port)
+        | u64::from(key.dst_port) << 16
+        | u64::from(key.protocol) << 32
+        | u64::from(key.family as u8) << 40;
+    let folded = src_low
+        ^ src_high.rotate_left(17)
+        ^ dst_low.rotate_left(31)
+        ^ dst_high.rotate_left(47)
+        ^ rest.rotate_left(7);
+    let mixed = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (((mixed >> 32) * count as u64) >> 32) as usize
 }
 
 /// Packets, bytes and records (distinct keys) of a part, or of several.

@@ -13,8 +13,8 @@ use std::any::Any;
 
 use super::aggregator::{
     Aggregator, MergeError, OpenCounts, Part, PartTotals, Share, TaskKind, TaskSpec, same_kind,
+    share_of_key,
 };
-use super::placement::share_of_key;
 use super::{
     FlowKey, FlowMap, FlowRecord, FlowStats, KeySchema, Overflow, OverflowCounter, PacketRecord,
     hash_key,

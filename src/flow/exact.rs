@@ -9,9 +9,8 @@ use std::any::Any;
 
 use super::aggregator::{
     Aggregator, MergeError, OpenCounts, PacketRecord, Part, PartTotals, Share, TaskKind, TaskSpec,
-    same_kind,
+    same_kind, share_of_key,
 };
-use super::placement::share_of_key;
 use super::{
     FlowKey, FlowMap, FlowRecord, KeyField, KeySchema, Overflow, OverflowCounter, hash_key,
 };

@@ -21,6 +21,7 @@ mod windowing;
 pub use aggregator::{
     Aggregator, CONVERSATION_KIND, EXACT_KIND, Estimated, HEAVY_HITTERS_KIND, MergeError,
     OpenCounts, PacketRecord, Part, PartTotals, SUPER_SPREAD_KIND, Share, TaskKind, TaskSpec,
+    share_of_key,
 };
 pub use conversation::{ConversationAggregator, ConversationPart, Directed};
 pub use direct::DirectAggregator;
@@ -29,7 +30,7 @@ pub use key::{AddressFamily, FlowKey, KeyField, KeySchema};
 pub use map::{
     CHUNK_LEN, FlowMap, FlowRecord, FlowStats, Overflow, OverflowCounter, Records, hash_key,
 };
-pub use placement::{Placement, never_derived, place_tasks, share_of_key};
+pub use placement::{Placement, never_derived, place_tasks};
 pub use prefix::AddressPrefix;
 pub use rollup::{RollupAggregator, derivable, plan_rollups};
 use sketch::{HeavyHitterAggregator, SuperSpreadAggregator};

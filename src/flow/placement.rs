@@ -17,11 +17,11 @@
 //! `max_keys`.
 //!
 //! The plan depends only on the tasks and the shard count, and a key's
-//! share only on the key ([`share_of_key`]), so the same config gives the
+//! share only on the key ([`share_of_key`](super::share_of_key)), so the same config gives the
 //! same files on every run.
 
 use super::rollup::plan_rollups;
-use super::{FlowKey, Share, TaskSpec};
+use super::{Share, TaskSpec};
 
 /// One share of one task, given to a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,34 +105,6 @@ pub fn never_derived(_: &TaskSpec, _: &TaskSpec) -> bool {
     false
 }
 
-/// The share among `count` that a (projected) key belongs to.
-///
-/// Every share of a split task sees every packet and keeps those of its own
-/// keys, so this runs once per packet in each share: a few instructions,
-/// not the full key hash, which only the owning share then computes. The
-/// key's words are folded with rotations and multiplied by 2^64 / φ; the
-/// product's top bits, which every bit of the key reaches, pick the share.
-#[inline]
-pub fn share_of_key(key: &FlowKey, count: usize) -> usize {
-    let halves = |address: &[u8; 16]| {
-        let value = u128::from_le_bytes(*address);
-        (value as u64, (value >> 64) as u64)
-    };
-    let (src_low, src_high) = halves(&key.src);
-    let (dst_low, dst_high) = halves(&key.dst);
-    let rest = u64::from(key.src_port)
-        | u64::from(key.dst_port) << 16
-        | u64::from(key.protocol) << 32
-        | u64::from(key.family as u8) << 40;
-    let folded = src_low
-        ^ src_high.rotate_left(17)
-        ^ dst_low.rotate_left(31)
-        ^ dst_high.rotate_left(47)
-        ^ rest.rotate_left(7);
-    let mixed = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (((mixed >> 32) * count as u64) >> 32) as usize
-}
-
 /// How many shares each task gets: one each, then the spare shards go one
 /// at a time to the splittable task with the most weight per share.
 fn share_counts(
@@ -181,7 +153,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::flow::{KeyField, KeySchema, TaskKind};
+    use crate::flow::{FlowKey, KeyField, KeySchema, TaskKind, share_of_key};
 
     fn task(name: &str, fields: &[KeyField], max_keys: Option<u64>) -> TaskSpec {
         TaskSpec {
