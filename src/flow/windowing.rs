@@ -132,6 +132,20 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_closes_the_open_window_at_its_end_plus_the_grace() {
+        let mut windows = Windowing::new(60 * SEC);
+        assert_eq!(windows.closes_at(SEC), None);
+        windows.open_at(125 * SEC);
+        assert_eq!(windows.closes_at(SEC), Some(181 * SEC));
+        assert_eq!(windows.close_elapsed(181 * SEC - 1, SEC), None);
+        assert_eq!(
+            windows.close_elapsed(181 * SEC, SEC),
+            Some(window(120, 180))
+        );
+        assert_eq!(windows.closes_at(SEC), Some(241 * SEC));
+    }
+
+    #[test]
     fn a_gap_skips_empty_windows() {
         let mut windows = Windowing::new(10 * SEC);
         windows.place(SEC);
