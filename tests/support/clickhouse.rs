@@ -282,6 +282,12 @@ fn remote_servers(servers: &[Ports]) -> String {
     format!("  <remote_servers>\n    <{CLUSTER}>\n{shards}    </{CLUSTER}>\n  </remote_servers>\n")
 }
 
+/// The server's files. `temporary_directories_lifetime`: a server killed
+/// during a merge leaves the merge's `tmp_merge_*` directory behind, and
+/// 18.16, restarted, fails that merge ("already exists"), and every
+/// mutation queued behind it, until the directory is older than this
+/// (default one day). The crash tests restart a server and need it to
+/// recover in seconds (docs/clickhouse.md has the operator's side).
 fn write_config(dir: &Path, ports: &Ports, remote_servers: &str) -> PathBuf {
     let root = dir.display();
     let users = dir.join("users.xml");
@@ -335,6 +341,7 @@ fn write_config(dir: &Path, ports: &Ports, remote_servers: &str) -> PathBuf {
   <default_database>default</default_database>
   <mark_cache_size>104857600</mark_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
+  <merge_tree><temporary_directories_lifetime>10</temporary_directories_lifetime></merge_tree>
 {remote_servers}</yandex>
 "#,
             users = users.display(),

@@ -62,7 +62,7 @@ pub enum ClickHouseError {
     NoDatabase { url: String, database: String },
     /// A delete of an earlier attempt's rows did not finish in time.
     #[error(
-        "ClickHouse at {url}: the delete of an incomplete earlier attempt of this window has not finished after {waited:?}"
+        "ClickHouse at {url}: the delete of an incomplete earlier attempt of this window has not finished after {waited:?} (pending in system.mutations; a merge that keeps failing in the server's log, such as a stale tmp_merge_* directory after a crash, holds it back)"
     )]
     MutationPending { url: String, waited: Duration },
     /// A value ClickHouse cannot hold; trying again gives the same.
