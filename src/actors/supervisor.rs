@@ -95,19 +95,9 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        match signals::arrivals() {
-            Ok(Some(arrivals)) => {
-                ctx.add_stream(futures::StreamExt::map(arrivals, |()| SignalArrived));
-            }
-            Ok(None) => {}
-            Err(error) => {
-                log::warn!(
-                    "cannot wait for signals ({error}); looking for them every {} ms instead",
-                    SIGNAL_POLL.as_millis()
-                );
-                ctx.run_interval(SIGNAL_POLL, |act, _| act.obey_signals());
-            }
-        }
+        ctx.add_stream(futures::StreamExt::map(signals::arrivals(), |()| {
+            SignalArrived
+        }));
         // A signal may have come before the stream watched the pipe.
         self.obey_signals();
         if let Some(after) = self.stop_after {
@@ -123,27 +113,12 @@ impl Actor for SupervisorActor {
     }
 }
 
-/// How often the supervisor looks at the signal count when the signal pipe
-/// cannot be watched. Each look wakes the system arbiter's thread, which
-/// costs CPU whether or not packets arrive (on a 2-core VM, 1.7 ms of CPU
-/// per second at this period), so watching the pipe is the rule.
-const SIGNAL_POLL: Duration = Duration::from_millis(100);
-
-/// Stop signals arrived (from [`signals::arrivals`]).
+/// Stop signals arrived (from [`signals::arrivals`], which never ends).
 struct SignalArrived;
 
 impl StreamHandler<SignalArrived> for SupervisorActor {
     fn handle(&mut self, _: SignalArrived, _: &mut Context<Self>) {
         self.obey_signals();
-    }
-
-    /// The pipe can no longer be watched: look at the count on a timer.
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        log::warn!(
-            "stopped waiting for signals; looking for them every {} ms instead",
-            SIGNAL_POLL.as_millis()
-        );
-        ctx.run_interval(SIGNAL_POLL, |act, _| act.obey_signals());
     }
 }
 

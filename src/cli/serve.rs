@@ -4,7 +4,6 @@
 
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context;
@@ -16,29 +15,10 @@ use crate::config::Config;
 use super::usage::UsageError;
 use super::{ApiArgs, ServeArgs};
 
-/// How often `serve` looks for a stop signal when the signal pipe cannot
-/// be watched.
-const SIGNAL_POLL: Duration = Duration::from_millis(100);
-
-/// Returns once a stop signal has arrived: woken by the signal pipe, or,
-/// where it cannot be watched, looking every `SIGNAL_POLL`.
+/// Returns once a stop signal has arrived.
 async fn first_signal() {
-    match signals::arrivals() {
-        Ok(Some(arrivals)) => {
-            let mut arrivals = std::pin::pin!(arrivals);
-            while signals::received() == 0
-                && futures::StreamExt::next(&mut arrivals).await.is_some()
-            {}
-        }
-        Ok(None) => {}
-        Err(error) => log::warn!(
-            "cannot wait for signals ({error}); looking for them every {} ms",
-            SIGNAL_POLL.as_millis()
-        ),
-    }
-    while signals::received() == 0 {
-        actix_rt::time::sleep(SIGNAL_POLL).await;
-    }
+    let mut arrivals = signals::arrivals();
+    while signals::received() == 0 && futures::StreamExt::next(&mut arrivals).await.is_some() {}
 }
 
 /// The bound listener and token the flags and config ask for; `None`

@@ -187,13 +187,13 @@ impl Aggregator for DirectAggregator {
     fn count(&mut self, batch: &[super::PacketRecord]) {
         match self.field {
             SmallField::Protocol => {
-                self.count_values::<false>(batch, |key| usize::from(key.protocol))
+                self.count_values::<false>(batch, |key| SmallField::Protocol.value_of(key))
             }
             SmallField::SrcPort => {
-                self.count_values::<true>(batch, |key| usize::from(key.src_port))
+                self.count_values::<true>(batch, |key| SmallField::SrcPort.value_of(key))
             }
             SmallField::DstPort => {
-                self.count_values::<true>(batch, |key| usize::from(key.dst_port))
+                self.count_values::<true>(batch, |key| SmallField::DstPort.value_of(key))
             }
         }
     }
