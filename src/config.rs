@@ -44,7 +44,7 @@ const MAX_WORKERS: u64 = 1024;
 const DEFAULT_PACKET_CHANNEL: usize = 32_768;
 /// Upper bound of `size_of_packet_channel`, in packets; bounds queue memory.
 const MAX_PACKET_CHANNEL: u64 = 1 << 24;
-const DEFAULT_BATCH_SIZE: usize = 4096;
+const DEFAULT_BATCH_SIZE: usize = 16_384;
 const MAX_BATCH_SIZE: u64 = 65_536;
 const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -344,7 +344,7 @@ pub struct AggregatorConfig {
     /// Capacity of each shard's inbound queue, in packets. Default: 32768.
     /// The reader sends batches; see [`AggregatorConfig::mailbox_batches`].
     pub size_of_packet_channel: usize,
-    /// Packets per reader-to-shard message; 1..=65536. Default: 4096.
+    /// Packets per reader-to-shard message; 1..=65536. Default: 16384.
     pub batch_size: usize,
     /// Window length: one snapshot per interval; whole seconds, 1s to 24h
     /// (see [`parse_snapshot_interval`]). Default: 60s; in the HEAD layout
@@ -1665,7 +1665,7 @@ aggregator:
         let aggregator = &empty.aggregator;
         assert_eq!(aggregator.num_workers, default_workers());
         assert_eq!(aggregator.size_of_packet_channel, 32_768);
-        assert_eq!(aggregator.batch_size, 4096);
+        assert_eq!(aggregator.batch_size, 16_384);
         assert_eq!(aggregator.snapshot_interval, Duration::from_secs(60));
         assert_eq!(aggregator.storage_root_path, PathBuf::from("snapshots"));
         let tasks: Vec<String> = aggregator
@@ -1728,7 +1728,7 @@ aggregator:
         assert_eq!(aggregator.num_workers, 16);
         assert_eq!(aggregator.size_of_packet_channel, 8096);
         // Not in the Go file: netspectra's default.
-        assert_eq!(aggregator.batch_size, 4096);
+        assert_eq!(aggregator.batch_size, 16_384);
         assert_eq!(aggregator.snapshot_interval, Duration::from_secs(30));
         assert_eq!(
             aggregator.storage_root_path,
@@ -1814,7 +1814,7 @@ aggregator:
     #[test]
     fn mailbox_holds_the_packet_capacity_in_batches_and_at_least_one() {
         let mut aggregator = AggregatorConfig::default();
-        assert_eq!(aggregator.mailbox_batches(), 8);
+        assert_eq!(aggregator.mailbox_batches(), 2);
         aggregator.batch_size = 65_536;
         assert_eq!(aggregator.mailbox_batches(), 1);
     }
