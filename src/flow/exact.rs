@@ -17,7 +17,7 @@ use super::{
 
 /// Owned packets keyed and hashed before the first of them is looked up:
 /// enough to cover a memory access with the others' hashing and probing.
-const PREFETCH_GROUP: usize = 16;
+const PREFETCH_GROUP: usize = 32;
 
 /// Schemas with counting code of their own, by their bits.
 const SRC_IP: u8 = KeyField::SrcIp.bit();
