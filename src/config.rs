@@ -57,6 +57,9 @@ const MIN_SNAPLEN: u64 = 64;
 const DEFAULT_BUFFER_SIZE: u32 = 32 << 20;
 /// Smallest kernel buffer accepted: a few full-size packets.
 const MIN_BUFFER_SIZE: u64 = 1 << 20;
+const DEFAULT_READ_PAUSE: Duration = Duration::from_millis(50);
+/// Longest `capture.read_pause`: counts reach the shards that much later.
+const MAX_READ_PAUSE: Duration = Duration::from_secs(1);
 /// Task names become directory names; this keeps them well below any
 /// file system's name limit.
 const MAX_TASK_NAME_LEN: usize = 100;
@@ -123,6 +126,12 @@ pub struct CaptureConfig {
     /// ring's slot size, and drops short bursts.)
     #[serde(deserialize_with = "buffer_size")]
     pub buffer_size: u32,
+    /// Longest pause after a read that emptied a busy capture ring, so one
+    /// wake-up reads several ring blocks; never longer than the traffic
+    /// just seen takes to fill a quarter of `buffer_size`. 0s to 1s;
+    /// 0s waits on the ring again at once. Default: 50 ms.
+    #[serde(deserialize_with = "read_pause")]
+    pub read_pause: Duration,
     /// Stop by itself after this long. Default: run until a signal.
     #[serde(deserialize_with = "optional_duration")]
     pub duration: Option<Duration>,
@@ -141,6 +150,7 @@ impl Default for CaptureConfig {
             snaplen: DEFAULT_SNAPLEN,
             promisc: true,
             buffer_size: DEFAULT_BUFFER_SIZE,
+            read_pause: DEFAULT_READ_PAUSE,
             duration: None,
             count: None,
             user: None,
@@ -1092,6 +1102,28 @@ fn buffer_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Err
     .map(|value| u32::try_from(value).unwrap_or(u32::MAX))
 }
 
+fn read_pause<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    Parsed {
+        expecting: "a duration from \"0s\" to \"1s\", such as \"50ms\"",
+        parse: parse_read_pause,
+    }
+    .deserialize(deserializer)
+}
+
+/// `capture.read_pause`: 0 to [`MAX_READ_PAUSE`].
+fn parse_read_pause(text: &str) -> Result<Duration, String> {
+    let pause = humantime::parse_duration(text).map_err(|err| {
+        format!("invalid duration {text:?} ({err}); write e.g. \"50ms\" or \"0s\"")
+    })?;
+    if pause > MAX_READ_PAUSE {
+        Err(format!(
+            "pause {text:?} is longer than 1s; counts would reach the workers that late"
+        ))
+    } else {
+        Ok(pause)
+    }
+}
+
 fn optional_window_count<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<usize>, D::Error> {
@@ -1698,6 +1730,7 @@ aggregator:
         assert_eq!(config.capture.duration, Some(Duration::from_secs(90)));
         assert_eq!(config.capture.snaplen, DEFAULT_SNAPLEN);
         assert!(config.capture.promisc);
+        assert_eq!(config.capture.read_pause, Duration::from_millis(50));
         assert_eq!(config.retention.max_windows, Some(24));
         assert_eq!(config.retention.max_age, None);
     }
@@ -1719,6 +1752,27 @@ aggregator:
             message.contains("interfase") && message.contains("line 2"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn read_pause_takes_zero_to_one_second_and_names_its_key_otherwise() {
+        for (text, pause) in [
+            ("0s", Duration::ZERO),
+            ("250ms", Duration::from_millis(250)),
+        ] {
+            let yaml = format!("capture:\n  read_pause: \"{text}\"\n");
+            let config = Config::from_yaml(&yaml, "live.yaml").expect("valid pause");
+            assert_eq!(config.capture.read_pause, pause, "{text}");
+        }
+        for (text, problem) in [("2s", "longer than 1s"), ("soon", "invalid duration")] {
+            let message = refusal(&format!("capture:\n  read_pause: \"{text}\"\n"));
+            assert!(
+                message.contains("capture.read_pause")
+                    && message.contains("line 2")
+                    && message.contains(problem),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -765,6 +765,46 @@ fn window_summaries(out: &Path, task: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn bursts_read_after_pauses_are_all_counted_and_none_dropped() {
+    // Bursts of 5,000 frames 25 ms apart into a 4 MiB ring, with the
+    // longest pause allowed (1 s): after each read that empties the ring
+    // the reader pauses, never long enough for the traffic it has seen to
+    // fill a quarter of the ring or a quarter of its blocks to time out.
+    let Some(veth) = VethPair::create("nsp") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let config = dir.path().join("pause.yaml");
+    std::fs::write(&config, "capture:\n  read_pause: \"1s\"\n").expect("config written");
+    let config = config.to_string_lossy().into_owned();
+    let args = [
+        "--config",
+        &config,
+        "--filter",
+        "udp port 7777",
+        "--buffer-size",
+        "4194304",
+        "--snapshot-interval",
+        "1s",
+    ];
+    let Some(capture) = start_capture_on(&veth.local, &out, &args) else {
+        return;
+    };
+    let sent = veth.flood((0..40_000).map(|index| {
+        if index % 5_000 == 0 {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        udp_frame_from(index % 700, 64)
+    }));
+    capture.wait_until_read(sent);
+    let (summary, log, _) = capture.terminate();
+    assert_eq!(summary["pcap_dropped"], 0, "{summary}\n{log}");
+    assert_eq!(summary["packets_read"], sent, "{summary}\n{log}");
+    assert_eq!(assert_all_read_is_written(&summary, &out, &log), sent);
+}
+
+#[test]
 fn a_flood_into_a_tiny_buffer_reports_its_drops_in_the_windows_and_the_summary() {
     let Some(veth) = VethPair::create("nsd") else {
         return;

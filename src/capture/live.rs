@@ -9,15 +9,18 @@
 //! descriptor of the caller's that ends the wait early (the stop request),
 //! so the reader regains control at least every `wait` even on an idle
 //! interface, at once when asked to stop, and after each bounded dispatch
-//! on a busy one.
+//! on a busy one. After a read that emptied a busy ring, the reader first
+//! pauses (watching only the stop request) as `pacing` decides, so that a
+//! wake-up reads several ring blocks.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Device, Precision};
 
 use crate::packet::LinkType;
 
+use super::pacing::ReadPacing;
 use super::{CaptureStats, RawPacket, Timestamp};
 
 /// Longest a packet waits in a partly filled ring block before libpcap
@@ -34,6 +37,9 @@ pub struct LiveSettings {
     pub promisc: bool,
     /// Kernel buffer in bytes.
     pub buffer_size: u32,
+    /// Longest pause after a read that emptied a busy ring (see
+    /// [`ReadPacing`]); zero waits on the ring again at once.
+    pub read_pause: Duration,
 }
 
 /// Why an interface could not be opened or read.
@@ -79,6 +85,10 @@ pub struct LiveCapture {
     packets_read: u64,
     /// The last read found the buffer empty: wait before reading again.
     drained: bool,
+    /// Decides the pause after each read that emptied the ring.
+    pacing: ReadPacing,
+    /// The pause due before the next wait on the ring.
+    pause: Duration,
     /// A timestamp out of range was reported (once per capture).
     bad_timestamp_reported: bool,
 }
@@ -129,6 +139,12 @@ impl LiveCapture {
             link_type,
             packets_read: 0,
             drained: false,
+            pacing: ReadPacing::new(
+                settings.buffer_size,
+                Duration::from_millis(BLOCK_TIMEOUT_MS.unsigned_abs().into()),
+                settings.read_pause,
+            ),
+            pause: Duration::ZERO,
             bad_timestamp_reported: false,
         })
     }
@@ -141,8 +157,9 @@ impl LiveCapture {
     /// Hands every packet the ring holds, at most `limit` of them, to
     /// `each` in capture order, with one `pcap_dispatch` call; returns how
     /// many it handed over. Fewer than `limit` means the ring is now empty:
-    /// the next call first waits up to `wait` for a block, or until `wake`
-    /// is readable (then it hands over nothing). `limit` bounds
+    /// the next call first pauses as the pacing says, then waits for a
+    /// block, in all at most `wait`, or until `wake` is readable (then it
+    /// hands over nothing). `limit` bounds
     /// the packets handed over per call, so the caller regains control
     /// after at most that many even when the ring never empties; 0 hands
     /// over nothing. Errors name the interface and the packets read.
@@ -163,7 +180,11 @@ impl LiveCapture {
             return Ok(0);
         }
         if self.drained {
-            if !self.wait_readable(wait, wake)? {
+            let pause = std::mem::take(&mut self.pause).min(wait);
+            if !pause.is_zero() && self.wait_for([wake], pause)? {
+                return Ok(0);
+            }
+            if !self.wait_for([self.capture.as_fd(), wake], wait - pause)? {
                 return Ok(0);
             }
             self.drained = false;
@@ -175,6 +196,7 @@ impl LiveCapture {
             interface,
             link_type,
             packets_read,
+            pacing,
             bad_timestamp_reported,
             ..
         } = self;
@@ -190,6 +212,7 @@ impl LiveCapture {
                 );
                 *bad_timestamp_reported = true;
             }
+            pacing.note_packet(packet.header.caplen);
             prefetch_next_packet(packet.data);
             each(RawPacket {
                 link_type: *link_type,
@@ -201,6 +224,9 @@ impl LiveCapture {
         match handed {
             Ok(handed) => {
                 self.drained = handed < limit;
+                if self.drained {
+                    self.pause = self.pacing.pause_after_empty(Instant::now());
+                }
                 Ok(handed)
             }
             Err(error) => Err(LiveError::Read {
@@ -225,17 +251,21 @@ impl LiveCapture {
         })
     }
 
-    /// Waits until the handle has data, `wake` is readable, or `wait`
-    /// passes; true when the handle has data.
-    fn wait_readable(&self, wait: Duration, wake: BorrowedFd<'_>) -> Result<bool, LiveError> {
-        let mut poll_fds = [self.capture.as_raw_fd(), wake.as_raw_fd()].map(|fd| libc::pollfd {
-            fd,
+    /// Waits until one of `fds` is readable or `wait` passes (in whole
+    /// milliseconds, rounded down); true when the first of them is readable.
+    fn wait_for<const N: usize>(
+        &self,
+        fds: [BorrowedFd<'_>; N],
+        wait: Duration,
+    ) -> Result<bool, LiveError> {
+        let mut poll_fds = fds.map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         });
         let millis = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: a valid array of two pollfds for the duration of the call.
-        let ready = unsafe { libc::poll(poll_fds.as_mut_ptr(), 2, millis) };
+        // SAFETY: a valid array of N pollfds (N is 1 or 2) for the duration of the call.
+        let ready = unsafe { libc::poll(poll_fds.as_mut_ptr(), N as libc::nfds_t, millis) };
         if ready < 0 {
             let error = std::io::Error::last_os_error();
             if error.kind() == std::io::ErrorKind::Interrupted {
@@ -369,6 +399,7 @@ mod tests {
             snaplen: 65535,
             promisc: false,
             buffer_size: 1 << 20,
+            read_pause: Duration::from_millis(50),
         };
         let mut capture = match LiveCapture::open(&settings) {
             Ok(capture) => capture,
@@ -403,6 +434,7 @@ mod tests {
             snaplen: 65535,
             promisc: false,
             buffer_size: 1 << 20,
+            read_pause: Duration::from_millis(50),
         };
         match LiveCapture::open(&settings) {
             Err(LiveError::NoSuchInterface {

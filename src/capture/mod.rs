@@ -1,7 +1,8 @@
 //! Packet sources: capture files and streams (plain, gzip or zstd), read as
 //! pcap and pcapng records (through `pcap-parser`) into [`RawPacket`]s with
 //! a check of a file's link types before a run starts; live interfaces
-//! through libpcap (`live`); and tcpdump filter expressions compiled by
+//! through libpcap (`live`), paced so a wake-up reads several ring blocks
+//! (`pacing`); and tcpdump filter expressions compiled by
 //! libpcap and applied to recorded packets (`filter`).
 //!
 //! Owns the file formats only: record framing, timestamps, interfaces and
@@ -15,6 +16,7 @@ mod file;
 mod filter;
 mod input;
 pub mod live;
+mod pacing;
 mod stats;
 #[cfg(test)]
 mod tests;

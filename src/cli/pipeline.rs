@@ -110,6 +110,7 @@ pub fn capture(args: CaptureArgs) -> anyhow::Result<ExitCode> {
             args.promisc || section.promisc
         },
         buffer_size: args.buffer_size.unwrap_or(section.buffer_size),
+        read_pause: section.read_pause,
     };
     let count = args.count.or(section.count);
     let user = args.user.clone().or_else(|| section.user.clone());

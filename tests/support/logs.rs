@@ -5,7 +5,10 @@
 use std::io::{BufReader, Lines};
 use std::process::ChildStderr;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Longest wait for the shards to be handed the packets a test sent.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The rest of a child's log, read on a thread of its own.
 pub struct LogFollower {
@@ -30,14 +33,19 @@ pub fn follow(rest: Lines<BufReader<ChildStderr>>, seen: String) -> LogFollower 
 
 impl LogFollower {
     /// Waits until the shards have been handed `packets` packets (shard 0
-    /// sees every batch and logs each one at debug level).
+    /// sees every batch and logs each one at debug level), at most
+    /// `READ_DEADLINE` in all, however many other lines come meanwhile.
     pub fn wait_until_read(&self, packets: u64) {
+        let deadline = Instant::now() + READ_DEADLINE;
         let mut handed = 0;
         while handed < packets {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("only {handed} of {packets} packets read in 20 s"));
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "only {handed} of {packets} packets read in {} s",
+                    READ_DEADLINE.as_secs()
+                )
+            });
             if let Some(batch) = line
                 .split_once("shard 0: batch of ")
                 .and_then(|(_, rest)| rest.split_whitespace().next())
