@@ -4,10 +4,10 @@
 //! libpcap's TPACKET_V3 ring makes the socket readable each time the kernel
 //! hands over a block: when it is full (256 KiB, about 1,700 small packets)
 //! or its timeout has passed. A reader that waits on the socket again at
-//! once wakes once per block, and each wake-up is a context switch: tens of
-//! µs of CPU on a VM, a third of a packet's cost at 100 k packets/s. After
-//! a read that emptied the ring and found packets, the reader pauses
-//! instead, letting the kernel fill more blocks.
+//! once wakes once per block, and each wake-up is a context switch: tens
+//! of µs of CPU on a VM, about a fifth of a packet's cost at 100 k packets
+//! a second. After a read that emptied the ring and found packets, the
+//! reader pauses instead, letting the kernel fill more blocks.
 //!
 //! The pause never exceeds the configured longest pause, nor the time the
 //! traffic just seen takes to fill a quarter of the ring (a burst four
