@@ -485,12 +485,17 @@ impl SteadyTraffic {
 /// over packets only when the interface idles or the capture ends: whatever
 /// it holds at the stop is the last partial batch.
 fn big_batch_config(dir: &Path) -> String {
-    let path = dir.join("big-batches.yaml");
-    std::fs::write(
-        &path,
+    config_file(
+        dir,
+        "big-batches.yaml",
         "aggregator:\n  batch_size: 65536\n  size_of_packet_channel: 65536\n",
     )
-    .expect("config written");
+}
+
+/// Writes `yaml` to `name` in `dir`; returns the path, for `--config`.
+fn config_file(dir: &Path, name: &str, yaml: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).expect("config written");
     path.to_string_lossy().into_owned()
 }
 
@@ -775,9 +780,7 @@ fn bursts_read_after_pauses_are_all_counted_and_none_dropped() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
-    let config = dir.path().join("pause.yaml");
-    std::fs::write(&config, "capture:\n  read_pause: \"1s\"\n").expect("config written");
-    let config = config.to_string_lossy().into_owned();
+    let config = config_file(dir.path(), "pause.yaml", "capture:\n  read_pause: \"1s\"\n");
     let args = [
         "--config",
         &config,
@@ -861,14 +864,12 @@ fn capture_refuses_the_1_000_001st_key_of_a_task_without_max_keys() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
-    let config = dir.path().join("one-task.yaml");
     // No max_keys: the capture default applies.
-    std::fs::write(
-        &config,
+    let config = config_file(
+        dir.path(),
+        "one-task.yaml",
         "aggregator:\n  exact_tasks:\n    - name: per_src_ip\n      key_fields: [SrcIP]\n",
-    )
-    .expect("config written");
-    let config = config.to_string_lossy().into_owned();
+    );
     let args = [
         "--config",
         &config,
